@@ -1,0 +1,119 @@
+//! Hyperparameters as the user gives them (f64, like Python floats) and the
+//! f32 coefficients the kernel uses, converted exactly as ATen converts them.
+
+use crate::Error;
+
+/// Adadelta's hyperparameters, with `torch.optim.Adadelta`'s meaning and
+/// defaults (`lr = 1.0`, `rho = 0.9`, `eps = 1e-6`, `weight_decay = 0`,
+/// `maximize = false`).
+///
+/// ```
+/// let h = adadelta::Hyperparams { rho: 0.95, ..Default::default() };
+/// assert_eq!((h.lr, h.rho, h.eps), (1.0, 0.95, 1e-6));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hyperparams {
+    /// Learning rate: the update is `param -= lr * delta`.
+    pub lr: f64,
+    /// Decay of both running averages, in `[0, 1]`.
+    pub rho: f64,
+    /// Added to both running averages before their square roots.
+    pub eps: f64,
+    /// L2 penalty: the gradient becomes `grad + weight_decay * param`.
+    pub weight_decay: f64,
+    /// Ascend instead of descend: the gradient is negated first.
+    pub maximize: bool,
+}
+
+impl Default for Hyperparams {
+    fn default() -> Self {
+        Hyperparams {
+            lr: 1.0,
+            rho: 0.9,
+            eps: 1e-6,
+            weight_decay: 0.0,
+            maximize: false,
+        }
+    }
+}
+
+impl Hyperparams {
+    /// Checks the values as `torch.optim.Adadelta.__init__` does, in its
+    /// order, with its messages.
+    ///
+    /// ```
+    /// let bad = adadelta::Hyperparams { rho: 1.5, ..Default::default() };
+    /// assert_eq!(bad.validate().unwrap_err().to_string(), "Invalid rho value: 1.5");
+    /// ```
+    pub fn validate(&self) -> Result<(), Error> {
+        // `not 0.0 <= x` in Python: NaN fails every comparison.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
+        {
+            if !(0.0 <= self.lr) {
+                return Err(Error::InvalidLr(self.lr));
+            }
+            if !(0.0 <= self.rho && self.rho <= 1.0) {
+                return Err(Error::InvalidRho(self.rho));
+            }
+            if !(0.0 <= self.eps) {
+                return Err(Error::InvalidEps(self.eps));
+            }
+            if !(0.0 <= self.weight_decay) {
+                return Err(Error::InvalidWeightDecay(self.weight_decay));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The f32 scalars of one step, each converted from the f64 hyperparameter
+/// exactly as PyTorch 2.13's CPU kernels convert it (round to nearest even):
+///
+/// | field | value | where ATen takes it |
+/// |---|---|---|
+/// | `rho` | `f32(rho)` | `square_avg.mul_(rho)`: a wrapped scalar cast to f32 |
+/// | `one_minus_rho` | `f32(1.0 - rho)`, the subtraction in **f64** | `addcmul_(.., value=1-rho)`, computed in Python |
+/// | `eps` | `f32(eps)` | `square_avg.add(eps)` |
+/// | `neg_lr` | `f32(-lr)` | `param.add_(delta, alpha=-lr)` |
+/// | `weight_decay` | `f32(weight_decay)` | `grad.add(param, alpha=weight_decay)` |
+///
+/// ```
+/// let c = adadelta::Coefficients::new(&adadelta::Hyperparams::default())?;
+/// assert_eq!(c.one_minus_rho, (1.0_f64 - 0.9) as f32);
+/// assert_ne!(c.one_minus_rho, 1.0_f32 - 0.9_f32); // why the f64 subtraction matters
+/// # Ok::<(), adadelta::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Coefficients {
+    /// `f32(rho)`.
+    pub rho: f32,
+    /// `f32(1.0 - rho)`, subtracted in f64.
+    pub one_minus_rho: f32,
+    /// `f32(eps)`.
+    pub eps: f32,
+    /// `f32(-lr)`.
+    pub neg_lr: f32,
+    /// `f32(weight_decay)`; weight decay is applied only when the f64 value is non-zero.
+    pub weight_decay: f32,
+    /// Whether the f64 weight decay is non-zero (PyTorch tests `weight_decay != 0`
+    /// before rounding, so a tiny decay that rounds to 0 in f32 is still applied).
+    pub apply_weight_decay: bool,
+    /// Negate the gradient first.
+    pub maximize: bool,
+}
+
+impl Coefficients {
+    /// Validates `hyper` (see [`Hyperparams::validate`]) and converts it.
+    pub fn new(hyper: &Hyperparams) -> Result<Self, Error> {
+        hyper.validate()?;
+        Ok(Coefficients {
+            rho: hyper.rho as f32,
+            one_minus_rho: (1.0 - hyper.rho) as f32,
+            eps: hyper.eps as f32,
+            neg_lr: (-hyper.lr) as f32,
+            weight_decay: hyper.weight_decay as f32,
+            apply_weight_decay: hyper.weight_decay != 0.0,
+            maximize: hyper.maximize,
+        })
+    }
+}

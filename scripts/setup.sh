@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian machine. Safe to run every time; takes
+# about a second once everything is installed.
+#
+#  * m4 (GMP's build, inside rug/gmp-mpfr-sys, needs it);
+#  * a project-local virtualenv `.venv` with torch==2.13.0, the libtorch that
+#    tch 0.26 pins.
+#
+# Source scripts/env.sh afterwards (the test and report scripts do) to get the
+# environment tch needs.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TORCH_VERSION="2.13.0"
+VENV="${ADADELTA_VENV:-$ROOT/.venv}"
+PYTHON_BOOTSTRAP="${PYTHON_BOOTSTRAP:-python3}"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+if ! command -v m4 >/dev/null 2>&1; then
+  log "installing m4 (needed to build GMP)"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq m4 >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  log "cargo not found: install a Rust toolchain (https://rustup.rs) first"
+  exit 1
+fi
+
+have_torch() {
+  [ -x "$VENV/bin/python" ] &&
+    "$VENV/bin/python" -c "import torch,numpy,sys; sys.exit(0 if torch.__version__.split('+')[0] == '$TORCH_VERSION' else 1)" \
+      >/dev/null 2>&1
+}
+
+if ! have_torch; then
+  if [ ! -x "$VENV/bin/python" ]; then
+    log "creating virtualenv $VENV"
+    "$PYTHON_BOOTSTRAP" -m venv "$VENV"
+  fi
+  log "installing torch==$TORCH_VERSION into $VENV (about a minute, 4.7 GB)"
+  "$VENV/bin/pip" install --quiet "torch==$TORCH_VERSION" numpy
+  have_torch || { log "torch $TORCH_VERSION did not import after install"; exit 1; }
+fi
+log "ready: m4, $("$VENV/bin/python" -c 'import torch; print("torch", torch.__version__)' 2>/dev/null)"
