@@ -1,3 +1,19 @@
-//! placeholder
-pub use tch;
-pub use adadelta_reference;
+//! Differential tests of adadelta-rs: the fast crate, the MPFR reference and
+//! libtorch (through `tch`) run the same cases and are compared bit for bit
+//! and, against high precision, in ULPs with derived bounds.
+//!
+//! * [`case`]: scenarios and trajectories, and their bit-exact JSON form;
+//! * [`implementations`]: running a case through each implementation;
+//! * [`libtorch`]: Adadelta from libtorch ops, bit-identical to `torch.optim.Adadelta`;
+//! * [`pytorch`]: running real `torch.optim.Adadelta` in the project's venv;
+//! * [`bound`]: the error bound of one f32 step;
+//! * [`accuracy`]: per-step error against the high-precision reference;
+//! * [`suite`]: the report's embedded default cases and random case generation.
+
+pub mod accuracy;
+pub mod bound;
+pub mod case;
+pub mod implementations;
+pub mod libtorch;
+pub mod pytorch;
+pub mod suite;

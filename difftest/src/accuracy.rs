@@ -1,0 +1,220 @@
+//! Accuracy of a trajectory against the high-precision reference, one step
+//! at a time.
+//!
+//! For every step `t` and every parameter with a gradient, the f32 state
+//! the implementation held before the step (its own trajectory) is taken as
+//! exact input to one MPFR step at [`PRECISION`] bits with the exact f64
+//! hyperparameters. The implementation's f32 outputs are compared with that
+//! result in ULPs of binary32 at the exact value, and checked against the
+//! running error bound of [`crate::bound`]. Multi-step drift is a separate
+//! matter (issue 5); here the error of every single step is measured.
+
+use crate::bound::{self, SqrtAccuracy};
+use crate::case::{Case, Trajectory};
+use adadelta_reference::rug::Float;
+use adadelta_reference::{ulp_error, HighPrecision};
+
+/// Bits of the high-precision reference: its own error (relative 2^-256 per
+/// op) is more than 2^-200 below anything the f32 bound allows.
+pub const PRECISION: u32 = 256;
+
+/// Which output of a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// The updated parameter.
+    Param,
+    /// The updated `square_avg`.
+    SquareAvg,
+    /// The updated `acc_delta`.
+    AccDelta,
+}
+
+/// One element whose error exceeded the bound (or whose behaviour broke a rule).
+#[derive(Clone, Debug)]
+pub struct Violation {
+    /// Step index (0-based).
+    pub step: usize,
+    /// Parameter index.
+    pub param: usize,
+    /// Element index.
+    pub index: usize,
+    /// What was compared.
+    pub what: String,
+    /// Computed f32.
+    pub got: f32,
+    /// The reference value, rounded to f64 for display.
+    pub exact: f64,
+    /// Error in ULPs.
+    pub ulps: f64,
+    /// The bound in ULPs.
+    pub bound_ulps: f64,
+}
+
+/// Error statistics of one implementation over one or more cases.
+#[derive(Clone, Debug, Default)]
+pub struct Accuracy {
+    /// Largest error seen, in ULPs.
+    pub max_ulps: f64,
+    /// Sum of errors in ULPs (for the mean).
+    pub sum_ulps: f64,
+    /// Number of finite outputs compared.
+    pub compared: u64,
+    /// Outputs where the exact result or the computed one is not finite
+    /// (compared for equality of class, not in ULPs).
+    pub non_finite: u64,
+    /// Largest `error / bound` ratio: <= 1 when the bound holds.
+    pub max_bound_ratio: f64,
+    /// Elements that broke the bound, at most [`Accuracy::MAX_KEPT`] kept.
+    pub violations: Vec<Violation>,
+    /// Number of violations in all.
+    pub violation_count: u64,
+}
+
+impl Accuracy {
+    /// How many violations are kept for display.
+    pub const MAX_KEPT: usize = 20;
+
+    /// Mean error in ULPs.
+    pub fn mean_ulps(&self) -> f64 {
+        if self.compared == 0 {
+            0.0
+        } else {
+            self.sum_ulps / self.compared as f64
+        }
+    }
+
+    /// Adds another set of statistics.
+    pub fn merge(&mut self, o: &Accuracy) {
+        self.max_ulps = self.max_ulps.max(o.max_ulps);
+        self.sum_ulps += o.sum_ulps;
+        self.compared += o.compared;
+        self.non_finite += o.non_finite;
+        self.max_bound_ratio = self.max_bound_ratio.max(o.max_bound_ratio);
+        self.violation_count += o.violation_count;
+        for v in &o.violations {
+            if self.violations.len() < Self::MAX_KEPT {
+                self.violations.push(v.clone());
+            }
+        }
+    }
+
+    fn record(&mut self, loc: (usize, usize, usize), what: Output, got: f32, exact: &Float, bound_abs: f64) {
+        let exact_f64 = exact.to_f64();
+        if !got.is_finite() || !exact.is_finite() || !bound_abs.is_finite() {
+            self.non_finite += 1;
+            return;
+        }
+        let ulps = ulp_error(got, exact);
+        // The bound in ULPs of the same exact value.
+        let ulp = ulps_of(exact);
+        let bound_ulps = bound_abs / ulp;
+        self.compared += 1;
+        self.max_ulps = self.max_ulps.max(ulps);
+        self.sum_ulps += ulps;
+        let ratio = if bound_ulps > 0.0 { ulps / bound_ulps } else if ulps == 0.0 { 0.0 } else { f64::INFINITY };
+        self.max_bound_ratio = self.max_bound_ratio.max(ratio);
+        if ulps > bound_ulps {
+            self.violation_count += 1;
+            if self.violations.len() < Self::MAX_KEPT {
+                self.violations.push(Violation {
+                    step: loc.0,
+                    param: loc.1,
+                    index: loc.2,
+                    what: format!("{what:?}"),
+                    got,
+                    exact: exact_f64,
+                    ulps,
+                    bound_ulps,
+                });
+            }
+        }
+    }
+}
+
+/// One ULP of binary32 at the exact value `x` (as an f64).
+fn ulps_of(x: &Float) -> f64 {
+    // ulp_error(x_f32 + 1 ulp) would do too; compute directly.
+    let e = if x.is_zero() { -1000 } else { x.get_exp().unwrap_or(-1000) - 1 }; // floor(log2|x|)
+    2f64.powi(e.max(-126) - 23)
+}
+
+/// Measures `traj` (produced by an implementation whose sqrt is rounded as
+/// `sqrt`) against one-step high-precision results. Also checks that
+/// parameters without a gradient are left bit-identical.
+pub fn per_step(case: &Case, traj: &Trajectory, sqrt: SqrtAccuracy) -> Accuracy {
+    let arith = HighPrecision::new(PRECISION);
+    let hyper = case.hyper.to_reference();
+    let scalars = bound::Scalars::new(&case.hyper);
+    let hp = |v: &[f32]| -> Vec<Float> { v.iter().map(|&x| Float::with_val(PRECISION, x)).collect() };
+    let mut acc = Accuracy::default();
+    for (t, grads) in case.grads.iter().enumerate() {
+        let (before_p, before_v, before_u): (Vec<&[f32]>, Vec<Option<&[f32]>>, Vec<Option<&[f32]>>) = if t == 0 {
+            (case.params.iter().map(Vec::as_slice).collect(), vec![None; case.params.len()], vec![None; case.params.len()])
+        } else {
+            let s = &traj[t - 1];
+            (
+                s.params.iter().map(Vec::as_slice).collect(),
+                s.square_avg.iter().map(Option::as_deref).collect(),
+                s.acc_delta.iter().map(Option::as_deref).collect(),
+            )
+        };
+        let after = &traj[t];
+        for (i, g) in grads.iter().enumerate() {
+            let p0 = before_p[i];
+            let Some(g) = g else {
+                if after.params[i].iter().map(|x| x.to_bits()).ne(p0.iter().map(|x| x.to_bits())) {
+                    acc.violation_count += 1;
+                    acc.violations.push(Violation {
+                        step: t,
+                        param: i,
+                        index: 0,
+                        what: "parameter without gradient changed".into(),
+                        got: f32::NAN,
+                        exact: f64::NAN,
+                        ulps: f64::INFINITY,
+                        bound_ulps: 0.0,
+                    });
+                }
+                continue;
+            };
+            let zeros = vec![0.0f32; p0.len()];
+            let v0 = before_v[i].unwrap_or(&zeros);
+            let u0 = before_u[i].unwrap_or(&zeros);
+            let (mut p, gg, mut v, mut u) = (hp(p0), hp(g), hp(v0), hp(u0));
+            adadelta_reference::step(&arith, &hyper, &mut p, &gg, &mut v, &mut u);
+            let out_v = after.square_avg[i].as_deref().unwrap_or(&[]);
+            let out_u = after.acc_delta[i].as_deref().unwrap_or(&[]);
+            for k in 0..p0.len() {
+                let b = bound::one_step(&scalars, sqrt, p0[k], g[k], v0[k], u0[k]);
+                acc.record((t, i, k), Output::Param, after.params[i][k], &p[k], b.param);
+                acc.record((t, i, k), Output::SquareAvg, out_v[k], &v[k], b.square_avg);
+                acc.record((t, i, k), Output::AccDelta, out_u[k], &u[k], b.acc_delta);
+            }
+        }
+    }
+    acc
+}
+
+/// Share of elements (params, square_avg and acc_delta, after every step)
+/// whose bits equal `other`'s. NaNs of any payload count as equal.
+pub fn bit_identical(a: &Trajectory, b: &Trajectory) -> (u64, u64) {
+    let same = |x: f32, y: f32| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
+    let (mut eq, mut n) = (0u64, 0u64);
+    let mut cmp = |x: &[f32], y: &[f32]| {
+        for (&x, &y) in x.iter().zip(y) {
+            n += 1;
+            eq += same(x, y) as u64;
+        }
+    };
+    for (sa, sb) in a.iter().zip(b) {
+        for (x, y) in sa.params.iter().zip(&sb.params) {
+            cmp(x, y);
+        }
+        for (x, y) in sa.square_avg.iter().zip(&sb.square_avg).chain(sa.acc_delta.iter().zip(&sb.acc_delta)) {
+            if let (Some(x), Some(y)) = (x, y) {
+                cmp(x, y);
+            }
+        }
+    }
+    (eq, n)
+}

@@ -1,0 +1,88 @@
+//! The implementations under test, each run over a whole [`Case`] from the
+//! same inputs, producing a [`Trajectory`].
+
+use crate::case::{Case, Snapshot, Trajectory};
+use adadelta_reference::{Binary32, MulAdd};
+
+/// An implementation of Adadelta that the differential tests compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Implementation {
+    /// `adadelta` (the fast crate), default numerics.
+    Fast,
+    /// The MPFR reference emulating binary32 op by op, multiply-adds fused as ATen fuses them.
+    ReferenceBinary32,
+    /// `torch.optim.Adadelta`'s single-tensor path rebuilt from libtorch ops through `tch`.
+    Libtorch,
+}
+
+impl Implementation {
+    /// Every implementation, in report order.
+    pub const ALL: [Implementation; 3] =
+        [Implementation::Fast, Implementation::ReferenceBinary32, Implementation::Libtorch];
+
+    /// Short name used in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Implementation::Fast => "fast (default)",
+            Implementation::ReferenceBinary32 => "reference binary32",
+            Implementation::Libtorch => "libtorch (tch)",
+        }
+    }
+
+    /// How the implementation's f32 square root is rounded.
+    pub fn sqrt_accuracy(self) -> crate::bound::SqrtAccuracy {
+        match self {
+            Implementation::Libtorch => crate::bound::SqrtAccuracy::WithinOneUlpOfCorrect,
+            _ => crate::bound::SqrtAccuracy::CorrectlyRounded,
+        }
+    }
+
+    /// Runs the case from its initial parameters and a fresh state.
+    pub fn run(self, case: &Case) -> Trajectory {
+        match self {
+            Implementation::Fast => run_fast(case),
+            Implementation::ReferenceBinary32 => run_reference_binary32(case, MulAdd::Fused),
+            Implementation::Libtorch => crate::libtorch::run(case),
+        }
+    }
+}
+
+/// Per-parameter state kept by the f32 runners below: `(square_avg, acc_delta, step)`.
+type State = Option<(Vec<f32>, Vec<f32>, f32)>;
+
+/// Drives an element-wise f32 step function over a case with PyTorch's
+/// bookkeeping: lazy zero state on the first gradient, skipped parameters
+/// without gradient, the step counter as an f32 (`step += 1` in f32).
+fn run_with(case: &Case, mut step: impl FnMut(&mut [f32], &[f32], &mut [f32], &mut [f32])) -> Trajectory {
+    let mut params = case.params.clone();
+    let mut state: Vec<State> = vec![None; params.len()];
+    let mut out = Vec::with_capacity(case.grads.len());
+    for grads in &case.grads {
+        for ((p, g), st) in params.iter_mut().zip(grads).zip(state.iter_mut()) {
+            let Some(g) = g else { continue };
+            let (v, u, t) = st.get_or_insert_with(|| (vec![0.0; p.len()], vec![0.0; p.len()], 0.0));
+            *t += 1.0;
+            step(p, g, v, u);
+        }
+        out.push(Snapshot {
+            params: params.clone(),
+            square_avg: state.iter().map(|s| s.as_ref().map(|s| s.0.clone())).collect(),
+            acc_delta: state.iter().map(|s| s.as_ref().map(|s| s.1.clone())).collect(),
+            step: state.iter().map(|s| s.as_ref().map(|s| s.2)).collect(),
+        });
+    }
+    out
+}
+
+/// Runs the fast crate's kernel.
+pub fn run_fast(case: &Case) -> Trajectory {
+    let coeffs = adadelta::Coefficients::new(&case.hyper.to_fast()).expect("case has valid hyperparameters");
+    run_with(case, |p, g, v, u| adadelta::step(&coeffs, p, g, v, u).expect("equal lengths"))
+}
+
+/// Runs the MPFR reference in binary32 emulation.
+pub fn run_reference_binary32(case: &Case, mul_add: MulAdd) -> Trajectory {
+    let arith = Binary32 { mul_add };
+    let hyper = case.hyper.to_reference();
+    run_with(case, |p, g, v, u| adadelta_reference::step(&arith, &hyper, p, g, v, u))
+}

@@ -1,0 +1,127 @@
+//! The report's embedded default suite, and a small deterministic generator
+//! of values and cases (also used by tests that need fixed inputs).
+
+use crate::case::{Case, Hyper};
+
+/// SplitMix64: a tiny, well-known, seedable generator. Deterministic across
+/// platforms, so a suite is the same everywhere.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)` with 53 random bits.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform integer in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// An f32 of the given kind.
+    pub fn value(&mut self, kind: Values) -> f32 {
+        let sign = if self.next_u64() & 1 == 0 { 1.0 } else { -1.0 };
+        match kind {
+            // log-uniform magnitude in [2^-8, 2^4): typical weights and gradients
+            Values::Normal => sign * (2f64.powf(self.unit() * 12.0 - 8.0)) as f32,
+            Values::Wide => {
+                // a mix over the whole range: zeros, subnormals, tiny, normal, huge
+                match self.below(8) {
+                    0 => sign * 0.0,
+                    1 => sign * f32::from_bits(1 + self.below(0x007F_FFFF) as u32),
+                    2 => sign * (2f64.powf(self.unit() * 40.0 - 126.0)) as f32,
+                    3 => sign * (2f64.powf(self.unit() * 60.0 + 40.0)) as f32,
+                    _ => sign * (2f64.powf(self.unit() * 24.0 - 12.0)) as f32,
+                }
+            }
+        }
+    }
+
+    /// A vector of `n` values.
+    pub fn values(&mut self, n: usize, kind: Values) -> Vec<f32> {
+        (0..n).map(|_| self.value(kind)).collect()
+    }
+}
+
+/// Kinds of generated values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Values {
+    /// Finite, normal, moderate magnitudes of both signs.
+    Normal,
+    /// Zeros, subnormals, tiny, moderate and huge magnitudes of both signs.
+    Wide,
+}
+
+/// Builds a case: `sizes` parameters, `steps` steps, gradients absent with
+/// probability `absent` (never at step 0 for parameter 0, so every case steps).
+pub fn random_case(
+    name: &str,
+    seed: u64,
+    hyper: Hyper,
+    sizes: &[usize],
+    steps: usize,
+    kind: Values,
+    absent: f64,
+) -> Case {
+    let mut rng = Rng::new(seed);
+    let params = sizes.iter().map(|&n| rng.values(n, kind)).collect();
+    let grads = (0..steps)
+        .map(|t| {
+            sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| {
+                    let skip = !(t == 0 && i == 0) && rng.unit() < absent;
+                    (!skip).then(|| rng.values(n, kind))
+                })
+                .collect()
+        })
+        .collect();
+    Case { name: name.to_string(), hyper, params, grads }
+}
+
+/// The hyperparameter settings of the default suite: PyTorch's defaults and
+/// each option and boundary value.
+pub fn default_hypers() -> Vec<(&'static str, Hyper)> {
+    let d = Hyper::default();
+    vec![
+        ("defaults", d),
+        ("lr=0.37 wd=0.1 maximize", Hyper { lr: 0.37, weight_decay: 0.1, maximize: true, ..d }),
+        ("lr=0.05 rho=0.95 eps=1e-8", Hyper { lr: 0.05, rho: 0.95, eps: 1e-8, ..d }),
+        ("rho=0", Hyper { rho: 0.0, ..d }),
+        ("rho=1", Hyper { rho: 1.0, ..d }),
+        ("eps=0 wd=1e-3", Hyper { eps: 0.0, weight_decay: 1e-3, ..d }),
+        ("lr=0", Hyper { lr: 0.0, ..d }),
+    ]
+}
+
+/// The report's default suite: every setting of [`default_hypers`] on a model
+/// of several tensors whose sizes cover every SIMD tail (1, 7, 8, 15..17,
+/// 31..33, 63..65) and one beyond ATen's 32768-element grain, 10 steps, some
+/// absent gradients; plus wide-range values (zeros, subnormals, huge) on the
+/// defaults.
+pub fn default_suite() -> Vec<Case> {
+    let sizes = [1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 1000, 40_000];
+    let mut cases: Vec<Case> = default_hypers()
+        .into_iter()
+        .enumerate()
+        .map(|(k, (name, h))| random_case(name, 1000 + k as u64, h, &sizes, 10, Values::Normal, 0.1))
+        .collect();
+    cases.push(random_case("defaults, wide values", 2000, Hyper::default(), &sizes[..13], 10, Values::Wide, 0.1));
+    cases
+}

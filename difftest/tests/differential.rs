@@ -1,0 +1,129 @@
+//! Property tests: fast vs the MPFR reference (binary32 emulation, bit for
+//! bit), and fast and libtorch vs the high-precision reference (per-step
+//! error within the bound derived in `docs/numerics.md`).
+//!
+//! Case counts follow `PROPTEST_CASES` when set (nightly-style long runs);
+//! the defaults below keep the suite quick.
+
+use adadelta_difftest::accuracy::{self, Accuracy};
+use adadelta_difftest::case::{Case, Hyper};
+use adadelta_difftest::implementations::{run_fast, run_reference_binary32, Implementation};
+use adadelta_reference::MulAdd;
+use proptest::prelude::*;
+
+fn cases_or(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
+/// f32 values: moderate normals, ±0, subnormals, tiny and huge normals.
+fn value() -> impl Strategy<Value = f32> {
+    prop_oneof![
+        6 => (-16.0f32..16.0),
+        1 => Just(0.0f32),
+        1 => Just(-0.0f32),
+        1 => (1u32..0x0080_0000, any::<bool>()).prop_map(|(b, s)| if s { -f32::from_bits(b) } else { f32::from_bits(b) }),
+        1 => (-1e-30f32..1e-30),
+        1 => prop_oneof![(1e30f32..3e38), (-3e38f32..-1e30)],
+    ]
+}
+
+/// Lengths 0, 1, 2 and every length around the SIMD widths, and a larger one.
+fn length() -> impl Strategy<Value = usize> {
+    prop_oneof![0usize..=2, 7usize..=9, 15usize..=17, 31usize..=33, 63usize..=65, 100usize..300]
+}
+
+fn hyper() -> impl Strategy<Value = Hyper> {
+    (
+        prop_oneof![Just(0.0), Just(1.0), 0.0..2.0f64],
+        prop_oneof![Just(0.0), Just(1.0), Just(0.9), 0.0..1.0f64],
+        prop_oneof![Just(0.0), Just(1e-6), 1e-10..1e-2f64],
+        prop_oneof![Just(0.0), Just(0.0), 0.0..0.5f64],
+        any::<bool>(),
+    )
+        .prop_map(|(lr, rho, eps, weight_decay, maximize)| Hyper { lr, rho, eps, weight_decay, maximize })
+}
+
+/// A case: 1 to 3 parameters, 1 to `max_steps` steps, gradients absent with
+/// probability 1/5.
+fn case(max_steps: usize) -> impl Strategy<Value = Case> {
+    (hyper(), prop::collection::vec(length(), 1..=3), 1..=max_steps)
+        .prop_flat_map(|(hyper, sizes, steps)| {
+            let params: Vec<_> = sizes.iter().map(|&n| prop::collection::vec(value(), n)).collect();
+            let step_grads: Vec<_> = sizes
+                .iter()
+                .map(|&n| prop::option::weighted(0.8, prop::collection::vec(value(), n)))
+                .collect();
+            (Just(hyper), params, prop::collection::vec(step_grads, steps))
+        })
+        .prop_map(|(hyper, params, grads)| Case { name: "proptest".into(), hyper, params, grads })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases_or(256), ..ProptestConfig::default() })]
+
+    /// The production kernel is the reference's binary32 emulation (fused
+    /// multiply-adds, correctly rounded sqrt), bit for bit: no tolerance.
+    #[test]
+    fn fast_equals_reference_binary32(case in case(8)) {
+        let fast = run_fast(&case);
+        let reference = run_reference_binary32(&case, MulAdd::Fused);
+        let (eq, n) = accuracy::bit_identical(&fast, &reference);
+        prop_assert_eq!(eq, n, "fast and reference binary32 differ on {} of {} elements", n - eq, n);
+    }
+}
+
+fn check_within_bound(case: &Case, imp: Implementation) -> Result<Accuracy, TestCaseError> {
+    let traj = imp.run(case);
+    let acc = accuracy::per_step(case, &traj, imp.sqrt_accuracy());
+    // Tolerance: the per-element bound of `bound::one_step` (derived in
+    // docs/numerics.md), i.e. the sum of every rounding error of the f32 recipe
+    // propagated to the output, with sqrt at 1/2 ulp (fast) or 3/2 ulp
+    // (libtorch's oneMKL sqrt, measured within 1 ulp of correct).
+    prop_assert_eq!(
+        acc.violation_count,
+        0,
+        "{}: {} elements outside the bound; first: {:?}",
+        imp.name(),
+        acc.violation_count,
+        acc.violations.first()
+    );
+    Ok(acc)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases_or(48), ..ProptestConfig::default() })]
+
+    /// Per-step error of fast against the 256-bit reference stays within the bound.
+    #[test]
+    fn fast_within_bound_of_high_precision(case in case(5)) {
+        check_within_bound(&case, Implementation::Fast)?;
+    }
+
+    /// Per-step error of libtorch (through tch) against the 256-bit reference
+    /// stays within the bound, with sqrt allowed 3/2 ulp.
+    #[test]
+    fn libtorch_within_bound_of_high_precision(case in case(5)) {
+        check_within_bound(&case, Implementation::Libtorch)?;
+    }
+}
+
+/// The bound is not vacuous: on ordinary inputs it is a few ULPs, and both
+/// implementations use a real part of it (an all-zero error would mean the
+/// comparison is not looking at the outputs).
+#[test]
+fn bound_is_tight_on_ordinary_inputs() {
+    let case = adadelta_difftest::suite::random_case(
+        "tightness",
+        7,
+        Hyper { lr: 0.37, weight_decay: 0.1, maximize: true, ..Hyper::default() },
+        &[1000, 33],
+        5,
+        adadelta_difftest::suite::Values::Normal,
+        0.0,
+    );
+    for imp in [Implementation::Fast, Implementation::Libtorch] {
+        let acc = check_within_bound(&case, imp).unwrap();
+        assert!(acc.max_ulps > 0.4, "{}: max error {} ULP: suspiciously exact", imp.name(), acc.max_ulps);
+        assert!(acc.max_bound_ratio > 0.05, "{}: bound ratio {}", imp.name(), acc.max_bound_ratio);
+    }
+}
