@@ -106,17 +106,17 @@ fn step_with(
         g = g.f_addcmul(param, wd)?;
     }
     // square_avg.mul_(rho).addcmul_(grad, grad, value=1-rho)
-    square_avg.f_mul_(&sc.rho)?;
-    square_avg.f_addcmul_(&g.f_mul(&sc.one_minus_rho)?, &g)?;
+    let _ = square_avg.f_mul_(&sc.rho)?;
+    let _ = square_avg.f_addcmul_(&g.f_mul(&sc.one_minus_rho)?, &g)?;
     // std = square_avg.add(eps).sqrt_()
     let std = square_avg.f_add(&sc.eps)?.f_sqrt()?;
     // delta = acc_delta.add(eps).sqrt_().div_(std).mul_(grad)
     let delta = acc_delta.f_add(&sc.eps)?.f_sqrt()?.f_div(&std)?.f_mul(&g)?;
     // acc_delta.mul_(rho).addcmul_(delta, delta, value=1-rho)
-    acc_delta.f_mul_(&sc.rho)?;
-    acc_delta.f_addcmul_(&delta.f_mul(&sc.one_minus_rho)?, &delta)?;
+    let _ = acc_delta.f_mul_(&sc.rho)?;
+    let _ = acc_delta.f_addcmul_(&delta.f_mul(&sc.one_minus_rho)?, &delta)?;
     // param.add_(delta, alpha=-lr)  ==  fma(delta, f32(-lr), param)
-    param.f_addcmul_(&delta, &sc.neg_lr)?;
+    let _ = param.f_addcmul_(&delta, &sc.neg_lr)?;
     Ok(())
 }
 
@@ -218,7 +218,7 @@ pub fn try_run_with_threads(case: &Case, threads: i32) -> Result<Trajectory, Tch
                 }),
             };
             // step += 1 (in place on the 0-dim f32 tensor)
-            st.step.f_add_(&one)?;
+            let _ = st.step.f_add_(&one)?;
             step_with(&sc, case.hyper.maximize, p, &g, &mut st.square_avg, &mut st.acc_delta)?;
         }
         let mut snap = Snapshot {
