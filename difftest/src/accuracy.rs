@@ -12,7 +12,7 @@
 use crate::bound::{self, SqrtAccuracy};
 use crate::case::{Case, Trajectory};
 use adadelta_reference::rug::Float;
-use adadelta_reference::{ulp_error, HighPrecision};
+use adadelta_reference::{ulp_error, ulp_exponent, HighPrecision};
 
 /// Bits of the high-precision reference: its own error (relative 2^-256 per
 /// op) is more than 2^-200 below anything the f32 bound allows.
@@ -64,6 +64,10 @@ pub struct Accuracy {
     pub non_finite: u64,
     /// Largest `error / bound` ratio: <= 1 when the bound holds.
     pub max_bound_ratio: f64,
+    /// Largest error in ULPs per output, indexed by [`Output`] as `usize`.
+    pub max_ulps_by_output: [f64; 3],
+    /// The element with the largest `error / bound` ratio.
+    pub tightest: Option<Violation>,
     /// Elements that broke the bound, at most [`Accuracy::MAX_KEPT`] kept.
     pub violations: Vec<Violation>,
     /// Number of violations in all.
@@ -89,7 +93,13 @@ impl Accuracy {
         self.sum_ulps += o.sum_ulps;
         self.compared += o.compared;
         self.non_finite += o.non_finite;
+        if o.max_bound_ratio > self.max_bound_ratio {
+            self.tightest = o.tightest.clone();
+        }
         self.max_bound_ratio = self.max_bound_ratio.max(o.max_bound_ratio);
+        for (m, x) in self.max_ulps_by_output.iter_mut().zip(o.max_ulps_by_output) {
+            *m = m.max(x);
+        }
         self.violation_count += o.violation_count;
         for v in &o.violations {
             if self.violations.len() < Self::MAX_KEPT {
@@ -98,7 +108,14 @@ impl Accuracy {
         }
     }
 
-    fn record(&mut self, loc: (usize, usize, usize), what: Output, got: f32, exact: &Float, bound_abs: f64) {
+    fn record(
+        &mut self,
+        loc: (usize, usize, usize),
+        what: Output,
+        got: f32,
+        exact: &Float,
+        bound_abs: f64,
+    ) {
         let exact_f64 = exact.to_f64();
         if !got.is_finite() || !exact.is_finite() || !bound_abs.is_finite() {
             self.non_finite += 1;
@@ -111,21 +128,33 @@ impl Accuracy {
         self.compared += 1;
         self.max_ulps = self.max_ulps.max(ulps);
         self.sum_ulps += ulps;
-        let ratio = if bound_ulps > 0.0 { ulps / bound_ulps } else if ulps == 0.0 { 0.0 } else { f64::INFINITY };
-        self.max_bound_ratio = self.max_bound_ratio.max(ratio);
+        let ratio = if bound_ulps > 0.0 {
+            ulps / bound_ulps
+        } else if ulps == 0.0 {
+            0.0
+        } else {
+            f64::INFINITY
+        };
+        let slot = &mut self.max_ulps_by_output[what as usize];
+        *slot = slot.max(ulps);
+        let here = || Violation {
+            step: loc.0,
+            param: loc.1,
+            index: loc.2,
+            what: format!("{what:?}"),
+            got,
+            exact: exact_f64,
+            ulps,
+            bound_ulps,
+        };
+        if ratio > self.max_bound_ratio {
+            self.max_bound_ratio = ratio;
+            self.tightest = Some(here());
+        }
         if ulps > bound_ulps {
             self.violation_count += 1;
             if self.violations.len() < Self::MAX_KEPT {
-                self.violations.push(Violation {
-                    step: loc.0,
-                    param: loc.1,
-                    index: loc.2,
-                    what: format!("{what:?}"),
-                    got,
-                    exact: exact_f64,
-                    ulps,
-                    bound_ulps,
-                });
+                self.violations.push(here());
             }
         }
     }
@@ -133,9 +162,7 @@ impl Accuracy {
 
 /// One ULP of binary32 at the exact value `x` (as an f64).
 fn ulps_of(x: &Float) -> f64 {
-    // ulp_error(x_f32 + 1 ulp) would do too; compute directly.
-    let e = if x.is_zero() { -1000 } else { x.get_exp().unwrap_or(-1000) - 1 }; // floor(log2|x|)
-    2f64.powi(e.max(-126) - 23)
+    2f64.powi(ulp_exponent(x))
 }
 
 /// Measures `traj` (produced by an implementation whose sqrt is rounded as
@@ -145,11 +172,20 @@ pub fn per_step(case: &Case, traj: &Trajectory, sqrt: SqrtAccuracy) -> Accuracy 
     let arith = HighPrecision::new(PRECISION);
     let hyper = case.hyper.to_reference();
     let scalars = bound::Scalars::new(&case.hyper);
-    let hp = |v: &[f32]| -> Vec<Float> { v.iter().map(|&x| Float::with_val(PRECISION, x)).collect() };
+    let hp =
+        |v: &[f32]| -> Vec<Float> { v.iter().map(|&x| Float::with_val(PRECISION, x)).collect() };
     let mut acc = Accuracy::default();
     for (t, grads) in case.grads.iter().enumerate() {
-        let (before_p, before_v, before_u): (Vec<&[f32]>, Vec<Option<&[f32]>>, Vec<Option<&[f32]>>) = if t == 0 {
-            (case.params.iter().map(Vec::as_slice).collect(), vec![None; case.params.len()], vec![None; case.params.len()])
+        let (before_p, before_v, before_u): (
+            Vec<&[f32]>,
+            Vec<Option<&[f32]>>,
+            Vec<Option<&[f32]>>,
+        ) = if t == 0 {
+            (
+                case.params.iter().map(Vec::as_slice).collect(),
+                vec![None; case.params.len()],
+                vec![None; case.params.len()],
+            )
         } else {
             let s = &traj[t - 1];
             (
@@ -162,7 +198,11 @@ pub fn per_step(case: &Case, traj: &Trajectory, sqrt: SqrtAccuracy) -> Accuracy 
         for (i, g) in grads.iter().enumerate() {
             let p0 = before_p[i];
             let Some(g) = g else {
-                if after.params[i].iter().map(|x| x.to_bits()).ne(p0.iter().map(|x| x.to_bits())) {
+                if after.params[i]
+                    .iter()
+                    .map(|x| x.to_bits())
+                    .ne(p0.iter().map(|x| x.to_bits()))
+                {
                     acc.violation_count += 1;
                     acc.violations.push(Violation {
                         step: t,
@@ -210,7 +250,12 @@ pub fn bit_identical(a: &Trajectory, b: &Trajectory) -> (u64, u64) {
         for (x, y) in sa.params.iter().zip(&sb.params) {
             cmp(x, y);
         }
-        for (x, y) in sa.square_avg.iter().zip(&sb.square_avg).chain(sa.acc_delta.iter().zip(&sb.acc_delta)) {
+        for (x, y) in sa
+            .square_avg
+            .iter()
+            .zip(&sb.square_avg)
+            .chain(sa.acc_delta.iter().zip(&sb.acc_delta))
+        {
             if let (Some(x), Some(y)) = (x, y) {
                 cmp(x, y);
             }

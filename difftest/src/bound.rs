@@ -117,7 +117,11 @@ fn prod(x: f64, ex: f64, y: f64, ey: f64) -> f64 {
 
 /// `|√â - √A|` given `|â - A| <= e`, `A >= 0`, plus the sqrt's own rounding.
 fn sqrt_err(a: f64, e: f64, out: f64, acc: SqrtAccuracy) -> f64 {
-    let prop = if a > 0.0 { (e / a.sqrt()).min(e.sqrt()) } else { e.sqrt() };
+    let prop = if a > 0.0 {
+        (e / a.sqrt()).min(e.sqrt())
+    } else {
+        e.sqrt()
+    };
     prop + acc.rel() * out.abs() * (1.0 + 2.0 * U)
 }
 
@@ -135,7 +139,11 @@ fn quot(r: f64, er: f64, s: f64, es: f64) -> f64 {
 /// (sqrt) difference, which the bound absorbs with the `1 + 2^-20` factor
 /// applied to each magnitude used. Returns the bound on all three outputs.
 pub fn one_step(s: &Scalars, acc: SqrtAccuracy, p: f32, g: f32, v: f32, u: f32) -> StepBound {
-    let inf = StepBound { param: f64::INFINITY, square_avg: f64::INFINITY, acc_delta: f64::INFINITY };
+    let inf = StepBound {
+        param: f64::INFINITY,
+        square_avg: f64::INFINITY,
+        acc_delta: f64::INFINITY,
+    };
     // Magnitudes of the implementation's intermediates may differ from these
     // by the sqrt discrepancy (<= 2 ulp, relative 4u) propagated through a
     // few ops; inflate every magnitude by 1 + 2^-20 (>> 16u) to cover that.
@@ -176,7 +184,11 @@ pub fn one_step(s: &Scalars, acc: SqrtAccuracy, p: f32, g: f32, v: f32, u: f32) 
     let e_u2 = rn(m(u2)) + prod(m(cd), e_cd, m(d), e_d) + e_ur;
     let p2 = d.mul_add(s.nlr32 as f32, p);
     let e_p2 = rn(m(p2)) + prod(m(d), e_d, s.lr, s.e_lr);
-    if ![g2, vr, cg, v2, a, std, b, r, q, d, ur, cd, u2, p2].iter().all(|x| x.is_finite()) || std == 0.0 {
+    if ![g2, vr, cg, v2, a, std, b, r, q, d, ur, cd, u2, p2]
+        .iter()
+        .all(|x| x.is_finite())
+        || std == 0.0
+    {
         return inf;
     }
     // Second-order slack: the magnitudes above come from the correctly rounded
@@ -184,5 +196,9 @@ pub fn one_step(s: &Scalars, acc: SqrtAccuracy, p: f32, g: f32, v: f32, u: f32) 
     // relative <= 2^-20; 2^-10 of the bound covers the resulting terms (each
     // is <= 2^-20 times a term already in the bound).
     let f = 1.0 + 1.0 / (1u64 << 10) as f64;
-    StepBound { param: e_p2 * f, square_avg: e_v2 * f, acc_delta: e_u2 * f }
+    StepBound {
+        param: e_p2 * f,
+        square_avg: e_v2 * f,
+        acc_delta: e_u2 * f,
+    }
 }

@@ -26,7 +26,13 @@ pub struct Hyper {
 
 impl Default for Hyper {
     fn default() -> Self {
-        Hyper { lr: 1.0, rho: 0.9, eps: 1e-6, weight_decay: 0.0, maximize: false }
+        Hyper {
+            lr: 1.0,
+            rho: 0.9,
+            eps: 1e-6,
+            weight_decay: 0.0,
+            maximize: false,
+        }
     }
 }
 
@@ -152,8 +158,16 @@ impl From<&Snapshot> for WireSnapshot {
     fn from(s: &Snapshot) -> Self {
         WireSnapshot {
             params: s.params.iter().map(|p| to_bits(p)).collect(),
-            square_avg: s.square_avg.iter().map(|v| v.as_deref().map(to_bits)).collect(),
-            acc_delta: s.acc_delta.iter().map(|v| v.as_deref().map(to_bits)).collect(),
+            square_avg: s
+                .square_avg
+                .iter()
+                .map(|v| v.as_deref().map(to_bits))
+                .collect(),
+            acc_delta: s
+                .acc_delta
+                .iter()
+                .map(|v| v.as_deref().map(to_bits))
+                .collect(),
             step: s.step.iter().map(|v| v.map(f32::to_bits)).collect(),
         }
     }
@@ -163,8 +177,16 @@ impl From<&WireSnapshot> for Snapshot {
     fn from(w: &WireSnapshot) -> Self {
         Snapshot {
             params: w.params.iter().map(|p| from_bits(p)).collect(),
-            square_avg: w.square_avg.iter().map(|v| v.as_deref().map(from_bits)).collect(),
-            acc_delta: w.acc_delta.iter().map(|v| v.as_deref().map(from_bits)).collect(),
+            square_avg: w
+                .square_avg
+                .iter()
+                .map(|v| v.as_deref().map(from_bits))
+                .collect(),
+            acc_delta: w
+                .acc_delta
+                .iter()
+                .map(|v| v.as_deref().map(from_bits))
+                .collect(),
             step: w.step.iter().map(|v| v.map(f32::from_bits)).collect(),
         }
     }

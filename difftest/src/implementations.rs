@@ -17,8 +17,11 @@ pub enum Implementation {
 
 impl Implementation {
     /// Every implementation, in report order.
-    pub const ALL: [Implementation; 3] =
-        [Implementation::Fast, Implementation::ReferenceBinary32, Implementation::Libtorch];
+    pub const ALL: [Implementation; 3] = [
+        Implementation::Fast,
+        Implementation::ReferenceBinary32,
+        Implementation::Libtorch,
+    ];
 
     /// Short name used in tables.
     pub fn name(self) -> &'static str {
@@ -53,7 +56,10 @@ type State = Option<(Vec<f32>, Vec<f32>, f32)>;
 /// Drives an element-wise f32 step function over a case with PyTorch's
 /// bookkeeping: lazy zero state on the first gradient, skipped parameters
 /// without gradient, the step counter as an f32 (`step += 1` in f32).
-fn run_with(case: &Case, mut step: impl FnMut(&mut [f32], &[f32], &mut [f32], &mut [f32])) -> Trajectory {
+fn run_with(
+    case: &Case,
+    mut step: impl FnMut(&mut [f32], &[f32], &mut [f32], &mut [f32]),
+) -> Trajectory {
     let mut params = case.params.clone();
     let mut state: Vec<State> = vec![None; params.len()];
     let mut out = Vec::with_capacity(case.grads.len());
@@ -66,8 +72,14 @@ fn run_with(case: &Case, mut step: impl FnMut(&mut [f32], &[f32], &mut [f32], &m
         }
         out.push(Snapshot {
             params: params.clone(),
-            square_avg: state.iter().map(|s| s.as_ref().map(|s| s.0.clone())).collect(),
-            acc_delta: state.iter().map(|s| s.as_ref().map(|s| s.1.clone())).collect(),
+            square_avg: state
+                .iter()
+                .map(|s| s.as_ref().map(|s| s.0.clone()))
+                .collect(),
+            acc_delta: state
+                .iter()
+                .map(|s| s.as_ref().map(|s| s.1.clone()))
+                .collect(),
             step: state.iter().map(|s| s.as_ref().map(|s| s.2)).collect(),
         });
     }
@@ -76,13 +88,18 @@ fn run_with(case: &Case, mut step: impl FnMut(&mut [f32], &[f32], &mut [f32], &m
 
 /// Runs the fast crate's kernel.
 pub fn run_fast(case: &Case) -> Trajectory {
-    let coeffs = adadelta::Coefficients::new(&case.hyper.to_fast()).expect("case has valid hyperparameters");
-    run_with(case, |p, g, v, u| adadelta::step(&coeffs, p, g, v, u).expect("equal lengths"))
+    let coeffs =
+        adadelta::Coefficients::new(&case.hyper.to_fast()).expect("case has valid hyperparameters");
+    run_with(case, |p, g, v, u| {
+        adadelta::step(&coeffs, p, g, v, u).expect("equal lengths")
+    })
 }
 
 /// Runs the MPFR reference in binary32 emulation.
 pub fn run_reference_binary32(case: &Case, mul_add: MulAdd) -> Trajectory {
     let arith = Binary32 { mul_add };
     let hyper = case.hyper.to_reference();
-    run_with(case, |p, g, v, u| adadelta_reference::step(&arith, &hyper, p, g, v, u))
+    run_with(case, |p, g, v, u| {
+        adadelta_reference::step(&arith, &hyper, p, g, v, u)
+    })
 }

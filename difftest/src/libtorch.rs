@@ -68,10 +68,15 @@ impl Scalars {
 fn check_operand(name: &str, t: &Tensor, size: &[i64]) -> Result<(), TchError> {
     let kind = t.f_kind()?;
     if kind != Kind::Float {
-        return Err(TchError::Kind(format!("{name}: expected Float (f32), got {kind:?}")));
+        return Err(TchError::Kind(format!(
+            "{name}: expected Float (f32), got {kind:?}"
+        )));
     }
     if t.device() != Device::Cpu {
-        return Err(TchError::Convert(format!("{name}: expected a CPU tensor, got {:?}", t.device())));
+        return Err(TchError::Convert(format!(
+            "{name}: expected a CPU tensor, got {:?}",
+            t.device()
+        )));
     }
     if t.size() != size {
         return Err(TchError::Shape(format!(
@@ -100,7 +105,11 @@ fn step_with(
     check_operand("acc_delta", acc_delta, &size)?;
 
     // grad = grad if not maximize else -grad (a new tensor; the input is untouched)
-    let mut g = if maximize { grad.f_neg()? } else { grad.shallow_clone() };
+    let mut g = if maximize {
+        grad.f_neg()?
+    } else {
+        grad.shallow_clone()
+    };
     // grad = grad.add(param, alpha=weight_decay)  ==  fma(param, f32(wd), grad)
     if let Some(wd) = &sc.weight_decay {
         g = g.f_addcmul(param, wd)?;
@@ -131,7 +140,13 @@ fn step_with(
 /// # Panics
 /// If an operand has the wrong kind, device, shape or layout, or libtorch
 /// reports an error. [`try_step`] returns these instead.
-pub fn step(hyper: &Hyper, param: &mut Tensor, grad: &Tensor, square_avg: &mut Tensor, acc_delta: &mut Tensor) {
+pub fn step(
+    hyper: &Hyper,
+    param: &mut Tensor,
+    grad: &Tensor,
+    square_avg: &mut Tensor,
+    acc_delta: &mut Tensor,
+) {
     if let Err(e) = try_step(hyper, param, grad, square_avg, acc_delta) {
         panic!("libtorch Adadelta step failed: {e}");
     }
@@ -145,7 +160,14 @@ pub fn try_step(
     square_avg: &mut Tensor,
     acc_delta: &mut Tensor,
 ) -> Result<(), TchError> {
-    step_with(&Scalars::new(hyper), hyper.maximize, param, grad, square_avg, acc_delta)
+    step_with(
+        &Scalars::new(hyper),
+        hyper.maximize,
+        param,
+        grad,
+        square_avg,
+        acc_delta,
+    )
 }
 
 /// Per-parameter optimizer state, created lazily like PyTorch's.
@@ -163,7 +185,9 @@ fn to_vec(t: &Tensor) -> Result<Vec<f32>, TchError> {
 /// Sets libtorch's intra-op thread count for the current thread and checks it.
 fn set_threads(threads: i32) -> Result<(), TchError> {
     if threads < 1 {
-        return Err(TchError::Convert(format!("thread count must be >= 1, got {threads}")));
+        return Err(TchError::Convert(format!(
+            "thread count must be >= 1, got {threads}"
+        )));
     }
     // Let ATen's lazy per-thread initialisation run first (it would otherwise
     // run at the first parallel op and apply the process-wide value, which
@@ -172,7 +196,9 @@ fn set_threads(threads: i32) -> Result<(), TchError> {
     tch::set_num_threads(threads);
     let got = tch::get_num_threads();
     if got != threads {
-        return Err(TchError::Convert(format!("asked libtorch for {threads} threads, it reports {got}")));
+        return Err(TchError::Convert(format!(
+            "asked libtorch for {threads} threads, it reports {got}"
+        )));
     }
     Ok(())
 }
@@ -219,7 +245,14 @@ pub fn try_run_with_threads(case: &Case, threads: i32) -> Result<Trajectory, Tch
             };
             // step += 1 (in place on the 0-dim f32 tensor)
             let _ = st.step.f_add_(&one)?;
-            step_with(&sc, case.hyper.maximize, p, &g, &mut st.square_avg, &mut st.acc_delta)?;
+            step_with(
+                &sc,
+                case.hyper.maximize,
+                p,
+                &g,
+                &mut st.square_avg,
+                &mut st.acc_delta,
+            )?;
         }
         let mut snap = Snapshot {
             params: Vec::with_capacity(params.len()),

@@ -72,7 +72,9 @@ fn run_script(args: &[String], stdin: &[u8]) -> Result<Vec<u8>, String> {
     let out = child
         .wait_with_output()
         .map_err(|e| format!("waiting for Python {}: {e}", py.display()))?;
-    let write_result = writer.join().map_err(|_| "stdin writer thread panicked".to_string())?;
+    let write_result = writer
+        .join()
+        .map_err(|_| "stdin writer thread panicked".to_string())?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let hint = if stderr.contains("No module named 'torch'") {
@@ -103,7 +105,10 @@ pub fn run_pytorch(cases: &[Case]) -> Result<Vec<Trajectory>, String> {
 }
 
 /// [`run_pytorch`] with `torch.set_num_threads(threads)` first, if given.
-pub fn run_pytorch_with_threads(cases: &[Case], threads: Option<u32>) -> Result<Vec<Trajectory>, String> {
+pub fn run_pytorch_with_threads(
+    cases: &[Case],
+    threads: Option<u32>,
+) -> Result<Vec<Trajectory>, String> {
     let wire: Vec<WireCase> = cases.iter().map(WireCase::from).collect();
     let input = serde_json::to_vec(&wire).map_err(|e| format!("serialising cases: {e}"))?;
     let mut args = Vec::new();
@@ -141,6 +146,9 @@ pub fn run_pytorch_with_threads(cases: &[Case], threads: Option<u32>) -> Result<
 pub fn torch_info() -> Result<TorchInfo, String> {
     let out = run_script(&["--info".to_string()], &[])?;
     serde_json::from_slice(&out).map_err(|e| {
-        format!("parsing torch_adadelta.py --info output {:?}: {e}", String::from_utf8_lossy(&out))
+        format!(
+            "parsing torch_adadelta.py --info output {:?}: {e}",
+            String::from_utf8_lossy(&out)
+        )
     })
 }

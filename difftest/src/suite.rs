@@ -92,7 +92,12 @@ pub fn random_case(
                 .collect()
         })
         .collect();
-    Case { name: name.to_string(), hyper, params, grads }
+    Case {
+        name: name.to_string(),
+        hyper,
+        params,
+        grads,
+    }
 }
 
 /// The hyperparameter settings of the default suite: PyTorch's defaults and
@@ -101,11 +106,34 @@ pub fn default_hypers() -> Vec<(&'static str, Hyper)> {
     let d = Hyper::default();
     vec![
         ("defaults", d),
-        ("lr=0.37 wd=0.1 maximize", Hyper { lr: 0.37, weight_decay: 0.1, maximize: true, ..d }),
-        ("lr=0.05 rho=0.95 eps=1e-8", Hyper { lr: 0.05, rho: 0.95, eps: 1e-8, ..d }),
+        (
+            "lr=0.37 wd=0.1 maximize",
+            Hyper {
+                lr: 0.37,
+                weight_decay: 0.1,
+                maximize: true,
+                ..d
+            },
+        ),
+        (
+            "lr=0.05 rho=0.95 eps=1e-8",
+            Hyper {
+                lr: 0.05,
+                rho: 0.95,
+                eps: 1e-8,
+                ..d
+            },
+        ),
         ("rho=0", Hyper { rho: 0.0, ..d }),
         ("rho=1", Hyper { rho: 1.0, ..d }),
-        ("eps=0 wd=1e-3", Hyper { eps: 0.0, weight_decay: 1e-3, ..d }),
+        (
+            "eps=0 wd=1e-3",
+            Hyper {
+                eps: 0.0,
+                weight_decay: 1e-3,
+                ..d
+            },
+        ),
         ("lr=0", Hyper { lr: 0.0, ..d }),
     ]
 }
@@ -120,8 +148,18 @@ pub fn default_suite() -> Vec<Case> {
     let mut cases: Vec<Case> = default_hypers()
         .into_iter()
         .enumerate()
-        .map(|(k, (name, h))| random_case(name, 1000 + k as u64, h, &sizes, 10, Values::Normal, 0.1))
+        .map(|(k, (name, h))| {
+            random_case(name, 1000 + k as u64, h, &sizes, 10, Values::Normal, 0.1)
+        })
         .collect();
-    cases.push(random_case("defaults, wide values", 2000, Hyper::default(), &sizes[..13], 10, Values::Wide, 0.1));
+    cases.push(random_case(
+        "defaults, wide values",
+        2000,
+        Hyper::default(),
+        &sizes[..13],
+        10,
+        Values::Wide,
+        0.1,
+    ));
     cases
 }

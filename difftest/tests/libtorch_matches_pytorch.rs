@@ -119,7 +119,12 @@ fn make_case(
                 .collect()
         })
         .collect();
-    Case { name, hyper, params, grads }
+    Case {
+        name,
+        hyper,
+        params,
+        grads,
+    }
 }
 
 fn cases() -> Vec<Case> {
@@ -132,9 +137,25 @@ fn cases() -> Vec<Case> {
             for &eps in &[0.0, 1e-6, 1e-8] {
                 for &weight_decay in &[0.0, 0.1] {
                     for &maximize in &[false, true] {
-                        let hyper = Hyper { lr, rho, eps, weight_decay, maximize };
-                        let name = format!("grid lr={lr} rho={rho} eps={eps} wd={weight_decay} max={maximize}");
-                        cases.push(make_case(&mut rng, name, hyper, &[7, 33, 1], 6, 15, Dist::Mixed));
+                        let hyper = Hyper {
+                            lr,
+                            rho,
+                            eps,
+                            weight_decay,
+                            maximize,
+                        };
+                        let name = format!(
+                            "grid lr={lr} rho={rho} eps={eps} wd={weight_decay} max={maximize}"
+                        );
+                        cases.push(make_case(
+                            &mut rng,
+                            name,
+                            hyper,
+                            &[7, 33, 1],
+                            6,
+                            15,
+                            Dist::Mixed,
+                        ));
                     }
                 }
             }
@@ -145,12 +166,28 @@ fn cases() -> Vec<Case> {
     // bodies), sqrt's 2048 grain and ATen's 32768 grain.
     let sized = [
         Hyper::default(),
-        Hyper { lr: 0.37, rho: 0.9, eps: 1e-8, weight_decay: 0.1, maximize: true },
+        Hyper {
+            lr: 0.37,
+            rho: 0.9,
+            eps: 1e-8,
+            weight_decay: 0.1,
+            maximize: true,
+        },
     ];
-    for &n in &[1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 1000, 33000, 100003] {
+    for &n in &[
+        1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 1000, 33000, 100003,
+    ] {
         for (k, &hyper) in sized.iter().enumerate() {
             let name = format!("size {n} config {k}");
-            cases.push(make_case(&mut rng, name, hyper, &[n, 17, 5], 5, 10, Dist::Mixed));
+            cases.push(make_case(
+                &mut rng,
+                name,
+                hyper,
+                &[n, 17, 5],
+                5,
+                10,
+                Dist::Mixed,
+            ));
         }
     }
 
@@ -164,18 +201,48 @@ fn cases() -> Vec<Case> {
     .iter()
     .enumerate()
     {
-        let hyper = Hyper { lr, rho, eps, weight_decay, maximize: k % 2 == 1 };
-        cases.push(make_case(&mut rng, format!("other {k}"), hyper, &[100, 3], 8, 10, Dist::Mixed));
+        let hyper = Hyper {
+            lr,
+            rho,
+            eps,
+            weight_decay,
+            maximize: k % 2 == 1,
+        };
+        cases.push(make_case(
+            &mut rng,
+            format!("other {k}"),
+            hyper,
+            &[100, 3],
+            8,
+            10,
+            Dist::Mixed,
+        ));
     }
 
     // Overflow to infinity and NaN.
     for (k, &hyper) in sized.iter().enumerate() {
-        cases.push(make_case(&mut rng, format!("extreme {k}"), hyper, &[65, 1000], 5, 10, Dist::Extreme));
+        cases.push(make_case(
+            &mut rng,
+            format!("extreme {k}"),
+            hyper,
+            &[65, 1000],
+            5,
+            10,
+            Dist::Extreme,
+        ));
     }
 
     // Absent gradients: no gradient at all in the first step, a param that
     // never gets one, a param that only gets one from step 3.
-    let mut c = make_case(&mut rng, "absent".into(), Hyper::default(), &[9, 40, 3], 6, 0, Dist::Mixed);
+    let mut c = make_case(
+        &mut rng,
+        "absent".into(),
+        Hyper::default(),
+        &[9, 40, 3],
+        6,
+        0,
+        Dist::Mixed,
+    );
     for step in 0..c.grads.len() {
         c.grads[step][1] = None;
         if step < 2 {
@@ -190,12 +257,24 @@ fn cases() -> Vec<Case> {
 
 fn cmp_vec(what: &str, a: &[f32], b: &[f32]) -> Result<(), String> {
     if a.len() != b.len() {
-        return Err(format!("{what}: length {} (libtorch) vs {} (pytorch)", a.len(), b.len()));
+        return Err(format!(
+            "{what}: length {} (libtorch) vs {} (pytorch)",
+            a.len(),
+            b.len()
+        ));
     }
-    match a.iter().zip(b).position(|(x, y)| x.to_bits() != y.to_bits()) {
+    match a
+        .iter()
+        .zip(b)
+        .position(|(x, y)| x.to_bits() != y.to_bits())
+    {
         None => Ok(()),
         Some(i) => {
-            let count = a.iter().zip(b).filter(|(x, y)| x.to_bits() != y.to_bits()).count();
+            let count = a
+                .iter()
+                .zip(b)
+                .filter(|(x, y)| x.to_bits() != y.to_bits())
+                .count();
             Err(format!(
                 "{what}[{i}]: libtorch {:#010x} ({:e}) vs pytorch {:#010x} ({:e}); {count} of {} elements differ",
                 a[i].to_bits(),
@@ -212,17 +291,29 @@ fn cmp_opt(what: &str, a: &Option<Vec<f32>>, b: &Option<Vec<f32>>) -> Result<(),
     match (a, b) {
         (None, None) => Ok(()),
         (Some(a), Some(b)) => cmp_vec(what, a, b),
-        _ => Err(format!("{what}: state present {} (libtorch) vs {} (pytorch)", a.is_some(), b.is_some())),
+        _ => Err(format!(
+            "{what}: state present {} (libtorch) vs {} (pytorch)",
+            a.is_some(),
+            b.is_some()
+        )),
     }
 }
 
 fn cmp_snapshot(a: &Snapshot, b: &Snapshot) -> Result<(), String> {
     if a.params.len() != b.params.len() {
-        return Err(format!("{} params (libtorch) vs {} (pytorch)", a.params.len(), b.params.len()));
+        return Err(format!(
+            "{} params (libtorch) vs {} (pytorch)",
+            a.params.len(),
+            b.params.len()
+        ));
     }
     for i in 0..a.params.len() {
         cmp_vec(&format!("params[{i}]"), &a.params[i], &b.params[i])?;
-        cmp_opt(&format!("square_avg[{i}]"), &a.square_avg[i], &b.square_avg[i])?;
+        cmp_opt(
+            &format!("square_avg[{i}]"),
+            &a.square_avg[i],
+            &b.square_avg[i],
+        )?;
         cmp_opt(&format!("acc_delta[{i}]"), &a.acc_delta[i], &b.acc_delta[i])?;
         let (sa, sb) = (a.step[i].map(f32::to_bits), b.step[i].map(f32::to_bits));
         if sa != sb {
@@ -235,10 +326,16 @@ fn cmp_snapshot(a: &Snapshot, b: &Snapshot) -> Result<(), String> {
 /// The first difference of a case, if any.
 fn cmp_trajectory(case: &Case, a: &Trajectory, b: &Trajectory) -> Result<(), String> {
     if a.len() != b.len() {
-        return Err(format!("case {:?}: {} snapshots vs {}", case.name, a.len(), b.len()));
+        return Err(format!(
+            "case {:?}: {} snapshots vs {}",
+            case.name,
+            a.len(),
+            b.len()
+        ));
     }
     for (t, (sa, sb)) in a.iter().zip(b).enumerate() {
-        cmp_snapshot(sa, sb).map_err(|e| format!("case {:?}, after step {}: {e}", case.name, t + 1))?;
+        cmp_snapshot(sa, sb)
+            .map_err(|e| format!("case {:?}, after step {}: {e}", case.name, t + 1))?;
     }
     Ok(())
 }
@@ -246,11 +343,32 @@ fn cmp_trajectory(case: &Case, a: &Trajectory, b: &Trajectory) -> Result<(), Str
 #[test]
 fn libtorch_is_bit_identical_to_torch_optim_adadelta() {
     let cases = cases();
-    let elements: usize = cases.iter().map(|c| c.params.iter().map(Vec::len).sum::<usize>() * c.grads.len()).sum();
+    let elements: usize = cases
+        .iter()
+        .map(|c| c.params.iter().map(Vec::len).sum::<usize>() * c.grads.len())
+        .sum();
 
     let t0 = Instant::now();
-    let expected = pytorch::run_pytorch(&cases).unwrap_or_else(|e| panic!("running PyTorch failed: {e}"));
-    eprintln!("pytorch: {} cases ({elements} element-steps) in {:.2?}", cases.len(), t0.elapsed());
+    let expected =
+        pytorch::run_pytorch(&cases).unwrap_or_else(|e| panic!("running PyTorch failed: {e}"));
+    eprintln!(
+        "pytorch: {} cases ({elements} element-steps) in {:.2?}",
+        cases.len(),
+        t0.elapsed()
+    );
+
+    // Coverage of special values among the expected params and state.
+    let (mut nan, mut inf, mut sub, mut zero) = (0usize, 0usize, 0usize, 0usize);
+    for snap in expected.iter().flatten() {
+        let state = snap.square_avg.iter().chain(&snap.acc_delta).flatten();
+        for x in snap.params.iter().chain(state).flatten() {
+            nan += x.is_nan() as usize;
+            inf += x.is_infinite() as usize;
+            sub += x.is_subnormal() as usize;
+            zero += (*x == 0.0) as usize;
+        }
+    }
+    eprintln!("expected values: {nan} NaN, {inf} infinite, {sub} subnormal, {zero} zero");
 
     let mut failures = Vec::new();
     for threads in [1, 2] {
@@ -268,7 +386,12 @@ fn libtorch_is_bit_identical_to_torch_optim_adadelta() {
         "{} of {} case runs differ from torch.optim.Adadelta; first ones:\n{}",
         failures.len(),
         2 * cases.len(),
-        failures.iter().take(20).cloned().collect::<Vec<_>>().join("\n")
+        failures
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
