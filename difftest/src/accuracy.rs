@@ -176,27 +176,12 @@ pub fn per_step(case: &Case, traj: &Trajectory, sqrt: SqrtAccuracy) -> Accuracy 
         |v: &[f32]| -> Vec<Float> { v.iter().map(|&x| Float::with_val(PRECISION, x)).collect() };
     let mut acc = Accuracy::default();
     for (t, grads) in case.grads.iter().enumerate() {
-        let (before_p, before_v, before_u): (
-            Vec<&[f32]>,
-            Vec<Option<&[f32]>>,
-            Vec<Option<&[f32]>>,
-        ) = if t == 0 {
-            (
-                case.params.iter().map(Vec::as_slice).collect(),
-                vec![None; case.params.len()],
-                vec![None; case.params.len()],
-            )
-        } else {
-            let s = &traj[t - 1];
-            (
-                s.params.iter().map(Vec::as_slice).collect(),
-                s.square_avg.iter().map(Option::as_deref).collect(),
-                s.acc_delta.iter().map(Option::as_deref).collect(),
-            )
-        };
+        // The state before step t: the initial parameters and no state, or
+        // the implementation's own snapshot after step t - 1.
+        let before = t.checked_sub(1).map(|k| &traj[k]);
         let after = &traj[t];
         for (i, g) in grads.iter().enumerate() {
-            let p0 = before_p[i];
+            let p0: &[f32] = before.map_or(&case.params[i], |s| &s.params[i]);
             let Some(g) = g else {
                 if after.params[i]
                     .iter()
@@ -218,8 +203,12 @@ pub fn per_step(case: &Case, traj: &Trajectory, sqrt: SqrtAccuracy) -> Accuracy 
                 continue;
             };
             let zeros = vec![0.0f32; p0.len()];
-            let v0 = before_v[i].unwrap_or(&zeros);
-            let u0 = before_u[i].unwrap_or(&zeros);
+            let v0 = before
+                .and_then(|s| s.square_avg[i].as_deref())
+                .unwrap_or(&zeros);
+            let u0 = before
+                .and_then(|s| s.acc_delta[i].as_deref())
+                .unwrap_or(&zeros);
             let (mut p, gg, mut v, mut u) = (hp(p0), hp(g), hp(v0), hp(u0));
             adadelta_reference::step(&arith, &hyper, &mut p, &gg, &mut v, &mut u);
             let out_v = after.square_avg[i].as_deref().unwrap_or(&[]);
@@ -262,4 +251,76 @@ pub fn bit_identical(a: &Trajectory, b: &Trajectory) -> (u64, u64) {
         }
     }
     (eq, n)
+}
+
+/// The first element (step, tensor, index) whose bits differ between two
+/// trajectories of the same case, described for a failure message.
+pub fn first_difference(case: &Case, a: &Trajectory, b: &Trajectory) -> Option<String> {
+    let same = |x: f32, y: f32| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
+    for (t, (sa, sb)) in a.iter().zip(b).enumerate() {
+        let tensors = [("param", &sa.params, &sb.params)];
+        for (what, xs, ys) in tensors {
+            for (i, (x, y)) in xs.iter().zip(ys.iter()).enumerate() {
+                if let Some(k) = (0..x.len()).find(|&k| !same(x[k], y[k])) {
+                    return Some(describe(case, a, t, i, k, what, x[k], y[k]));
+                }
+            }
+        }
+        for (what, xs, ys) in [
+            ("square_avg", &sa.square_avg, &sb.square_avg),
+            ("acc_delta", &sa.acc_delta, &sb.acc_delta),
+        ] {
+            for (i, (x, y)) in xs.iter().zip(ys.iter()).enumerate() {
+                match (x, y) {
+                    (Some(x), Some(y)) => {
+                        if let Some(k) = (0..x.len()).find(|&k| !same(x[k], y[k])) {
+                            return Some(describe(case, a, t, i, k, what, x[k], y[k]));
+                        }
+                    }
+                    (None, None) => {}
+                    _ => {
+                        return Some(format!(
+                            "step {t}: {what} of param {i} exists in only one trajectory"
+                        ))
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+#[allow(clippy::too_many_arguments)]
+fn describe(
+    case: &Case,
+    a: &Trajectory,
+    t: usize,
+    i: usize,
+    k: usize,
+    what: &str,
+    x: f32,
+    y: f32,
+) -> String {
+    let before = |v: Option<&Vec<f32>>| v.map(|v| v[k]).unwrap_or(0.0);
+    let (p, v, u) = if t == 0 {
+        (case.params[i][k], 0.0, 0.0)
+    } else {
+        let s = &a[t - 1];
+        (
+            s.params[i][k],
+            before(s.square_avg[i].as_ref()),
+            before(s.acc_delta[i].as_ref()),
+        )
+    };
+    let g = case.grads[t][i].as_ref().map(|g| g[k]);
+    format!(
+        "step {t}, param {i}, element {k}: {what} {x:e} ({:#010x}) vs {y:e} ({:#010x}); \
+         inputs p={p:e} ({:#010x}) g={g:?} v={v:e} ({:#010x}) u={u:e} ({:#010x}), {:?}",
+        x.to_bits(),
+        y.to_bits(),
+        p.to_bits(),
+        v.to_bits(),
+        u.to_bits(),
+        case.hyper
+    )
 }

@@ -91,7 +91,7 @@ fn case(max_steps: usize) -> impl Strategy<Value = Case> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases_or(256), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases_or(1024), ..ProptestConfig::default() })]
 
     /// The production kernel is the reference's binary32 emulation (fused
     /// multiply-adds, correctly rounded sqrt), bit for bit: no tolerance.
@@ -100,7 +100,14 @@ proptest! {
         let fast = run_fast(&case);
         let reference = run_reference_binary32(&case, MulAdd::Fused);
         let (eq, n) = accuracy::bit_identical(&fast, &reference);
-        prop_assert_eq!(eq, n, "fast and reference binary32 differ on {} of {} elements", n - eq, n);
+        prop_assert_eq!(
+            eq,
+            n,
+            "fast and reference binary32 differ on {} of {} elements; first: {}",
+            n - eq,
+            n,
+            accuracy::first_difference(&case, &fast, &reference).unwrap_or_default()
+        );
     }
 }
 
@@ -123,7 +130,7 @@ fn check_within_bound(case: &Case, imp: Implementation) -> Result<Accuracy, Test
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases_or(48), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases_or(192), ..ProptestConfig::default() })]
 
     /// Per-step error of fast against the 256-bit reference stays within the bound.
     #[test]

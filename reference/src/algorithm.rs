@@ -20,6 +20,19 @@
 //! element at a time (as [`step`] does) gives the same values as running each
 //! op on the whole tensor in turn.
 //!
+//! # Degenerate hyperparameters (all allowed by PyTorch)
+//!
+//! * `rho = 1`: `1 - rho = 0`, the state stays exactly 0, `delta =
+//!   sqrt(eps) / sqrt(eps) * g = g`, so Adadelta is SGD: `p -= lr * g`.
+//! * `rho = 0`: `square_avg = g^2`, `acc_delta = delta^2` (no memory).
+//! * `eps = 0`: from zero `acc_delta`, `delta = sqrt(0) / sqrt(v) * g = 0`
+//!   whenever `v > 0`, so `acc_delta` stays 0 and the parameters **never
+//!   move**; and when `v = 0` (a zero gradient on zero state, or `(1-rho) g^2`
+//!   underflowing in `f32`) `delta = 0/0 * g = NaN`, so the parameter and
+//!   `acc_delta` become NaN (`square_avg` stays 0). PyTorch 2.13 gives
+//!   exactly this.
+//! * `lr = 0`: `p + (-0) * delta = p`; the state still evolves.
+//!
 //! [`Adadelta`] adds the optimizer's bookkeeping: several parameter tensors,
 //! parameters whose gradient is `None` are skipped, and per-parameter state
 //! created lazily (zeros) on the first step that has a gradient.
@@ -176,13 +189,13 @@ impl<V> ParamState<V> {
 
 impl ParamState<f32> {
     /// The same state in another arithmetic, converted exactly with
-    /// [`Arithmetic::from_f32`] (e.g. an `f32` state lifted to
+    /// [`Arithmetic::convert_f32`] (e.g. an `f32` state lifted to
     /// [`crate::HighPrecision`]).
     pub fn to_arith<A: Arithmetic>(&self, arith: &A) -> ParamState<A::Value> {
         ParamState {
             step: self.step,
-            square_avg: arith.from_f32_slice(&self.square_avg),
-            acc_delta: arith.from_f32_slice(&self.acc_delta),
+            square_avg: arith.convert_f32_slice(&self.square_avg),
+            acc_delta: arith.convert_f32_slice(&self.acc_delta),
         }
     }
 }
@@ -196,10 +209,10 @@ impl ParamState<f32> {
 /// use adadelta_reference::{Adadelta, Arithmetic, HighPrecision, Hyperparams};
 ///
 /// let hp = HighPrecision::new(128);
-/// let params = vec![hp.from_f32_slice(&[1.0, 2.0]), hp.from_f32_slice(&[5.0])];
+/// let params = vec![hp.convert_f32_slice(&[1.0, 2.0]), hp.convert_f32_slice(&[5.0])];
 /// let mut opt = Adadelta::new(hp, Hyperparams::default(), params);
 /// // Parameter 1 has no gradient: it is skipped and gets no state.
-/// opt.step(&[Some(hp.from_f32_slice(&[0.5, -0.5])), None]);
+/// opt.step(&[Some(hp.convert_f32_slice(&[0.5, -0.5])), None]);
 /// assert_eq!(opt.state(0).unwrap().step, 1);
 /// assert!(opt.state(1).is_none());
 /// assert_eq!(opt.params()[1][0], 5.0);
@@ -278,7 +291,7 @@ impl<A: Arithmetic> Adadelta<A> {
     /// let state = ParamState { step: 7, square_avg: vec![0.25f32], acc_delta: vec![1e-6f32] };
     /// let hp = HighPrecision::default();
     /// let mut opt = Adadelta::from_f32_state(hp, Hyperparams::default(), &[vec![1.0]], &[Some(state)]);
-    /// opt.step(&[Some(hp.from_f32_slice(&[0.5]))]);
+    /// opt.step(&[Some(hp.convert_f32_slice(&[0.5]))]);
     /// assert_eq!(opt.state(0).unwrap().step, 8);
     /// ```
     pub fn from_f32_state(
@@ -287,7 +300,7 @@ impl<A: Arithmetic> Adadelta<A> {
         params: &[Vec<f32>],
         states: &[Option<ParamState<f32>>],
     ) -> Self {
-        let params = params.iter().map(|p| arith.from_f32_slice(p)).collect();
+        let params = params.iter().map(|p| arith.convert_f32_slice(p)).collect();
         let states = states
             .iter()
             .map(|s| s.as_ref().map(|s| s.to_arith(&arith)))

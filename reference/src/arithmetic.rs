@@ -56,7 +56,7 @@ pub trait Arithmetic {
     fn scalars(&self, hyper: &Hyperparams) -> Scalars<Self::Value>;
 
     /// An element from an `f32` (exact in both provided arithmetics).
-    fn from_f32(&self, x: f32) -> Self::Value;
+    fn convert_f32(&self, x: f32) -> Self::Value;
 
     /// The exact value of an element as an MPFR number (NaN and infinities
     /// included).
@@ -93,8 +93,8 @@ pub trait Arithmetic {
         value: &Self::Value,
     ) -> Self::Value;
 
-    /// [`Arithmetic::from_f32`] on every element.
-    fn from_f32_slice(&self, xs: &[f32]) -> Vec<Self::Value> {
-        xs.iter().map(|&x| self.from_f32(x)).collect()
+    /// [`Arithmetic::convert_f32`] on every element.
+    fn convert_f32_slice(&self, xs: &[f32]) -> Vec<Self::Value> {
+        xs.iter().map(|&x| self.convert_f32(x)).collect()
     }
 }

@@ -22,6 +22,12 @@
 //!    unbounded exponent reaches 2^128 exactly when it is ≥ the overflow
 //!    threshold 2^128·(1 − 2^-25).
 //!
+//! (`to_f32` alone would not do: it rounds correctly from an *exact* MPFR
+//! value, but applied to the 24-bit result it would round a second time in
+//! the subnormal range. `subnormalize_ieee_round` temporarily narrows MPFR's
+//! exponent range, which is thread-local state in the thread-safe MPFR that
+//! `gmp-mpfr-sys` builds, so concurrent use from several threads is fine.)
+//!
 //! Special values follow MPFR, which follows IEEE 754: `0 * inf`,
 //! `inf - inf`, `0/0`, `inf/inf`, `sqrt(x < 0)` and anything involving NaN
 //! give NaN; `-0 + -0 = -0`, `x - x = +0`, `sqrt(-0) = -0`, the sign of a
@@ -200,7 +206,7 @@ impl Arithmetic for Binary32 {
         }
     }
 
-    fn from_f32(&self, x: f32) -> f32 {
+    fn convert_f32(&self, x: f32) -> f32 {
         x
     }
 

@@ -15,7 +15,7 @@
 //!   (`rho`, `eps`, `weight_decay`, and `-lr`, all exact at 53 bits). The one
 //!   computed scalar, `1 - rho`, is rounded to nearest at `p` bits (at
 //!   `p ≥ 64` and `rho ∈ [2^-11, 1]` it is exact).
-//! * Inputs given as `f32` are converted exactly ([`Arithmetic::from_f32`]
+//! * Inputs given as `f32` are converted exactly ([`Arithmetic::convert_f32`]
 //!   gives a value of precision `max(p, 24)`).
 //! * NaN and infinities follow MPFR, which follows IEEE 754 (`0/0`, `inf - inf`,
 //!   `0 * inf`, `sqrt(-1)` are NaN; MPFR has a single, unsigned NaN).
@@ -42,7 +42,7 @@ const F32_BITS: u32 = 24;
 /// use adadelta_reference::{Arithmetic, HighPrecision};
 ///
 /// let hp = HighPrecision::new(64);
-/// let third = hp.div(&hp.from_f32(1.0), &hp.from_f32(3.0));
+/// let third = hp.div(&hp.convert_f32(1.0), &hp.convert_f32(3.0));
 /// assert_eq!(third.prec(), 64);
 /// // 1/3 rounded to nearest at 64 bits is within 2^-65 (half an ulp at 2^-2) of 1/3.
 /// let err = rug::Float::with_val(256, &third - rug::Float::with_val(256, 1) / 3u32).abs();
@@ -77,7 +77,7 @@ impl HighPrecision {
     }
 
     /// Exact conversion of an `f64` (at `max(p, 53)` bits).
-    pub fn from_f64(&self, x: f64) -> Float {
+    pub fn convert_f64(&self, x: f64) -> Float {
         Float::with_val(self.prec.max(F64_BITS), x)
     }
 }
@@ -95,19 +95,19 @@ impl Arithmetic for HighPrecision {
     /// `rho`, `eps`, `weight_decay` and `-lr` exact; `1 - rho` rounded to
     /// nearest at `p` bits.
     fn scalars(&self, hyper: &Hyperparams) -> Scalars<Float> {
-        let rho = self.from_f64(hyper.rho);
+        let rho = self.convert_f64(hyper.rho);
         let one_minus_rho = Float::with_val(self.prec, 1 - &rho);
         Scalars {
             rho,
             one_minus_rho,
-            eps: self.from_f64(hyper.eps),
-            neg_lr: -self.from_f64(hyper.lr),
-            weight_decay: self.from_f64(hyper.weight_decay),
+            eps: self.convert_f64(hyper.eps),
+            neg_lr: -self.convert_f64(hyper.lr),
+            weight_decay: self.convert_f64(hyper.weight_decay),
         }
     }
 
     /// Exact, at `max(p, 24)` bits.
-    fn from_f32(&self, x: f32) -> Float {
+    fn convert_f32(&self, x: f32) -> Float {
         Float::with_val(self.prec.max(F32_BITS), x)
     }
 

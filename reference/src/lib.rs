@@ -23,10 +23,12 @@
 //!
 //! # What this oracle does *not* model
 //!
-//! * PyTorch's CPU `torch.sqrt` on `float32` is oneMKL's `vsSqrt` (HA), which
-//!   on AVX-512 machines is not correctly rounded (about 0.3 % of inputs are
-//!   1 ulp low). [`Binary32`] uses the correctly rounded IEEE square root,
-//!   which is what MKL's AVX2 kernel gives for inputs ≥ 2^-106.
+//! * PyTorch's CPU `torch.sqrt` on `float32` is oneMKL's VML `vsSqrt` (HA),
+//!   which is not correctly rounded and depends on the CPU: on Intel AVX-512
+//!   about 0.6 % of [1, 4) is 1 ulp low; on this project's AMD EPYC machines
+//!   (where MKL runs its SSE-level kernel) about 17 % is ±1 ulp off. See
+//!   `docs/numerics.md`. [`Binary32`] uses the correctly rounded IEEE square
+//!   root, the default numerics of the `adadelta` crate.
 //! * PyTorch's `step` counter is a `float32` tensor that stops increasing at
 //!   2^24; [`ParamState::step`] is an exact `u64`.
 //! * Complex parameters, `foreach`, `capturable`, tensor `lr`.
@@ -44,8 +46,8 @@
 //!
 //! // The same step at 256 bits.
 //! let hp = HighPrecision::default();
-//! let mut hp_opt = Adadelta::new(hp, hyper, vec![hp.from_f32_slice(&[1.0, -2.0])]);
-//! hp_opt.step(&[Some(hp.from_f32_slice(&[0.25, 4.0]))]);
+//! let mut hp_opt = Adadelta::new(hp, hyper, vec![hp.convert_f32_slice(&[1.0, -2.0])]);
+//! hp_opt.step(&[Some(hp.convert_f32_slice(&[0.25, 4.0]))]);
 //!
 //! for (x, exact) in f32_opt.params()[0].iter().zip(&hp_opt.params()[0]) {
 //!     // A handful of roundings, no cancellation: a few ULPs at most.

@@ -10,9 +10,9 @@ use common::{any_bits, interesting_f32, with_exponent};
 use proptest::prelude::*;
 
 /// Per-op cases: each case is a handful of 24-bit MPFR ops (about 1 us),
-/// so 20 properties x 200 000 cases take a few seconds.
+/// so 20 properties x 400 000 cases take a few seconds.
 fn config() -> ProptestConfig {
-    ProptestConfig::with_cases(200_000)
+    ProptestConfig::with_cases(400_000)
 }
 
 proptest! {
@@ -125,6 +125,19 @@ proptest! {
         for x in [f64::from_bits(bits), small, big, -big] {
             prop_assert_same!(from_f64(x), x as f32, "f32({x:e})");
         }
+    }
+}
+
+/// `sqrt` on every 1021st bit pattern of all 2^32 (4.2 million inputs,
+/// every exponent and sign, NaNs and infinities included).
+#[test]
+fn sqrt_strided_sweep() {
+    for bits in (0..=u32::MAX).step_by(1021) {
+        let x = f32::from_bits(bits);
+        assert!(
+            common::same(sqrt(x), x.sqrt()),
+            "sqrt({x:e}) ({bits:#010x})"
+        );
     }
 }
 

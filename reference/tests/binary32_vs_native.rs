@@ -144,8 +144,8 @@ fn check(case: &Case, mul_add: MulAdd) -> Result<(), TestCaseError> {
 
 proptest! {
     // Each case is at most 6 elements x 5 steps x ~15 MPFR ops at 24 bits
-    // (about 20 us): 50 000 cases take about a second.
-    #![proptest_config(ProptestConfig::with_cases(50_000))]
+    // (about 20 us): 100 000 cases take a few seconds.
+    #![proptest_config(ProptestConfig::with_cases(100_000))]
 
     #[test]
     fn fused_matches_native(case in case()) {

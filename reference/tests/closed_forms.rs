@@ -56,8 +56,8 @@ fn first_step_from_zero_state_matches_closed_form() {
     for hyper in configs() {
         for prec in [64u32, 128, 256] {
             let hp = HighPrecision::new(prec);
-            let mut opt = Adadelta::new(hp, hyper, vec![hp.from_f32_slice(&params)]);
-            opt.step(&[Some(hp.from_f32_slice(&grads))]);
+            let mut opt = Adadelta::new(hp, hyper, vec![hp.convert_f32_slice(&params)]);
+            opt.step(&[Some(hp.convert_f32_slice(&grads))]);
             let state = opt.state(0).unwrap();
             assert_eq!(state.step, 1);
 
@@ -136,12 +136,12 @@ fn rho_zero_square_avg_is_grad_squared() {
     }
     let hp = HighPrecision::new(64);
     let (mut p, mut v, mut u) = (
-        hp.from_f32_slice(&[1.0; 3]),
+        hp.convert_f32_slice(&[1.0; 3]),
         vec![hp.zero(); 3],
         vec![hp.zero(); 3],
     );
     for g in &grads {
-        let g = hp.from_f32_slice(g);
+        let g = hp.convert_f32_slice(g);
         step(&hp, &hyper, &mut p, &g, &mut v, &mut u);
         for i in 0..3 {
             assert_eq!(v[i], Float::with_val(48, g[i].square_ref()));
@@ -184,17 +184,21 @@ fn rho_one_is_sgd() {
             }
         }
         let hp = HighPrecision::new(128);
-        let mut opt = Adadelta::new(hp, hyper, vec![hp.from_f32_slice(&[1.0, -2.0, 3.0, 4.0])]);
+        let mut opt = Adadelta::new(
+            hp,
+            hyper,
+            vec![hp.convert_f32_slice(&[1.0, -2.0, 3.0, 4.0])],
+        );
         for g in &grads {
             let before = opt.params()[0].clone();
-            opt.step(&[Some(hp.from_f32_slice(g))]);
+            opt.step(&[Some(hp.convert_f32_slice(g))]);
             let s = opt.state(0).unwrap();
             for i in 0..4 {
                 assert!(s.square_avg[i].is_zero() && s.acc_delta[i].is_zero());
                 let d = Float::with_val(24, sign * g[i]);
                 let want = Float::with_val(
                     128,
-                    &before[i] - Float::with_val(256, &d * hp.from_f64(hyper.lr)),
+                    &before[i] - Float::with_val(256, &d * hp.convert_f64(hyper.lr)),
                 );
                 assert_eq!(opt.params()[0][i], want);
             }
@@ -220,11 +224,11 @@ fn lr_zero_keeps_params() {
         assert!(opt.state(0).unwrap().acc_delta.iter().all(|&u| u > 0.0));
     }
     let hp = HighPrecision::default();
-    let mut opt = Adadelta::new(hp, hyper, vec![hp.from_f32_slice(&p0)]);
+    let mut opt = Adadelta::new(hp, hyper, vec![hp.convert_f32_slice(&p0)]);
     for _ in 0..3 {
-        opt.step(&[Some(hp.from_f32_slice(&g))]);
+        opt.step(&[Some(hp.convert_f32_slice(&g))]);
     }
-    assert_eq!(opt.params()[0], hp.from_f32_slice(&p0));
+    assert_eq!(opt.params()[0], hp.convert_f32_slice(&p0));
 }
 
 /// eps = 0 and a zero gradient: `std = sqrt(0 + 0) = 0` and
@@ -248,8 +252,8 @@ fn eps_zero_zero_grad_gives_nan() {
         assert!(s.square_avg.iter().all(|&v| v == 0.0));
     }
     let hp = HighPrecision::default();
-    let mut opt = Adadelta::new(hp, hyper, vec![hp.from_f32_slice(&[1.0, -2.0, 0.0])]);
-    opt.step(&[Some(hp.from_f32_slice(&[0.0, -0.0, 0.0]))]);
+    let mut opt = Adadelta::new(hp, hyper, vec![hp.convert_f32_slice(&[1.0, -2.0, 0.0])]);
+    opt.step(&[Some(hp.convert_f32_slice(&[0.0, -0.0, 0.0]))]);
     let s = opt.state(0).unwrap();
     assert!(opt.params()[0].iter().all(|p| p.is_nan()));
     assert!(s.acc_delta.iter().all(|u| u.is_nan()));
@@ -281,10 +285,10 @@ fn eps_zero_nonzero_grad_never_moves() {
         assert!(s.square_avg.iter().all(|&v| v > 0.0));
     }
     let hp = HighPrecision::new(64);
-    let mut opt = Adadelta::new(hp, hyper, vec![hp.from_f32_slice(&p0)]);
+    let mut opt = Adadelta::new(hp, hyper, vec![hp.convert_f32_slice(&p0)]);
     for g in &grads {
-        opt.step(&[Some(hp.from_f32_slice(g))]);
+        opt.step(&[Some(hp.convert_f32_slice(g))]);
     }
-    assert_eq!(opt.params()[0], hp.from_f32_slice(&p0));
+    assert_eq!(opt.params()[0], hp.convert_f32_slice(&p0));
     assert!(opt.state(0).unwrap().acc_delta.iter().all(|u| u.is_zero()));
 }

@@ -9,7 +9,10 @@ use adadelta_reference::{
 #[test]
 fn none_grad_skips_param_and_creates_no_state() {
     let hp = HighPrecision::new(64);
-    let params = vec![hp.from_f32_slice(&[1.0, 2.0]), hp.from_f32_slice(&[3.0])];
+    let params = vec![
+        hp.convert_f32_slice(&[1.0, 2.0]),
+        hp.convert_f32_slice(&[3.0]),
+    ];
     let mut opt = Adadelta::new(hp, Hyperparams::default(), params.clone());
     assert!(opt.state(0).is_none() && opt.state(1).is_none());
 
@@ -17,15 +20,15 @@ fn none_grad_skips_param_and_creates_no_state() {
     assert!(opt.state(0).is_none() && opt.state(1).is_none());
     assert_eq!(opt.params(), &params[..]);
 
-    opt.step(&[None, Some(hp.from_f32_slice(&[0.5]))]);
+    opt.step(&[None, Some(hp.convert_f32_slice(&[0.5]))]);
     assert!(opt.state(0).is_none());
     assert_eq!(opt.params()[0], params[0]);
     assert_eq!(opt.state(1).unwrap().step, 1);
     assert_ne!(opt.params()[1], params[1]);
 
     opt.step(&[
-        Some(hp.from_f32_slice(&[0.5, 0.5])),
-        Some(hp.from_f32_slice(&[0.5])),
+        Some(hp.convert_f32_slice(&[0.5, 0.5])),
+        Some(hp.convert_f32_slice(&[0.5])),
     ]);
     assert_eq!(opt.state(0).unwrap().step, 1);
     assert_eq!(opt.state(1).unwrap().step, 2);
@@ -84,8 +87,8 @@ fn from_f32_state_lifts_exactly() {
         assert_eq!(s.acc_delta[i], f.acc_delta[i]);
     }
     hp_opt.step(&[
-        Some(hp.from_f32_slice(&[0.25, -1.0])),
-        Some(hp.from_f32_slice(&[1.0])),
+        Some(hp.convert_f32_slice(&[0.25, -1.0])),
+        Some(hp.convert_f32_slice(&[1.0])),
     ]);
     assert_eq!(hp_opt.state(0).unwrap().step, 4);
     assert_eq!(hp_opt.state(1).unwrap().step, 1);

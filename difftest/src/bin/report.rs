@@ -26,6 +26,14 @@ MPFR reference, and prints a table. Exits 1 if a promised agreement fails.
   --no-pytorch   do not run real torch.optim.Adadelta in the venv's Python
                  (skips promise 2; everything else still runs)";
 
+/// Bit-identical elements and elements in all, over the trajectories of every case.
+fn identical(a: &[Trajectory], b: &[Trajectory]) -> (u64, u64) {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| accuracy::bit_identical(x, y))
+        .fold((0, 0), |(e, n), (x, y)| (e + x, n + y))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut run_pytorch = true;
@@ -121,13 +129,10 @@ fn main() -> ExitCode {
     for (k, imp) in Implementation::ALL.iter().enumerate() {
         let t0 = Instant::now();
         let mut acc = Accuracy::default();
-        let (mut eq, mut n) = (0u64, 0u64);
-        for (c, case) in cases.iter().enumerate() {
-            acc.merge(&accuracy::per_step(case, &trajs[k][c], imp.sqrt_accuracy()));
-            let (e, m) = accuracy::bit_identical(&trajs[k][c], &trajs[lib_idx][c]);
-            eq += e;
-            n += m;
+        for (case, traj) in cases.iter().zip(&trajs[k]) {
+            acc.merge(&accuracy::per_step(case, traj, imp.sqrt_accuracy()));
         }
+        let (eq, n) = identical(&trajs[k], &trajs[lib_idx]);
         eprintln!(
             "[report] measured {:<20} in {:.2?}",
             imp.name(),
@@ -159,12 +164,7 @@ fn main() -> ExitCode {
         }
     }
     if let Some(pt) = &pytorch_trajs {
-        let (mut eq, mut n) = (0u64, 0u64);
-        for (c, t) in pt.iter().enumerate() {
-            let (e, m) = accuracy::bit_identical(t, &trajs[lib_idx][c]);
-            eq += e;
-            n += m;
-        }
+        let (eq, n) = identical(pt, &trajs[lib_idx]);
         println!(
             "| {:<29} | {:>15} | {:>15} | {:>15} | {:>9} | {:>16} | {:>9.3}% |",
             "torch.optim.Adadelta (Python)",
@@ -204,12 +204,7 @@ fn main() -> ExitCode {
         .iter()
         .position(|&i| i == Implementation::ReferenceBinary32)
         .expect("reference is listed");
-    let (mut eq, mut n) = (0u64, 0u64);
-    for c in 0..cases.len() {
-        let (e, m) = accuracy::bit_identical(&trajs[fast_idx][c], &trajs[ref_idx][c]);
-        eq += e;
-        n += m;
-    }
+    let (eq, n) = identical(&trajs[fast_idx], &trajs[ref_idx]);
     println!();
     println!("fast = reference binary32 (fused), bit for bit: {eq} of {n} elements");
     if eq != n {
