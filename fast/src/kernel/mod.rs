@@ -119,3 +119,68 @@ mod tests {
         assert_eq!((p, v, u), (vec![0.0, -2.875], vec![0.0; 2], vec![0.0; 2]));
     }
 }
+
+/// Which numerics the kernel computes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Numerics {
+    /// PyTorch's op order and fusing with a correctly rounded sqrt: the same
+    /// bits on every machine, path and thread count (see [`kernel`](self)).
+    #[default]
+    Default,
+}
+
+/// One parameter tensor of a step: its group's coefficients and its slices.
+#[derive(Debug)]
+pub struct Job<'a> {
+    /// The coefficients of the parameter's group.
+    pub coeffs: &'a Coefficients,
+    /// Parameter values, updated in place.
+    pub param: &'a mut [f32],
+    /// Gradient (same length).
+    pub grad: &'a [f32],
+    /// `square_avg` state (same length), updated in place.
+    pub square_avg: &'a mut [f32],
+    /// `acc_delta` state (same length), updated in place.
+    pub acc_delta: &'a mut [f32],
+}
+
+/// How a multi-tensor step runs: numerics (and, later, threads).
+#[derive(Clone, Debug, Default)]
+pub struct Executor {
+    /// The numerics to compute.
+    pub numerics: Numerics,
+}
+
+/// Steps every job. All lengths are checked first: on
+/// [`Error::LengthMismatch`] nothing at all has been written.
+///
+/// ```
+/// use adadelta::kernel::{run, Executor, Job};
+/// use adadelta::{Coefficients, Hyperparams};
+/// let c = Coefficients::new(&Hyperparams::default())?;
+/// let (mut p, mut v, mut u) = (vec![1.0_f32; 4], vec![0.0_f32; 4], vec![0.0_f32; 4]);
+/// let g = vec![0.5_f32; 4];
+/// let mut jobs = [Job { coeffs: &c, param: &mut p, grad: &g, square_avg: &mut v, acc_delta: &mut u }];
+/// run(&mut jobs, &Executor::default())?;
+/// assert!(p[0] < 1.0);
+/// # Ok::<(), adadelta::Error>(())
+/// ```
+pub fn run(jobs: &mut [Job<'_>], exec: &Executor) -> Result<(), Error> {
+    let Numerics::Default = exec.numerics;
+    for j in jobs.iter() {
+        let n = j.param.len();
+        if j.grad.len() != n || j.square_avg.len() != n || j.acc_delta.len() != n {
+            return Err(Error::LengthMismatch {
+                param: n,
+                grad: j.grad.len(),
+                square_avg: j.square_avg.len(),
+                acc_delta: j.acc_delta.len(),
+            });
+        }
+    }
+    for j in jobs.iter_mut() {
+        step(j.coeffs, j.param, j.grad, j.square_avg, j.acc_delta)?;
+    }
+    Ok(())
+}
