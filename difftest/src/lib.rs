@@ -6,6 +6,7 @@
 //! * [`implementations`]: running a case through each implementation;
 //! * [`libtorch`]: Adadelta from libtorch ops, bit-identical to `torch.optim.Adadelta`;
 //! * [`pytorch`]: running real `torch.optim.Adadelta` in the project's venv;
+//! * [`fixture`]: golden fixtures from real PyTorch, for replay;
 //! * [`bound`]: the error bound of one f32 step;
 //! * [`accuracy`]: per-step error against the high-precision reference;
 //! * [`suite`]: the report's embedded default cases and random case generation.
@@ -13,6 +14,7 @@
 pub mod accuracy;
 pub mod bound;
 pub mod case;
+pub mod fixture;
 pub mod implementations;
 pub mod libtorch;
 pub mod pytorch;

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Regenerates every golden fixture in fixtures/ from real torch.optim.Adadelta
+# (torch==2.13.0 in the project venv). Review the diff, then commit.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+bash scripts/setup.sh
+# shellcheck source=scripts/env.sh
+source scripts/env.sh
+exec "$ADADELTA_PYTHON" difftest/python/gen_fixtures.py "$@"
