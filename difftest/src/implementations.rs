@@ -40,6 +40,15 @@ impl Implementation {
         }
     }
 
+    /// The implementation this one promises to equal bit for bit, if any
+    /// (the report exits non-zero when such a promise fails).
+    pub fn promised_bit_identical_to(self) -> Option<Implementation> {
+        match self {
+            Implementation::Fast => Some(Implementation::ReferenceBinary32),
+            _ => None,
+        }
+    }
+
     /// Runs the case from its initial parameters and a fresh state.
     pub fn run(self, case: &Case) -> Trajectory {
         match self {

@@ -9,6 +9,7 @@
 //! * [`fixture`]: golden fixtures from real PyTorch, for replay;
 //! * [`bound`]: the error bound of one f32 step;
 //! * [`accuracy`]: per-step error against the high-precision reference;
+//! * [`report`]: the differential report (the `report` binary);
 //! * [`suite`]: the report's embedded default cases and random case generation.
 
 pub mod accuracy;
@@ -18,4 +19,5 @@ pub mod fixture;
 pub mod implementations;
 pub mod libtorch;
 pub mod pytorch;
+pub mod report;
 pub mod suite;

@@ -1,0 +1,410 @@
+//! The differential report: runs a suite through every implementation and
+//! measures what the workspace promises. The `report` binary prints it; tests
+//! snapshot its machine-independent part.
+//!
+//! Promises (the report fails when one does not hold):
+//! 1. each implementation with [`Implementation::promised_bit_identical_to`]
+//!    equals that implementation bit for bit (fast default = reference binary32);
+//! 2. libtorch through tch equals real `torch.optim.Adadelta` bit for bit
+//!    (when PyTorch is run);
+//! 3. every implementation's per-step error is within the bound of
+//!    `docs/numerics.md`, and parameters without a gradient never change.
+
+use crate::accuracy::{self, Accuracy};
+use crate::case::{Case, Trajectory};
+use crate::implementations::Implementation;
+use crate::pytorch::{self, TorchInfo};
+use adadelta_reference::rug::Float;
+use adadelta_reference::{ulp_error, Adadelta, Arithmetic, HighPrecision};
+use serde::Serialize;
+use std::time::Instant;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Also run real `torch.optim.Adadelta` in the venv's Python.
+    pub run_pytorch: bool,
+    /// Print progress on stderr.
+    pub progress: bool,
+}
+
+/// One implementation's figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// Implementation name.
+    pub implementation: String,
+    /// Largest per-step error of the parameters, ULPs.
+    pub max_ulp_param: f64,
+    /// Largest per-step error of `square_avg`, ULPs.
+    pub max_ulp_square_avg: f64,
+    /// Largest per-step error of `acc_delta`, ULPs.
+    pub max_ulp_acc_delta: f64,
+    /// Mean per-step error over all outputs, ULPs.
+    pub mean_ulp: f64,
+    /// Finite outputs compared.
+    pub compared: u64,
+    /// Outputs outside the bound (0 when the bound holds).
+    pub violations: u64,
+    /// Largest error / bound ratio.
+    pub max_bound_ratio: f64,
+    /// The element attaining `max_bound_ratio`, described.
+    pub tightest: Option<String>,
+    /// Share of elements (params and state after every step) bit-identical to libtorch.
+    pub identical_to_libtorch: f64,
+    /// Wall time of running the suite divided by element-steps (indicative;
+    /// `cargo bench` is the measurement of speed).
+    pub ns_per_element_step: f64,
+    /// Multi-step drift: median over elements of the parameters' ULP error
+    /// after each step, against a trajectory kept entirely in high precision.
+    pub drift_median_ulp_by_step: Vec<f64>,
+    /// Largest drift of the parameters after the last step, ULPs.
+    pub drift_final_max_ulp: f64,
+}
+
+/// One promise and whether it held.
+#[derive(Clone, Debug, Serialize)]
+pub struct Promise {
+    /// What is promised.
+    pub promise: String,
+    /// Whether it held.
+    pub held: bool,
+    /// Figures or the first counterexample.
+    pub detail: String,
+}
+
+/// The whole report.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The PyTorch installation, or why it could not be asked.
+    pub torch: Result<TorchInfo, String>,
+    /// Cases in the suite.
+    pub cases: usize,
+    /// Sum over cases of elements × steps.
+    pub element_steps: usize,
+    /// One row per implementation.
+    pub rows: Vec<Row>,
+    /// Share of elements where real `torch.optim.Adadelta` equals libtorch (tch), if run.
+    pub pytorch_identical_to_libtorch: Option<f64>,
+    /// The promises.
+    pub promises: Vec<Promise>,
+}
+
+impl Report {
+    /// Whether every promise held.
+    pub fn all_held(&self) -> bool {
+        self.promises.iter().all(|p| p.held)
+    }
+}
+
+fn progress(opts: &Options, msg: std::fmt::Arguments) {
+    if opts.progress {
+        eprintln!("[report] {msg}");
+    }
+}
+
+/// Bit-identical elements and elements in all, over every case.
+fn identical(a: &[Trajectory], b: &[Trajectory]) -> (u64, u64) {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| accuracy::bit_identical(x, y))
+        .fold((0, 0), |(e, n), (x, y)| (e + x, n + y))
+}
+
+/// The parameters after every step of a trajectory kept entirely at
+/// [`accuracy::PRECISION`] bits.
+fn high_precision_params(case: &Case) -> Vec<Vec<Vec<Float>>> {
+    let hp = HighPrecision::new(accuracy::PRECISION);
+    let params = case
+        .params
+        .iter()
+        .map(|p| hp.convert_f32_slice(p))
+        .collect();
+    let mut opt = Adadelta::new(hp, case.hyper.to_reference(), params);
+    case.grads
+        .iter()
+        .map(|grads| {
+            let g: Vec<Option<Vec<Float>>> = grads
+                .iter()
+                .map(|g| g.as_ref().map(|g| hp.convert_f32_slice(g)))
+                .collect();
+            opt.step(&g);
+            opt.params().to_vec()
+        })
+        .collect()
+}
+
+/// Drift per step: the median over finite elements of every case of the
+/// parameters' ULP error after that step (the median, because elements whose
+/// exact value nearly cancels have unbounded ULP errors and would swamp a
+/// mean), and the largest drift after each case's last step.
+fn drift(cases: &[Case], trajs: &[Trajectory], hp: &[Vec<Vec<Vec<Float>>>]) -> (Vec<f64>, f64) {
+    let steps = cases.iter().map(|c| c.grads.len()).max().unwrap_or(0);
+    let mut errs: Vec<Vec<f64>> = vec![Vec::new(); steps];
+    let mut final_max: f64 = 0.0;
+    for ((case, traj), hp) in cases.iter().zip(trajs).zip(hp) {
+        for (t, (snap, exact)) in traj.iter().zip(hp).enumerate() {
+            for (x, e) in snap.params.iter().flatten().zip(exact.iter().flatten()) {
+                if !x.is_finite() || !e.is_finite() {
+                    continue;
+                }
+                let u = ulp_error(*x, e);
+                errs[t].push(u);
+                if t + 1 == case.grads.len() {
+                    final_max = final_max.max(u);
+                }
+            }
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        if v.is_empty() {
+            return 0.0;
+        }
+        let mid = v.len() / 2;
+        *v.select_nth_unstable_by(mid, f64::total_cmp).1
+    };
+    (errs.iter_mut().map(median).collect(), final_max)
+}
+
+/// Runs `cases` through every implementation and measures them.
+pub fn run(cases: &[Case], opts: &Options) -> Report {
+    let element_steps: usize = cases
+        .iter()
+        .map(|c| c.params.iter().map(Vec::len).sum::<usize>() * c.grads.len())
+        .sum();
+    progress(
+        opts,
+        format_args!("{} cases, {} element-steps", cases.len(), element_steps),
+    );
+    let torch = pytorch::torch_info();
+
+    let mut trajs: Vec<Vec<Trajectory>> = Vec::new();
+    let mut ns = Vec::new();
+    for imp in Implementation::ALL {
+        let t0 = Instant::now();
+        trajs.push(cases.iter().map(|c| imp.run(c)).collect());
+        let dt = t0.elapsed();
+        ns.push(dt.as_nanos() as f64 / element_steps.max(1) as f64);
+        progress(opts, format_args!("ran {:<28} in {:.2?}", imp.name(), dt));
+    }
+    let index = |imp: Implementation| {
+        Implementation::ALL
+            .iter()
+            .position(|&i| i == imp)
+            .expect("listed")
+    };
+    let lib = index(Implementation::Libtorch);
+
+    let t0 = Instant::now();
+    let hp: Vec<_> = cases.iter().map(high_precision_params).collect();
+    progress(
+        opts,
+        format_args!(
+            "ran the high-precision trajectories in {:.2?}",
+            t0.elapsed()
+        ),
+    );
+
+    let mut promises = Vec::new();
+    let mut rows = Vec::new();
+    for (k, imp) in Implementation::ALL.iter().enumerate() {
+        let t0 = Instant::now();
+        let mut acc = Accuracy::default();
+        for (case, traj) in cases.iter().zip(&trajs[k]) {
+            acc.merge(&accuracy::per_step(case, traj, imp.sqrt_accuracy()));
+        }
+        let (eq, n) = identical(&trajs[k], &trajs[lib]);
+        let (drift_by_step, drift_final) = drift(cases, &trajs[k], &hp);
+        progress(
+            opts,
+            format_args!("measured {:<28} in {:.2?}", imp.name(), t0.elapsed()),
+        );
+        let [mp, mv, mu] = acc.max_ulps_by_output;
+        promises.push(Promise {
+            promise: format!(
+                "{}: per-step error within the bound of docs/numerics.md",
+                imp.name()
+            ),
+            held: acc.violation_count == 0,
+            detail: match acc.violations.first() {
+                None => format!(
+                    "{} outputs compared, largest error/bound {:.3}",
+                    acc.compared, acc.max_bound_ratio
+                ),
+                Some(v) => format!("{} violations, first: {v:?}", acc.violation_count),
+            },
+        });
+        if let Some(other) = imp.promised_bit_identical_to() {
+            let (e, m) = identical(&trajs[k], &trajs[index(other)]);
+            let first = cases
+                .iter()
+                .zip(trajs[k].iter().zip(&trajs[index(other)]))
+                .find_map(|(c, (a, b))| accuracy::first_difference(c, a, b));
+            promises.push(Promise {
+                promise: format!("{} = {}, bit for bit", imp.name(), other.name()),
+                held: e == m,
+                detail: match first {
+                    None => format!("{e} of {m} elements identical"),
+                    Some(d) => format!("{} of {m} elements differ; first: {d}", m - e),
+                },
+            });
+        }
+        rows.push(Row {
+            implementation: imp.name().to_string(),
+            max_ulp_param: mp,
+            max_ulp_square_avg: mv,
+            max_ulp_acc_delta: mu,
+            mean_ulp: acc.mean_ulps(),
+            compared: acc.compared,
+            violations: acc.violation_count,
+            max_bound_ratio: acc.max_bound_ratio,
+            tightest: acc.tightest.as_ref().map(|t| {
+                format!(
+                    "step {} param {} [{}] {}: got {:e}, exact {:e}: {:.3} ULP of a {:.3} ULP bound",
+                    t.step, t.param, t.index, t.what, t.got, t.exact, t.ulps, t.bound_ulps
+                )
+            }),
+            identical_to_libtorch: eq as f64 / n.max(1) as f64,
+            ns_per_element_step: ns[k],
+            drift_median_ulp_by_step: drift_by_step,
+            drift_final_max_ulp: drift_final,
+        });
+    }
+
+    let mut pytorch_identical_to_libtorch = None;
+    if opts.run_pytorch {
+        let t0 = Instant::now();
+        match pytorch::run_pytorch(cases) {
+            Ok(pt) => {
+                progress(
+                    opts,
+                    format_args!("ran torch.optim.Adadelta (Python) in {:.2?}", t0.elapsed()),
+                );
+                let (e, m) = identical(&pt, &trajs[lib]);
+                pytorch_identical_to_libtorch = Some(e as f64 / m.max(1) as f64);
+                promises.push(Promise {
+                    promise: "libtorch (tch) = torch.optim.Adadelta (Python), bit for bit".into(),
+                    held: e == m,
+                    detail: format!("{e} of {m} elements identical"),
+                });
+            }
+            Err(err) => promises.push(Promise {
+                promise: "libtorch (tch) = torch.optim.Adadelta (Python), bit for bit".into(),
+                held: false,
+                detail: format!("could not run torch.optim.Adadelta: {err}"),
+            }),
+        }
+    }
+    Report {
+        torch,
+        cases: cases.len(),
+        element_steps,
+        rows,
+        pytorch_identical_to_libtorch,
+        promises,
+    }
+}
+
+/// The report as a Markdown table with its header and promises.
+pub fn render(r: &Report) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "adadelta-rs differential report");
+    match &r.torch {
+        Ok(i) => {
+            let _ = writeln!(
+                s,
+                "torch {} | CPU capability {} | torch threads {} | {}",
+                i.torch_version,
+                i.cpu_capability,
+                i.num_threads,
+                i.mkl_version.as_deref().unwrap_or("MKL version unknown")
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(s, "torch: unknown ({e})");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "suite: {} cases, {} element-steps. Error: |f32 - exact| in ULPs of binary32 at the exact value, \
+         per step from the implementation's own f32 state (exact: MPFR {} bits). Drift: parameters after the \
+         last step against a trajectory kept in high precision.\n",
+        r.cases,
+        r.element_steps,
+        accuracy::PRECISION
+    );
+    let _ = writeln!(
+        s,
+        "| {:<29} | {:>10} | {:>10} | {:>10} | {:>8} | {:>14} | {:>10} | {:>11} | {:>9} |",
+        "implementation",
+        "max param",
+        "max sq_avg",
+        "max acc_dl",
+        "mean",
+        "within bound",
+        "= libtorch",
+        "drift (med)",
+        "ns/el"
+    );
+    let _ = writeln!(
+        s,
+        "|{:-<31}|{:->12}|{:->12}|{:->12}|{:->10}|{:->16}|{:->12}|{:->13}|{:->11}|",
+        "", "", "", "", "", "", "", "", ""
+    );
+    for row in &r.rows {
+        let _ = writeln!(
+            s,
+            "| {:<29} | {:>10.3} | {:>10.3} | {:>10.3} | {:>8.4} | {:>14} | {:>9.3}% | {:>11.3} | {:>9.2} |",
+            row.implementation,
+            row.max_ulp_param,
+            row.max_ulp_square_avg,
+            row.max_ulp_acc_delta,
+            row.mean_ulp,
+            if row.violations == 0 { format!("yes ({:.3})", row.max_bound_ratio) } else { format!("NO: {}", row.violations) },
+            100.0 * row.identical_to_libtorch,
+            row.drift_median_ulp_by_step.last().copied().unwrap_or(0.0),
+            row.ns_per_element_step
+        );
+    }
+    if let Some(share) = r.pytorch_identical_to_libtorch {
+        let _ = writeln!(
+            s,
+            "| {:<29} | {:>10} | {:>10} | {:>10} | {:>8} | {:>14} | {:>9.3}% | {:>11} | {:>9} |",
+            "torch.optim.Adadelta (Python)",
+            "-",
+            "-",
+            "-",
+            "-",
+            "-",
+            100.0 * share,
+            "-",
+            "-"
+        );
+    }
+    let _ = writeln!(s, "\nColumns: largest per-step error of each output and mean over all outputs, in ULPs; \"within bound\": no output exceeds the per-element bound of docs/numerics.md (largest error/bound ratio in brackets); \"= libtorch\": share of elements bit-identical to libtorch; ns/el: wall time per element-step of this run (indicative only; see docs/performance.md).");
+    for row in &r.rows {
+        if let Some(t) = &row.tightest {
+            let _ = writeln!(s, "  tightest for {}: {t}", row.implementation);
+        }
+    }
+    let _ = writeln!(s);
+    for p in &r.promises {
+        let _ = writeln!(
+            s,
+            "[{}] {} ({})",
+            if p.held { "ok" } else { "FAILED" },
+            p.promise,
+            p.detail
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\n{}",
+        if r.all_held() {
+            "all promised agreements hold"
+        } else {
+            "SOME PROMISED AGREEMENTS FAILED"
+        }
+    );
+    s
+}
