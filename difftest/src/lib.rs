@@ -10,6 +10,7 @@
 //! * [`bound`]: the error bound of one f32 step;
 //! * [`accuracy`]: per-step error against the high-precision reference;
 //! * [`report`]: the differential report (the `report` binary);
+//! * [`scenario`]: user scenarios for the `replay` binary;
 //! * [`suite`]: the report's embedded default cases and random case generation.
 
 pub mod accuracy;
@@ -20,4 +21,5 @@ pub mod implementations;
 pub mod libtorch;
 pub mod pytorch;
 pub mod report;
+pub mod scenario;
 pub mod suite;

@@ -1,0 +1,159 @@
+//! Replays a user scenario (`docs/replay.md`) through every implementation
+//! and writes their results as JSON.
+
+use adadelta_difftest::accuracy;
+use adadelta_difftest::case::Trajectory;
+use adadelta_difftest::implementations::Implementation;
+use adadelta_difftest::pytorch;
+use adadelta_difftest::scenario::Scenario;
+use serde_json::{json, Value};
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: replay SCENARIO.json [--out RESULT.json] [--pytorch]
+
+Replays the scenario through fast, the MPFR reference (binary32 emulation)
+and libtorch (tch) (and real torch.optim.Adadelta with --pytorch), and writes
+per-implementation results, per-step errors against the 256-bit reference and
+bit-identity between implementations as JSON (to stdout without --out).
+Format: docs/replay.md.";
+
+fn tensor(v: &[f32]) -> Value {
+    let values: Vec<Value> = v
+        .iter()
+        .map(|&x| {
+            if x.is_finite() {
+                json!(x as f64)
+            } else {
+                json!(format!("{x}").to_lowercase())
+            }
+        })
+        .collect();
+    json!({ "bits": v.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), "values": values })
+}
+
+/// Places a group's trajectory into the scenario's global parameter numbering.
+fn merge(steps: &mut [Vec<Value>], traj: &Trajectory, idx: &[usize]) {
+    for (t, snap) in traj.iter().enumerate() {
+        for (j, &i) in idx.iter().enumerate() {
+            steps[t][i] = json!({
+                "param": tensor(&snap.params[j]),
+                "square_avg": snap.square_avg[j].as_deref().map(tensor),
+                "acc_delta": snap.acc_delta[j].as_deref().map(tensor),
+                "step": snap.step[j],
+            });
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let mut path = None;
+    let mut out = None;
+    let mut with_pytorch = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--out" => out = args.next(),
+            "--pytorch" => with_pytorch = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            _ if path.is_none() && !a.starts_with('-') => path = Some(a),
+            other => {
+                eprintln!("replay: unexpected argument {other:?}\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(path) = path else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let scenario = match std::fs::read_to_string(&path)
+        .map_err(|e| format!("{path}: {e}"))
+        .and_then(|t| Scenario::parse(&t))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("replay: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let groups = scenario.group_cases();
+    let steps = scenario.grads.len();
+    let nparams = scenario.params.len();
+
+    let mut results = serde_json::Map::new();
+    let mut errors = serde_json::Map::new();
+    let mut runs: Vec<(String, Vec<Trajectory>)> = Vec::new();
+    for imp in Implementation::ALL {
+        let trajs: Vec<Trajectory> = groups.iter().map(|(c, _)| imp.run(c)).collect();
+        let mut acc = accuracy::Accuracy::default();
+        for ((c, _), t) in groups.iter().zip(&trajs) {
+            acc.merge(&accuracy::per_step(c, t, imp.sqrt_accuracy()));
+        }
+        errors.insert(
+            imp.name().into(),
+            json!({
+                "max_ulp_param": acc.max_ulps_by_output[0],
+                "max_ulp_square_avg": acc.max_ulps_by_output[1],
+                "max_ulp_acc_delta": acc.max_ulps_by_output[2],
+                "mean_ulp": acc.mean_ulps(),
+                "outputs_compared": acc.compared,
+                "outputs_non_finite": acc.non_finite,
+                "outside_bound": acc.violation_count,
+            }),
+        );
+        runs.push((imp.name().into(), trajs));
+    }
+    if with_pytorch {
+        let cases: Vec<_> = groups.iter().map(|(c, _)| c.clone()).collect();
+        match pytorch::run_pytorch(&cases) {
+            Ok(t) => runs.push(("torch.optim.Adadelta (Python)".into(), t)),
+            Err(e) => {
+                eprintln!("replay: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let mut identical = serde_json::Map::new();
+    for (a, ta) in &runs {
+        for (b, tb) in &runs {
+            if a < b {
+                let (e, n) = ta
+                    .iter()
+                    .zip(tb)
+                    .map(|(x, y)| accuracy::bit_identical(x, y))
+                    .fold((0, 0), |(e, n), (x, y)| (e + x, n + y));
+                identical.insert(
+                    format!("{a} = {b}"),
+                    json!({ "identical": e, "elements": n }),
+                );
+            }
+        }
+    }
+    for (name, trajs) in &runs {
+        let mut steps_json = vec![vec![Value::Null; nparams]; steps];
+        for ((_, idx), t) in groups.iter().zip(trajs) {
+            merge(&mut steps_json, t, idx);
+        }
+        results.insert(name.clone(), json!({ "steps": steps_json }));
+    }
+    let report = json!({
+        "scenario": path,
+        "results": results,
+        "error_vs_high_precision": errors,
+        "bit_identical": identical,
+    });
+    let text = serde_json::to_string_pretty(&report).expect("serialises") + "\n";
+    match out {
+        Some(o) => {
+            if let Err(e) = std::fs::write(&o, text) {
+                eprintln!("replay: cannot write {o}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+        None => print!("{text}"),
+    }
+    ExitCode::SUCCESS
+}
