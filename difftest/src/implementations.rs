@@ -40,6 +40,15 @@ impl Implementation {
         }
     }
 
+    /// Whether its results are the same on every machine (no libtorch / MKL
+    /// inside), so that they can be snapshotted.
+    pub fn machine_independent(self) -> bool {
+        match self {
+            Implementation::Fast | Implementation::ReferenceBinary32 => true,
+            Implementation::Libtorch => false,
+        }
+    }
+
     /// The implementation this one promises to equal bit for bit, if any
     /// (the report exits non-zero when such a promise fails).
     pub fn promised_bit_identical_to(self) -> Option<Implementation> {

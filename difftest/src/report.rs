@@ -408,3 +408,113 @@ pub fn render(r: &Report) -> String {
     );
     s
 }
+
+/// The part of the report that is the same on every machine: the rows of
+/// machine-independent implementations (see
+/// [`Implementation::machine_independent`]) and their promises, rounded for a
+/// stable text. Timings and libtorch figures are left out.
+pub fn machine_independent_summary(r: &Report) -> String {
+    use std::fmt::Write;
+    let keep: Vec<&str> = Implementation::ALL
+        .iter()
+        .filter(|i| i.machine_independent())
+        .map(|i| i.name())
+        .collect();
+    let mut s = format!("cases: {}, element-steps: {}\n", r.cases, r.element_steps);
+    for row in r
+        .rows
+        .iter()
+        .filter(|row| keep.contains(&row.implementation.as_str()))
+    {
+        let _ = writeln!(
+            s,
+            "{}: max ULP param {:.3}, square_avg {:.3}, acc_delta {:.3}; mean {:.4}; {} compared, {} outside the bound; \
+             drift median by step {:?}",
+            row.implementation,
+            row.max_ulp_param,
+            row.max_ulp_square_avg,
+            row.max_ulp_acc_delta,
+            row.mean_ulp,
+            row.compared,
+            row.violations,
+            row.drift_median_ulp_by_step.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>()
+        );
+    }
+    for p in r
+        .promises
+        .iter()
+        .filter(|p| keep.iter().any(|k| p.promise.starts_with(k)))
+    {
+        let _ = writeln!(
+            s,
+            "[{}] {}",
+            if p.held { "ok" } else { "FAILED" },
+            p.promise
+        );
+    }
+    s
+}
+
+/// Writes an SVG plot of the multi-step drift (median ULP error of the
+/// parameters against the high-precision trajectory) against step, one line
+/// per implementation.
+pub fn plot_drift_svg(r: &Report, path: &std::path::Path) -> Result<(), String> {
+    use plotters::prelude::*;
+    let steps = r
+        .rows
+        .iter()
+        .map(|row| row.drift_median_ulp_by_step.len())
+        .max()
+        .unwrap_or(0);
+    let ymax = r
+        .rows
+        .iter()
+        .flat_map(|row| row.drift_median_ulp_by_step.iter().copied())
+        .fold(0.0f64, f64::max);
+    let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
+    let err = |e: &dyn std::fmt::Display| format!("plot {}: {e}", path.display());
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Drift against a high-precision trajectory (median over elements)",
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(1usize..steps.max(2), 0.0..(ymax * 1.15).max(1e-3))
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc("parameter error, ULPs (median)")
+        .draw()
+        .map_err(|e| err(&e))?;
+    let colors = [RED, BLUE, GREEN, MAGENTA, CYAN, BLACK];
+    for (k, row) in r.rows.iter().enumerate() {
+        let color = colors[k % colors.len()];
+        // Identical curves (e.g. fast and the reference) are drawn dashed-offset by width only.
+        chart
+            .draw_series(LineSeries::new(
+                row.drift_median_ulp_by_step
+                    .iter()
+                    .enumerate()
+                    .map(|(t, &y)| (t + 1, y)),
+                color.stroke_width(if k == 0 { 5 } else { 2 }),
+            ))
+            .map_err(|e| err(&e))?
+            .label(row.implementation.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}

@@ -8,7 +8,7 @@ use adadelta_difftest::report::{self, Options};
 use adadelta_difftest::suite;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: report [--no-pytorch] [--json PATH]
+const USAGE: &str = "usage: report [--no-pytorch] [--json PATH] [--plot PATH.svg]
 
 Runs the embedded default suite through fast, the MPFR reference (binary32
 emulation) and libtorch (tch), measures per-step error against a 256-bit
@@ -16,7 +16,8 @@ MPFR reference and multi-step drift, and prints a table. Exits 1 if a
 promised agreement fails, 2 on bad arguments.
 
   --no-pytorch   do not run real torch.optim.Adadelta in the venv's Python
-  --json PATH    also write the whole report as JSON to PATH";
+  --json PATH    also write the whole report as JSON to PATH
+  --plot PATH    also write an SVG plot of multi-step drift against step";
 
 fn main() -> ExitCode {
     let mut opts = Options {
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         progress: true,
     };
     let mut json = None;
+    let mut plot = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -32,6 +34,13 @@ fn main() -> ExitCode {
                 Some(p) => json = Some(p),
                 None => {
                     eprintln!("report: --json needs a path\n\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
+            "--plot" => match args.next() {
+                Some(p) => plot = Some(p),
+                None => {
+                    eprintln!("report: --plot needs a path\n\n{USAGE}");
                     return ExitCode::from(2);
                 }
             },
@@ -51,6 +60,12 @@ fn main() -> ExitCode {
         let text = serde_json::to_string_pretty(&r).expect("the report serialises");
         if let Err(e) = std::fs::write(&path, text + "\n") {
             eprintln!("report: cannot write {path}: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if let Some(path) = plot {
+        if let Err(e) = report::plot_drift_svg(&r, std::path::Path::new(&path)) {
+            eprintln!("report: {e}");
             return ExitCode::from(2);
         }
     }
