@@ -68,6 +68,68 @@ impl Implementation {
     }
 }
 
+/// Wall time of the step computations alone over a whole case (no snapshots,
+/// state pre-allocated), for the report's indicative ns/element column.
+/// Parameters without a gradient are skipped. libtorch runs on one thread,
+/// as [`crate::libtorch::run`] does.
+pub fn time_steps(imp: Implementation, case: &Case) -> std::time::Duration {
+    let mut params = case.params.clone();
+    let mut v: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.len()]).collect();
+    let mut u = v.clone();
+    let mut f32_steps = |step: &mut dyn FnMut(&mut [f32], &[f32], &mut [f32], &mut [f32])| {
+        let t0 = std::time::Instant::now();
+        for grads in &case.grads {
+            for (((p, g), v), u) in params
+                .iter_mut()
+                .zip(grads)
+                .zip(v.iter_mut())
+                .zip(u.iter_mut())
+            {
+                if let Some(g) = g {
+                    step(p, g, v, u);
+                }
+            }
+        }
+        t0.elapsed()
+    };
+    match imp {
+        Implementation::Fast => {
+            let c =
+                adadelta::Coefficients::new(&case.hyper.to_fast()).expect("valid hyperparameters");
+            f32_steps(&mut |p, g, v, u| adadelta::step(&c, p, g, v, u).expect("equal lengths"))
+        }
+        Implementation::ReferenceBinary32 => {
+            let arith = Binary32 {
+                mul_add: MulAdd::Fused,
+            };
+            let h = case.hyper.to_reference();
+            f32_steps(&mut |p, g, v, u| adadelta_reference::step(&arith, &h, p, g, v, u))
+        }
+        Implementation::Libtorch => {
+            let _ = tch::get_num_threads();
+            tch::set_num_threads(1);
+            let t = |x: &Vec<f32>| tch::Tensor::from_slice(x);
+            let mut p: Vec<_> = case.params.iter().map(t).collect();
+            let mut v: Vec<_> = p.iter().map(|x| x.zeros_like()).collect();
+            let mut u: Vec<_> = p.iter().map(|x| x.zeros_like()).collect();
+            let grads: Vec<Vec<Option<tch::Tensor>>> = case
+                .grads
+                .iter()
+                .map(|row| row.iter().map(|g| g.as_ref().map(t)).collect())
+                .collect();
+            let t0 = std::time::Instant::now();
+            for row in &grads {
+                for (k, g) in row.iter().enumerate() {
+                    if let Some(g) = g {
+                        crate::libtorch::step(&case.hyper, &mut p[k], g, &mut v[k], &mut u[k]);
+                    }
+                }
+            }
+            t0.elapsed()
+        }
+    }
+}
+
 /// Per-parameter state kept by the f32 runners below: `(square_avg, acc_delta, step)`.
 type State = Option<(Vec<f32>, Vec<f32>, f32)>;
 

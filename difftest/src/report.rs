@@ -12,7 +12,7 @@
 
 use crate::accuracy::{self, Accuracy};
 use crate::case::{Case, Trajectory};
-use crate::implementations::Implementation;
+use crate::implementations::{self, Implementation};
 use crate::pytorch::{self, TorchInfo};
 use adadelta_reference::rug::Float;
 use adadelta_reference::{ulp_error, Adadelta, Arithmetic, HighPrecision};
@@ -51,8 +51,9 @@ pub struct Row {
     pub tightest: Option<String>,
     /// Share of elements (params and state after every step) bit-identical to libtorch.
     pub identical_to_libtorch: f64,
-    /// Wall time of running the suite divided by element-steps (indicative;
-    /// `cargo bench` is the measurement of speed).
+    /// Wall time of the step computations over the suite (no snapshots, one
+    /// thread) divided by the element-steps taken (indicative; `cargo bench`
+    /// is the measurement of speed).
     pub ns_per_element_step: f64,
     /// Multi-step drift: median over elements of the parameters' ULP error
     /// after each step, against a trajectory kept entirely in high precision.
@@ -176,15 +177,30 @@ pub fn run(cases: &[Case], opts: &Options) -> Report {
         format_args!("{} cases, {} element-steps", cases.len(), element_steps),
     );
     let torch = pytorch::torch_info();
+    // Elements that actually step (with a gradient), for ns/element.
+    let stepped: usize = cases
+        .iter()
+        .flat_map(|c| {
+            c.grads
+                .iter()
+                .flat_map(|row| row.iter().flatten().map(Vec::len))
+        })
+        .sum();
 
     let mut trajs: Vec<Vec<Trajectory>> = Vec::new();
     let mut ns = Vec::new();
     for imp in Implementation::ALL {
         let t0 = Instant::now();
         trajs.push(cases.iter().map(|c| imp.run(c)).collect());
-        let dt = t0.elapsed();
-        ns.push(dt.as_nanos() as f64 / element_steps.max(1) as f64);
-        progress(opts, format_args!("ran {:<28} in {:.2?}", imp.name(), dt));
+        let steps: std::time::Duration = cases
+            .iter()
+            .map(|c| implementations::time_steps(imp, c))
+            .sum();
+        ns.push(steps.as_nanos() as f64 / stepped.max(1) as f64);
+        progress(
+            opts,
+            format_args!("ran {:<28} in {:.2?}", imp.name(), t0.elapsed()),
+        );
     }
     let index = |imp: Implementation| {
         Implementation::ALL
@@ -381,7 +397,7 @@ pub fn render(r: &Report) -> String {
             "-"
         );
     }
-    let _ = writeln!(s, "\nColumns: largest per-step error of each output and mean over all outputs, in ULPs; \"within bound\": no output exceeds the per-element bound of docs/numerics.md (largest error/bound ratio in brackets); \"= libtorch\": share of elements bit-identical to libtorch; ns/el: wall time per element-step of this run (indicative only; see docs/performance.md).");
+    let _ = writeln!(s, "\nColumns: largest per-step error of each output and mean over all outputs, in ULPs; \"within bound\": no output exceeds the per-element bound of docs/numerics.md (largest error/bound ratio in brackets); \"= libtorch\": share of elements bit-identical to libtorch; ns/el: wall time of the steps alone per element-step, one thread, small tensors (indicative only; cargo bench measures speed, see docs/performance.md).");
     for row in &r.rows {
         if let Some(t) = &row.tightest {
             let _ = writeln!(s, "  tightest for {}: {t}", row.implementation);
