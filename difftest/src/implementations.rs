@@ -68,6 +68,9 @@ impl Implementation {
     }
 }
 
+/// An element-wise f32 step over `(param, grad, square_avg, acc_delta)`.
+type F32Step<'a> = dyn FnMut(&mut [f32], &[f32], &mut [f32], &mut [f32]) + 'a;
+
 /// Wall time of the step computations alone over a whole case (no snapshots,
 /// state pre-allocated), for the report's indicative ns/element column.
 /// Parameters without a gradient are skipped. libtorch runs on one thread,
@@ -76,7 +79,7 @@ pub fn time_steps(imp: Implementation, case: &Case) -> std::time::Duration {
     let mut params = case.params.clone();
     let mut v: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.len()]).collect();
     let mut u = v.clone();
-    let mut f32_steps = |step: &mut dyn FnMut(&mut [f32], &[f32], &mut [f32], &mut [f32])| {
+    let mut f32_steps = |step: &mut F32Step| {
         let t0 = std::time::Instant::now();
         for grads in &case.grads {
             for (((p, g), v), u) in params
