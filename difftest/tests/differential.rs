@@ -111,6 +111,25 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases_or(24), ..ProptestConfig::default() })]
+
+    /// Long trajectories (up to 50 steps): still bit for bit, and every
+    /// step within the bound from the implementation's own state.
+    #[test]
+    fn long_trajectories(case in case(50)) {
+        let fast = run_fast(&case);
+        let reference = run_reference_binary32(&case, MulAdd::Fused);
+        prop_assert!(
+            accuracy::first_difference(&case, &fast, &reference).is_none(),
+            "{}",
+            accuracy::first_difference(&case, &fast, &reference).unwrap_or_default()
+        );
+        check_within_bound(&case, Implementation::Fast)?;
+        check_within_bound(&case, Implementation::Libtorch)?;
+    }
+}
+
 fn check_within_bound(case: &Case, imp: Implementation) -> Result<Accuracy, TestCaseError> {
     let traj = imp.run(case);
     let acc = accuracy::per_step(case, &traj, imp.sqrt_accuracy());
