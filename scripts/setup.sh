@@ -16,12 +16,17 @@ PYTHON_BOOTSTRAP="${PYTHON_BOOTSTRAP:-python3}"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+APT_UPDATED=""
+apt_install() {
+  log "installing $* with apt-get"
+  if [ -z "$APT_UPDATED" ]; then $SUDO apt-get update -qq; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+
 if ! command -v m4 >/dev/null 2>&1; then
-  log "installing m4 (needed to build GMP)"
-  SUDO=""
-  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq m4 >/dev/null
+  apt_install m4 # GMP's build (inside rug) needs it
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
@@ -38,7 +43,12 @@ have_torch() {
 if ! have_torch; then
   if [ ! -x "$VENV/bin/python" ]; then
     log "creating virtualenv $VENV"
-    "$PYTHON_BOOTSTRAP" -m venv "$VENV"
+    if ! "$PYTHON_BOOTSTRAP" -m venv "$VENV"; then
+      # Debian's python3 splits venv/ensurepip into python3-venv.
+      rm -rf "$VENV"
+      apt_install python3-venv
+      "$PYTHON_BOOTSTRAP" -m venv "$VENV"
+    fi
   fi
   log "installing torch==$TORCH_VERSION into $VENV (about a minute, 4.7 GB)"
   "$VENV/bin/pip" install --quiet "torch==$TORCH_VERSION" numpy
