@@ -13,14 +13,20 @@ pub enum Implementation {
     ReferenceBinary32,
     /// `torch.optim.Adadelta`'s single-tensor path rebuilt from libtorch ops through `tch`.
     Libtorch,
+    /// `adadelta` with `Numerics::ReproduceLibtorch`: libtorch's oneMKL sqrt
+    /// emulated, promised bit-identical to [`Implementation::Libtorch`] on
+    /// this machine. Running it panics where the machine's libtorch cannot
+    /// be reproduced (`adadelta::kernel::LibtorchSqrt::detect` says why).
+    FastReproduceLibtorch,
 }
 
 impl Implementation {
     /// Every implementation, in report order.
-    pub const ALL: [Implementation; 3] = [
+    pub const ALL: [Implementation; 4] = [
         Implementation::Fast,
         Implementation::ReferenceBinary32,
         Implementation::Libtorch,
+        Implementation::FastReproduceLibtorch,
     ];
 
     /// Short name used in tables.
@@ -29,13 +35,16 @@ impl Implementation {
             Implementation::Fast => "fast (default)",
             Implementation::ReferenceBinary32 => "reference binary32",
             Implementation::Libtorch => "libtorch (tch)",
+            Implementation::FastReproduceLibtorch => "fast (reproduce libtorch)",
         }
     }
 
     /// How the implementation's f32 square root is rounded.
     pub fn sqrt_accuracy(self) -> crate::bound::SqrtAccuracy {
         match self {
-            Implementation::Libtorch => crate::bound::SqrtAccuracy::WithinOneUlpOfCorrect,
+            Implementation::Libtorch | Implementation::FastReproduceLibtorch => {
+                crate::bound::SqrtAccuracy::WithinOneUlpOfCorrect
+            }
             _ => crate::bound::SqrtAccuracy::CorrectlyRounded,
         }
     }
@@ -45,7 +54,7 @@ impl Implementation {
     pub fn machine_independent(self) -> bool {
         match self {
             Implementation::Fast | Implementation::ReferenceBinary32 => true,
-            Implementation::Libtorch => false,
+            Implementation::Libtorch | Implementation::FastReproduceLibtorch => false,
         }
     }
 
@@ -54,6 +63,7 @@ impl Implementation {
     pub fn promised_bit_identical_to(self) -> Option<Implementation> {
         match self {
             Implementation::Fast => Some(Implementation::ReferenceBinary32),
+            Implementation::FastReproduceLibtorch => Some(Implementation::Libtorch),
             _ => None,
         }
     }
@@ -64,6 +74,7 @@ impl Implementation {
             Implementation::Fast => run_fast(case),
             Implementation::ReferenceBinary32 => run_reference_binary32(case, MulAdd::Fused),
             Implementation::Libtorch => crate::libtorch::run(case),
+            Implementation::FastReproduceLibtorch => run_fast_reproduce_libtorch(case),
         }
     }
 }
@@ -100,6 +111,12 @@ pub fn time_steps(imp: Implementation, case: &Case) -> std::time::Duration {
             let c =
                 adadelta::Coefficients::new(&case.hyper.to_fast()).expect("valid hyperparameters");
             f32_steps(&mut |p, g, v, u| adadelta::step(&c, p, g, v, u).expect("equal lengths"))
+        }
+        Implementation::FastReproduceLibtorch => {
+            let c =
+                adadelta::Coefficients::new(&case.hyper.to_fast()).expect("valid hyperparameters");
+            let exec = reproduce_libtorch_executor();
+            f32_steps(&mut |p, g, v, u| fast_job(&c, &exec, p, g, v, u))
         }
         Implementation::ReferenceBinary32 => {
             let arith = Binary32 {
@@ -176,6 +193,49 @@ pub fn run_fast(case: &Case) -> Trajectory {
     run_with(case, |p, g, v, u| {
         adadelta::step(&coeffs, p, g, v, u).expect("equal lengths")
     })
+}
+
+/// The executor of [`Implementation::FastReproduceLibtorch`]: reproduce
+/// libtorch's numerics, on the calling thread (like [`crate::libtorch::run`];
+/// the thread count cannot change the bits).
+fn reproduce_libtorch_executor() -> adadelta::kernel::Executor {
+    adadelta::kernel::Executor {
+        numerics: adadelta::kernel::Numerics::ReproduceLibtorch,
+        threads: adadelta::kernel::Threads::Single,
+        ..adadelta::kernel::Executor::default()
+    }
+}
+
+/// One tensor's step through `adadelta::kernel::run`.
+fn fast_job(
+    c: &adadelta::Coefficients,
+    exec: &adadelta::kernel::Executor,
+    param: &mut [f32],
+    grad: &[f32],
+    square_avg: &mut [f32],
+    acc_delta: &mut [f32],
+) {
+    let mut jobs = [adadelta::kernel::Job {
+        coeffs: c,
+        param,
+        grad,
+        square_avg,
+        acc_delta,
+    }];
+    if let Err(e) = adadelta::kernel::run(&mut jobs, exec) {
+        panic!("fast (reproduce libtorch): {e}");
+    }
+}
+
+/// Runs the fast crate's kernel with `Numerics::ReproduceLibtorch`.
+///
+/// # Panics
+/// Where this machine's libtorch cannot be reproduced.
+pub fn run_fast_reproduce_libtorch(case: &Case) -> Trajectory {
+    let coeffs =
+        adadelta::Coefficients::new(&case.hyper.to_fast()).expect("case has valid hyperparameters");
+    let exec = reproduce_libtorch_executor();
+    run_with(case, |p, g, v, u| fast_job(&coeffs, &exec, p, g, v, u))
 }
 
 /// Runs the MPFR reference in binary32 emulation.

@@ -26,6 +26,84 @@ pub enum Error {
         /// Length of `acc_delta`.
         acc_delta: usize,
     },
+    // ---- Kernel (`crate::kernel`) ----
+    /// The requested kernel path (`Executor::path` or `ADADELTA_KERNEL`) is
+    /// unknown or this CPU cannot run it. Nothing was written.
+    KernelUnavailable(String),
+    /// `Numerics::ReproduceLibtorch` cannot reproduce libtorch on this machine
+    /// (the reason says why). Nothing was written.
+    CannotReproduceLibtorch(String),
+    // ---- Optimizer API (`crate::optimizer`) ----
+    /// The optimizer was given no parameter at all (PyTorch's `ValueError`).
+    EmptyParamList,
+    /// A parameter is in more than one parameter group (PyTorch's `ValueError`).
+    ParamInMultipleGroups,
+    /// A parameter is twice in one group. PyTorch only warns (and then updates
+    /// it twice per step); this crate refuses it.
+    DuplicateParam,
+    /// `capturable = true`: CUDA-graph capture, which has no meaning on the
+    /// CPU. The text is what PyTorch raises at `step()` for CPU tensors.
+    CapturableUnsupported,
+    /// `differentiable = true`: autograd through the optimizer step, which
+    /// this crate does not have.
+    DifferentiableUnsupported,
+    /// `load_state_dict`: the numbers of parameter groups differ.
+    GroupCountMismatch {
+        /// Groups in the loaded state dict.
+        saved: usize,
+        /// Groups in the optimizer.
+        current: usize,
+    },
+    /// `load_state_dict`: a group's number of parameters differs.
+    GroupSizeMismatch {
+        /// Index of the group.
+        group: usize,
+        /// Parameters of that group in the loaded state dict.
+        saved: usize,
+        /// Parameters of that group in the optimizer.
+        current: usize,
+    },
+    /// `load_state_dict`: a state tensor's length differs from its parameter's.
+    StateLengthMismatch {
+        /// Index of the parameter (its position across groups).
+        index: usize,
+        /// `"square_avg"` or `"acc_delta"`.
+        key: &'static str,
+        /// Elements of the parameter.
+        param: usize,
+        /// Elements of the loaded tensor.
+        state: usize,
+    },
+    /// A state dict that is not well formed (missing or unexpected keys,
+    /// wrong types, bad parameter indices); the text says what and where.
+    InvalidStateDict(String),
+    /// A parameter-group index out of range.
+    NoSuchGroup {
+        /// The index asked for.
+        group: usize,
+        /// The number of groups.
+        groups: usize,
+    },
+    /// A gradient whose size differs from its parameter's (PyTorch's text).
+    GradSizeMismatch {
+        /// Shape of the gradient.
+        grad: Vec<usize>,
+        /// Shape of the parameter.
+        param: Vec<usize>,
+    },
+    /// A shape whose element count is not the data's length (PyTorch's text).
+    InvalidShape {
+        /// The shape asked for.
+        shape: Vec<usize>,
+        /// The number of elements there are.
+        len: usize,
+    },
+    /// An extra parameter-group key that is one of the optimizer's own
+    /// (`lr`, ..., `params`): set those through the group's options.
+    ReservedGroupKey(String),
+    /// A parameter whose memory cannot be stepped as one slice (for example a
+    /// non-contiguous array); the text says why.
+    UnsupportedLayout(String),
 }
 
 impl fmt::Display for Error {
@@ -48,6 +126,62 @@ impl fmt::Display for Error {
                 "length mismatch: param has {param} elements, grad {grad}, \
                  square_avg {square_avg}, acc_delta {acc_delta}"
             ),
+            Error::KernelUnavailable(why) => write!(f, "kernel path unavailable: {why}"),
+            Error::CannotReproduceLibtorch(why) => {
+                write!(f, "cannot reproduce libtorch on this machine: {why}")
+            }
+            // Optimizer API: PyTorch's texts where PyTorch has the error
+            // (torch/optim/optimizer.py, adadelta.py, autograd), else ours.
+            Error::EmptyParamList => f.write_str("optimizer got an empty parameter list"),
+            Error::ParamInMultipleGroups => {
+                f.write_str("some parameters appear in more than one parameter group")
+            }
+            Error::DuplicateParam => {
+                f.write_str("optimizer contains a parameter group with duplicate parameters")
+            }
+            Error::CapturableUnsupported => f.write_str(
+                "If capturable=True, params and state_steps must be on supported devices: \
+                 ['cuda', 'xpu', 'hpu', 'privateuseone'].",
+            ),
+            Error::DifferentiableUnsupported => f.write_str(
+                "differentiable=True is not supported: adadelta-rs has no autograd \
+                 (use differentiable=False)",
+            ),
+            Error::GroupCountMismatch { .. } => {
+                f.write_str("loaded state dict has a different number of parameter groups")
+            }
+            Error::GroupSizeMismatch { .. } => f.write_str(
+                "loaded state dict contains a parameter group that doesn't match \
+                 the size of optimizer's group",
+            ),
+            Error::StateLengthMismatch {
+                index,
+                key,
+                param,
+                state,
+            } => write!(
+                f,
+                "loaded state dict has a {key} of {state} elements for parameter {index}, \
+                 which has {param} elements"
+            ),
+            Error::InvalidStateDict(why) => write!(f, "invalid state dict: {why}"),
+            Error::NoSuchGroup { group, groups } => write!(
+                f,
+                "parameter group index {group} is out of range: the optimizer has {groups} groups"
+            ),
+            Error::GradSizeMismatch { grad, param } => write!(
+                f,
+                "attempting to assign a gradient of size '{grad:?}' to a tensor of size \
+                 '{param:?}'. Please ensure that the gradient and the tensor are the same size"
+            ),
+            Error::InvalidShape { shape, len } => {
+                write!(f, "shape '{shape:?}' is invalid for input of size {len}")
+            }
+            Error::ReservedGroupKey(k) => write!(
+                f,
+                "the extra parameter-group key {k:?} is reserved: it is one of the optimizer's own keys"
+            ),
+            Error::UnsupportedLayout(why) => write!(f, "unsupported parameter layout: {why}"),
         }
     }
 }

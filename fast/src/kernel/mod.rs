@@ -1,5 +1,7 @@
-//! The Adadelta update, element by element: the one place this crate writes
-//! the math down.
+//! The Adadelta update: one fused pass over `param`, `grad`, `square_avg`
+//! and `acc_delta`, on every SIMD path of the CPU and on many threads.
+//!
+//! # The math, written once
 //!
 //! Each line is one ATen op of PyTorch 2.13's single-tensor path, rounded as
 //! that op's CPU kernel rounds it on x86-64 builds with AVX2/AVX-512 (where GCC
@@ -15,16 +17,56 @@
 //! p   = fma(d, -lr, p)                         param.add_(d, alpha=-lr)
 //! ```
 //!
-//! Every `*`, `+`, `/` is one f32 operation rounded to nearest even, every
-//! `fma` is [`f32::mul_add`] (one rounding), and `sqrt` is [`f32::sqrt`]
-//! (correctly rounded). libtorch's own f32 `sqrt` goes through oneMKL and is
-//! not always correctly rounded; see `docs/numerics.md`.
+//! Every `*`, `+`, `/` is one f32 operation rounded to nearest even and every
+//! `fma` rounds once. `sqrt` depends on the [`Numerics`]:
+//!
+//! * [`Numerics::Default`]: correctly rounded. The same bits on every machine,
+//!   path and thread count, equal to the MPFR reference's binary32 emulation.
+//! * [`Numerics::ReproduceLibtorch`]: the oneMKL kernel libtorch's
+//!   `torch.sqrt` runs on this CPU ([`LibtorchSqrt`]), so that the result is
+//!   libtorch's, bit for bit, on this machine.
+//!
+//! # Paths and threads
+//!
+//! The loop exists as portable scalar Rust and as AVX2+FMA and AVX-512F
+//! intrinsics ([`Path`]); every path computes the formula above operation for
+//! operation and gives the same bits (tested). The best path the CPU supports
+//! is picked at run time; `ADADELTA_KERNEL=scalar|avx2|avx512` forces one.
+//!
+//! [`run`] treats the elements of all its [`Job`]s as one index space and
+//! splits it across a rayon pool ([`Threads`]); steps shorter than
+//! [`Executor::grain`] stay on the calling thread. The update is
+//! element-wise, so the thread count cannot change any bit.
+//!
+//! The step allocates nothing.
+
+mod dispatch;
+mod parallel;
+mod scalar;
+mod sqrt;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use std::sync::Arc;
+
+use dispatch::Kernel;
+pub use dispatch::Path;
+pub use sqrt::LibtorchSqrt;
+use sqrt::Sqrt;
 
 use crate::{Coefficients, Error};
 
-/// Updates one element; returns `(param, square_avg, acc_delta)`.
+/// Updates one element with square root `sqrt`; returns
+/// `(param, square_avg, acc_delta)`. Every path is this, lane for lane.
 #[inline(always)]
-fn element(c: &Coefficients, p: f32, g: f32, v: f32, u: f32) -> (f32, f32, f32) {
+fn element(
+    c: &Coefficients,
+    p: f32,
+    g: f32,
+    v: f32,
+    u: f32,
+    sqrt: impl Fn(f32) -> f32,
+) -> (f32, f32, f32) {
     let g = if c.maximize { -g } else { g };
     let g = if c.apply_weight_decay {
         p.mul_add(c.weight_decay, g)
@@ -32,18 +74,89 @@ fn element(c: &Coefficients, p: f32, g: f32, v: f32, u: f32) -> (f32, f32, f32) 
         g
     };
     let v = (c.one_minus_rho * g).mul_add(g, v * c.rho);
-    let std = (v + c.eps).sqrt();
-    let d = (u + c.eps).sqrt() / std * g;
+    let std = sqrt(v + c.eps);
+    let d = sqrt(u + c.eps) / std * g;
     let u = (c.one_minus_rho * d).mul_add(d, u * c.rho);
     let p = d.mul_add(c.neg_lr, p);
     (p, v, u)
 }
 
-/// One Adadelta step on one parameter tensor, in place.
+/// One job's slices, or a contiguous part of them.
+pub(crate) struct Piece<'a> {
+    coeffs: &'a Coefficients,
+    param: &'a mut [f32],
+    grad: &'a [f32],
+    square_avg: &'a mut [f32],
+    acc_delta: &'a mut [f32],
+}
+
+impl<'a> Piece<'a> {
+    fn of<'b: 'a>(j: &'a mut Job<'b>) -> Piece<'a> {
+        Piece {
+            coeffs: j.coeffs,
+            param: &mut *j.param,
+            grad: j.grad,
+            square_avg: &mut *j.square_avg,
+            acc_delta: &mut *j.acc_delta,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.param.len()
+    }
+
+    fn split_at(self, k: usize) -> (Piece<'a>, Piece<'a>) {
+        let (p0, p1) = self.param.split_at_mut(k);
+        let (g0, g1) = self.grad.split_at(k);
+        let (v0, v1) = self.square_avg.split_at_mut(k);
+        let (u0, u1) = self.acc_delta.split_at_mut(k);
+        let c = self.coeffs;
+        (
+            Piece {
+                coeffs: c,
+                param: p0,
+                grad: g0,
+                square_avg: v0,
+                acc_delta: u0,
+            },
+            Piece {
+                coeffs: c,
+                param: p1,
+                grad: g1,
+                square_avg: v1,
+                acc_delta: u1,
+            },
+        )
+    }
+}
+
+fn check_lengths(
+    param: &[f32],
+    grad: &[f32],
+    square_avg: &[f32],
+    acc_delta: &[f32],
+) -> Result<(), Error> {
+    let n = param.len();
+    if grad.len() != n || square_avg.len() != n || acc_delta.len() != n {
+        return Err(Error::LengthMismatch {
+            param: n,
+            grad: grad.len(),
+            square_avg: square_avg.len(),
+            acc_delta: acc_delta.len(),
+        });
+    }
+    Ok(())
+}
+
+/// One Adadelta step on one parameter tensor, in place, with the default
+/// numerics, on the calling thread, on the [selected](Path::selected) path.
 ///
 /// `square_avg` and `acc_delta` are the parameter's state (zeros before its
 /// first step). All four slices must have the same length; otherwise
 /// [`Error::LengthMismatch`] is returned and nothing is written.
+/// [`Error::KernelUnavailable`] means `ADADELTA_KERNEL` names a path this CPU
+/// cannot run. For many tensors, threads or the reproduce-libtorch numerics,
+/// see [`run`].
 ///
 /// ```
 /// use adadelta::{Coefficients, Hyperparams};
@@ -62,23 +175,276 @@ pub fn step(
     square_avg: &mut [f32],
     acc_delta: &mut [f32],
 ) -> Result<(), Error> {
-    let n = param.len();
-    if grad.len() != n || square_avg.len() != n || acc_delta.len() != n {
-        return Err(Error::LengthMismatch {
-            param: n,
-            grad: grad.len(),
-            square_avg: square_avg.len(),
-            acc_delta: acc_delta.len(),
-        });
+    check_lengths(param, grad, square_avg, acc_delta)?;
+    let kernel = Kernel::new(Path::selected()?, Sqrt::Ieee)?;
+    kernel.run(Piece {
+        coeffs,
+        param,
+        grad,
+        square_avg,
+        acc_delta,
+    });
+    Ok(())
+}
+
+/// Which numerics the kernel computes. Both use PyTorch's op order, fusing
+/// and scalar conversions (see the [module docs](self)); they differ only in
+/// the square root.
+///
+/// ```
+/// use adadelta::kernel::{Numerics, LibtorchSqrt};
+/// assert_eq!(Numerics::default(), Numerics::Default);
+/// // The reproduce-libtorch numerics resolve to a oneMKL kernel, or say why not:
+/// match Numerics::ReproduceLibtorch.libtorch_sqrt() {
+///     Ok(Some(k)) => assert!(k.is_supported()),
+///     Ok(None) => unreachable!(),
+///     Err(e) => println!("cannot reproduce libtorch here: {e}"),
+/// }
+/// assert_eq!(Numerics::Default.libtorch_sqrt(), Ok(None));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Numerics {
+    /// PyTorch's op order and fusing with a correctly rounded sqrt: the same
+    /// bits on every machine, path and thread count, equal to the MPFR
+    /// reference's binary32 emulation.
+    #[default]
+    Default,
+    /// Bit-identical to libtorch 2.13 (the wheel's oneMKL 2024.2) on this
+    /// machine: the square root is the oneMKL kernel
+    /// [`LibtorchSqrt::detect`] finds. Runs fail with
+    /// [`Error::CannotReproduceLibtorch`] where it finds none.
+    ReproduceLibtorch,
+    /// Like [`ReproduceLibtorch`](Self::ReproduceLibtorch) with a given oneMKL
+    /// kernel instead of the detected one: for reproducing another machine
+    /// kind's libtorch (the kernel must be [supported](LibtorchSqrt::is_supported)
+    /// here) or a oneMKL whose dispatch was changed.
+    Libtorch(LibtorchSqrt),
+}
+
+impl Numerics {
+    /// The oneMKL square root these numerics compute: `None` for the
+    /// correctly rounded one ([`Numerics::Default`]).
+    ///
+    /// ```
+    /// use adadelta::kernel::{LibtorchSqrt, Numerics};
+    /// let n = Numerics::Libtorch(LibtorchSqrt::MklExHa);
+    /// assert_eq!(n.libtorch_sqrt(), Ok(Some(LibtorchSqrt::MklExHa)));
+    /// ```
+    pub fn libtorch_sqrt(self) -> Result<Option<LibtorchSqrt>, Error> {
+        Ok(match self {
+            Numerics::Default => None,
+            Numerics::ReproduceLibtorch => Some(LibtorchSqrt::detect()?),
+            Numerics::Libtorch(k) => Some(k),
+        })
     }
-    for (((p, &g), v), u) in param
-        .iter_mut()
-        .zip(grad)
-        .zip(square_avg.iter_mut())
-        .zip(acc_delta.iter_mut())
-    {
-        (*p, *v, *u) = element(coeffs, *p, g, *v, *u);
+
+    fn sqrt(self) -> Result<Sqrt, Error> {
+        Ok(match self.libtorch_sqrt()? {
+            None => Sqrt::Ieee,
+            Some(k) => Sqrt::Libtorch(k),
+        })
     }
+}
+
+/// One parameter tensor of a step: its group's coefficients and its slices.
+///
+/// ```
+/// use adadelta::kernel::Job;
+/// let c = adadelta::Coefficients::new(&adadelta::Hyperparams::default())?;
+/// let (mut p, mut v, mut u) = ([1.0_f32; 2], [0.0_f32; 2], [0.0_f32; 2]);
+/// let job = Job { coeffs: &c, param: &mut p, grad: &[0.5, -0.5], square_avg: &mut v, acc_delta: &mut u };
+/// assert_eq!(job.param.len(), 2);
+/// # Ok::<(), adadelta::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Job<'a> {
+    /// The coefficients of the parameter's group.
+    pub coeffs: &'a Coefficients,
+    /// Parameter values, updated in place.
+    pub param: &'a mut [f32],
+    /// Gradient (same length).
+    pub grad: &'a [f32],
+    /// `square_avg` state (same length), updated in place.
+    pub square_avg: &'a mut [f32],
+    /// `acc_delta` state (same length), updated in place.
+    pub acc_delta: &'a mut [f32],
+}
+
+/// Where a multi-tensor step runs.
+///
+/// ```
+/// use std::sync::Arc;
+/// use adadelta::kernel::Threads;
+/// let pool = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap());
+/// let t = Threads::Pool(pool);
+/// assert_eq!(t.count(), 2);
+/// assert_eq!(Threads::Single.count(), 1);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub enum Threads {
+    /// rayon's current pool: the global pool, or the pool whose
+    /// [`install`](rayon::ThreadPool::install) the call runs inside.
+    #[default]
+    Rayon,
+    /// The calling thread only.
+    Single,
+    /// The given pool (the step runs inside its
+    /// [`install`](rayon::ThreadPool::install)).
+    Pool(Arc<rayon::ThreadPool>),
+}
+
+impl Threads {
+    /// How many threads a large step uses.
+    ///
+    /// ```
+    /// use adadelta::kernel::Threads;
+    /// assert_eq!(Threads::Rayon.count(), rayon::current_num_threads());
+    /// ```
+    pub fn count(&self) -> usize {
+        match self {
+            Threads::Rayon => rayon::current_num_threads(),
+            Threads::Single => 1,
+            Threads::Pool(p) => p.current_num_threads(),
+        }
+    }
+}
+
+/// How a multi-tensor step runs: numerics, path, threads.
+///
+/// ```
+/// use adadelta::kernel::{Executor, Numerics, Path, Threads};
+/// let exec = Executor { numerics: Numerics::Default, threads: Threads::Single, ..Executor::default() };
+/// assert_eq!(exec.path, None); // the selected path (`ADADELTA_KERNEL` or the best)
+/// let forced = Executor { path: Some(Path::Scalar), ..Executor::default() };
+/// assert_eq!(forced.grain, adadelta::kernel::DEFAULT_GRAIN);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Executor {
+    /// The numerics to compute.
+    pub numerics: Numerics,
+    /// The instruction-set path; `None` means [`Path::selected`]. A path the
+    /// CPU cannot run is [`Error::KernelUnavailable`].
+    pub path: Option<Path>,
+    /// Threads for steps of at least `2 * grain` elements.
+    pub threads: Threads,
+    /// Steps of fewer than `2 * grain` elements (all jobs together) run on
+    /// the calling thread; larger ones are cut into pieces of about `grain`
+    /// elements or more, at most four per thread.
+    pub grain: usize,
+}
+
+/// The default [`Executor::grain`]: 32768 elements (896 KiB of traffic,
+/// 7 to 17 µs on one core), well above rayon's fork-join cost of a few
+/// microseconds; `docs/performance.md` has the measurements.
+///
+/// ```
+/// assert_eq!(adadelta::kernel::Executor::default().grain, adadelta::kernel::DEFAULT_GRAIN);
+/// ```
+pub const DEFAULT_GRAIN: usize = 1 << 15;
+
+impl Default for Executor {
+    fn default() -> Self {
+        Executor {
+            numerics: Numerics::Default,
+            path: None,
+            threads: Threads::Rayon,
+            grain: DEFAULT_GRAIN,
+        }
+    }
+}
+
+impl Executor {
+    /// The default executor with other numerics.
+    ///
+    /// ```
+    /// use adadelta::kernel::{Executor, Numerics};
+    /// assert_eq!(Executor::with_numerics(Numerics::ReproduceLibtorch).numerics, Numerics::ReproduceLibtorch);
+    /// ```
+    pub fn with_numerics(numerics: Numerics) -> Self {
+        Executor {
+            numerics,
+            ..Executor::default()
+        }
+    }
+
+    /// The path this executor runs, or why it cannot run.
+    ///
+    /// ```
+    /// use adadelta::kernel::{Executor, Path};
+    /// let e = Executor { path: Some(Path::Scalar), ..Executor::default() };
+    /// assert_eq!(e.resolved_path(), Ok(Path::Scalar));
+    /// ```
+    pub fn resolved_path(&self) -> Result<Path, Error> {
+        match self.path {
+            Some(p) if p.is_supported() => Ok(p),
+            Some(p) => Err(Error::KernelUnavailable(format!(
+                "this CPU does not support the {} path",
+                p.name()
+            ))),
+            None => Path::selected(),
+        }
+    }
+}
+
+/// Steps every job. All lengths are checked first: on
+/// [`Error::LengthMismatch`] (or an unavailable path or numerics) nothing at
+/// all has been written.
+///
+/// ```
+/// use adadelta::kernel::{run, Executor, Job};
+/// use adadelta::{Coefficients, Hyperparams};
+/// let c = Coefficients::new(&Hyperparams::default())?;
+/// let (mut p, mut v, mut u) = (vec![1.0_f32; 4], vec![0.0_f32; 4], vec![0.0_f32; 4]);
+/// let g = vec![0.5_f32; 4];
+/// let mut jobs = [Job { coeffs: &c, param: &mut p, grad: &g, square_avg: &mut v, acc_delta: &mut u }];
+/// run(&mut jobs, &Executor::default())?;
+/// assert!(p[0] < 1.0);
+/// # Ok::<(), adadelta::Error>(())
+/// ```
+pub fn run(jobs: &mut [Job<'_>], exec: &Executor) -> Result<(), Error> {
+    for j in jobs.iter() {
+        check_lengths(j.param, j.grad, j.square_avg, j.acc_delta)?;
+    }
+    let kernel = Kernel::new(exec.resolved_path()?, exec.numerics.sqrt()?)?;
+    let span = parallel::Span::new(jobs);
+    let total = span.len();
+    let grain = exec.grain.max(1);
+    let small = total < grain.saturating_mul(2);
+    let leaf = |threads: usize| grain.max(total.div_ceil(threads.saturating_mul(4)));
+    match &exec.threads {
+        _ if small => span.run(kernel),
+        Threads::Single => span.run(kernel),
+        Threads::Rayon => match rayon::current_num_threads() {
+            1 => span.run(kernel),
+            t => parallel::run(span, leaf(t), kernel),
+        },
+        Threads::Pool(pool) => match pool.current_num_threads() {
+            1 => span.run(kernel),
+            t => pool.install(|| parallel::run(span, leaf(t), kernel)),
+        },
+    }
+    Ok(())
+}
+
+/// The square root `numerics` computes, on `path`, over `x` in place: the
+/// exact operation the kernel applies to `square_avg + eps` and
+/// `acc_delta + eps`. For verifying the emulated oneMKL square roots against
+/// libtorch (`docs/numerics.md`).
+///
+/// ```
+/// use adadelta::kernel::{sqrt, Numerics, Path};
+/// let mut x = [4.0_f32, 2.0, 0.0, -1.0];
+/// sqrt(Numerics::Default, Path::Scalar, &mut x)?;
+/// assert_eq!(&x[..3], &[2.0, 2f32.sqrt(), 0.0]);
+/// assert!(x[3].is_nan());
+/// # Ok::<(), adadelta::Error>(())
+/// ```
+pub fn sqrt(numerics: Numerics, path: Path, x: &mut [f32]) -> Result<(), Error> {
+    let sqrt = numerics.sqrt()?;
+    // Same checks as for the update loop.
+    let kernel = Kernel::new(path, sqrt)?;
+    kernel.sqrt(path, sqrt, x);
     Ok(())
 }
 
@@ -118,69 +484,61 @@ mod tests {
         step(&c, &mut p, &[2.0, -0.25], &mut v, &mut u).unwrap();
         assert_eq!((p, v, u), (vec![0.0, -2.875], vec![0.0; 2], vec![0.0; 2]));
     }
-}
 
-/// Which numerics the kernel computes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Numerics {
-    /// PyTorch's op order and fusing with a correctly rounded sqrt: the same
-    /// bits on every machine, path and thread count (see [`kernel`](self)).
-    #[default]
-    Default,
-}
-
-/// One parameter tensor of a step: its group's coefficients and its slices.
-#[derive(Debug)]
-pub struct Job<'a> {
-    /// The coefficients of the parameter's group.
-    pub coeffs: &'a Coefficients,
-    /// Parameter values, updated in place.
-    pub param: &'a mut [f32],
-    /// Gradient (same length).
-    pub grad: &'a [f32],
-    /// `square_avg` state (same length), updated in place.
-    pub square_avg: &'a mut [f32],
-    /// `acc_delta` state (same length), updated in place.
-    pub acc_delta: &'a mut [f32],
-}
-
-/// How a multi-tensor step runs: numerics (and, later, threads).
-#[derive(Clone, Debug, Default)]
-pub struct Executor {
-    /// The numerics to compute.
-    pub numerics: Numerics,
-}
-
-/// Steps every job. All lengths are checked first: on
-/// [`Error::LengthMismatch`] nothing at all has been written.
-///
-/// ```
-/// use adadelta::kernel::{run, Executor, Job};
-/// use adadelta::{Coefficients, Hyperparams};
-/// let c = Coefficients::new(&Hyperparams::default())?;
-/// let (mut p, mut v, mut u) = (vec![1.0_f32; 4], vec![0.0_f32; 4], vec![0.0_f32; 4]);
-/// let g = vec![0.5_f32; 4];
-/// let mut jobs = [Job { coeffs: &c, param: &mut p, grad: &g, square_avg: &mut v, acc_delta: &mut u }];
-/// run(&mut jobs, &Executor::default())?;
-/// assert!(p[0] < 1.0);
-/// # Ok::<(), adadelta::Error>(())
-/// ```
-pub fn run(jobs: &mut [Job<'_>], exec: &Executor) -> Result<(), Error> {
-    let Numerics::Default = exec.numerics;
-    for j in jobs.iter() {
-        let n = j.param.len();
-        if j.grad.len() != n || j.square_avg.len() != n || j.acc_delta.len() != n {
-            return Err(Error::LengthMismatch {
-                param: n,
-                grad: j.grad.len(),
-                square_avg: j.square_avg.len(),
-                acc_delta: j.acc_delta.len(),
-            });
+    /// Many jobs of awkward lengths split across a pool with a tiny grain:
+    /// every element is updated exactly once (the split neither drops nor
+    /// repeats an element), and the result equals the single-thread run.
+    #[test]
+    fn split_covers_every_element_once() {
+        let c = Coefficients::new(&Hyperparams {
+            rho: 0.5,
+            ..Default::default()
+        })
+        .unwrap();
+        // With rho = 0.5 and zero state, one step sets v = (0.5 g) g; a
+        // second update of the same element would give 0.75 g g.
+        let sizes = [0usize, 1, 15, 16, 17, 33, 100, 0, 257, 1000, 3];
+        let pool = Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(3)
+                .build()
+                .unwrap(),
+        );
+        let mut ps: Vec<Vec<f32>> = sizes.iter().map(|&n| vec![0.0; n]).collect();
+        let gs: Vec<Vec<f32>> = sizes
+            .iter()
+            .map(|&n| (0..n).map(|i| 1.0 + i as f32).collect())
+            .collect();
+        let mut vs: Vec<Vec<f32>> = sizes.iter().map(|&n| vec![0.0; n]).collect();
+        let mut us: Vec<Vec<f32>> = sizes.iter().map(|&n| vec![0.0; n]).collect();
+        for grain in [1, 5, 16, 40, 300] {
+            for v in vs.iter_mut() {
+                v.fill(0.0);
+            }
+            let mut jobs: Vec<Job> = ps
+                .iter_mut()
+                .zip(&gs)
+                .zip(vs.iter_mut())
+                .zip(us.iter_mut())
+                .map(|(((p, g), v), u)| Job {
+                    coeffs: &c,
+                    param: p,
+                    grad: g,
+                    square_avg: v,
+                    acc_delta: u,
+                })
+                .collect();
+            let exec = Executor {
+                threads: Threads::Pool(pool.clone()),
+                grain,
+                ..Executor::default()
+            };
+            run(&mut jobs, &exec).unwrap();
+            drop(jobs);
+            for (v, g) in vs.iter().zip(&gs) {
+                let want: Vec<f32> = g.iter().map(|g| (0.5 * g) * g).collect();
+                assert_eq!(v, &want, "grain {grain}");
+            }
         }
     }
-    for j in jobs.iter_mut() {
-        step(j.coeffs, j.param, j.grad, j.square_avg, j.acc_delta)?;
-    }
-    Ok(())
 }

@@ -1,0 +1,372 @@
+//! How the optimizer reaches a parameter: the [`Parameter`] trait, the
+//! borrowed [`ParamViewMut`] it hands out, and the owned [`Param`] for users
+//! with no tensor framework.
+
+use crate::Error;
+
+/// One parameter's f32 values, mutable, and its gradient, if it has one:
+/// what [`Parameter::view_mut`] lends the optimizer for a step.
+///
+/// The two slices are matched element by element: `grad[i]` is the
+/// gradient of `data[i]`. Their order is the parameter's memory order, which
+/// Adadelta (element-wise) does not care about, as long as both use the same.
+///
+/// ```
+/// use adadelta::ParamViewMut;
+/// let mut data = vec![1.0_f32, 2.0];
+/// let view = ParamViewMut { data: &mut data, grad: Some(&[0.5, 0.5]) };
+/// assert_eq!(view.data.len(), view.grad.unwrap().len());
+/// ```
+#[derive(Debug)]
+pub struct ParamViewMut<'a> {
+    /// The parameter's values, updated in place by a step.
+    pub data: &'a mut [f32],
+    /// The gradient, `None` when the parameter has none (PyTorch's
+    /// `p.grad is None`): the step then skips the parameter.
+    pub grad: Option<&'a [f32]>,
+}
+
+/// A parameter tensor the optimizer can step: f32 values and an optional
+/// gradient of the same length.
+///
+/// Implement it for your framework's parameter type (or a wrapper around
+/// it) to let [`Adadelta`](crate::Adadelta) own and step it. This crate
+/// implements it for [`Param`] (owned `Vec<f32>`s), for `NdParam`
+/// (`ndarray`, behind the `ndarray` feature) and for `&mut T` of any
+/// implementation.
+///
+/// The optimizer identifies parameters by their position in its groups, as
+/// PyTorch's `state_dict` does, never by address; [`Parameter::is_same`] is
+/// only used for PyTorch's checks that no parameter is given twice.
+///
+/// ```
+/// use adadelta::{Error, ParamViewMut, Parameter};
+///
+/// /// A parameter that is a plain array.
+/// struct Weights {
+///     w: [f32; 4],
+///     g: Option<[f32; 4]>,
+/// }
+///
+/// impl Parameter for Weights {
+///     fn numel(&self) -> usize {
+///         4
+///     }
+///     fn shape(&self) -> Vec<usize> {
+///         vec![2, 2]
+///     }
+///     fn view_mut(&mut self) -> Result<ParamViewMut<'_>, Error> {
+///         Ok(ParamViewMut { data: &mut self.w, grad: self.g.as_ref().map(|g| &g[..]) })
+///     }
+///     fn zero_grad(&mut self, set_to_none: bool) {
+///         if set_to_none {
+///             self.g = None;
+///         } else if let Some(g) = &mut self.g {
+///             *g = [0.0; 4];
+///         }
+///     }
+/// }
+///
+/// let w = Weights { w: [1.0; 4], g: Some([0.5; 4]) };
+/// let mut opt = adadelta::Adadelta::new(vec![w], adadelta::Options::default())?;
+/// opt.step()?;
+/// assert!(opt.params()[0].w[0] < 1.0);
+/// # Ok::<(), adadelta::Error>(())
+/// ```
+pub trait Parameter {
+    /// The number of f32 elements.
+    ///
+    /// ```
+    /// use adadelta::Parameter;
+    /// assert_eq!(Parameter::numel(&adadelta::Param::new(vec![0.0; 5])), 5);
+    /// ```
+    fn numel(&self) -> usize;
+
+    /// The shape, recorded in the state dict (PyTorch's state tensors have
+    /// their parameter's shape). Its product must be [`numel`](Self::numel);
+    /// if it is not, state dicts record `[numel]`. The default is
+    /// `[numel]`.
+    ///
+    /// ```
+    /// use adadelta::Parameter;
+    /// let p = adadelta::Param::with_shape(vec![0.0; 6], vec![3, 2])?;
+    /// assert_eq!(Parameter::shape(&p), [3, 2]);
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    fn shape(&self) -> Vec<usize> {
+        vec![self.numel()]
+    }
+
+    /// Lends the values and the gradient for a step. An error (for example a
+    /// layout that cannot be one slice) stops the step before anything is
+    /// written.
+    ///
+    /// ```
+    /// use adadelta::Parameter;
+    /// let mut p = adadelta::Param::new(vec![1.0, 2.0]);
+    /// let view = p.view_mut()?;
+    /// assert_eq!((view.data.len(), view.grad), (2, None));
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    fn view_mut(&mut self) -> Result<ParamViewMut<'_>, Error>;
+
+    /// Clears the gradient as PyTorch's `zero_grad(set_to_none)`:
+    /// `set_to_none` drops it (so the next step skips this parameter unless
+    /// a new gradient is set); otherwise an existing gradient is filled with
+    /// zeros and an absent one stays absent.
+    ///
+    /// ```
+    /// use adadelta::Parameter;
+    /// let mut p = adadelta::Param::new(vec![1.0]);
+    /// p.set_grad(vec![4.0])?;
+    /// Parameter::zero_grad(&mut p, true);
+    /// assert!(p.grad().is_none());
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    fn zero_grad(&mut self, set_to_none: bool);
+
+    /// Whether `self` and `other` are the same parameter, e.g. two handles to
+    /// one shared tensor. Used only to refuse a parameter given twice. The
+    /// default, `false`, is right for owned data, which Rust's ownership
+    /// already keeps from being in two places.
+    ///
+    /// ```
+    /// use adadelta::Parameter;
+    /// let (a, b) = (adadelta::Param::new(vec![1.0]), adadelta::Param::new(vec![1.0]));
+    /// assert!(!a.is_same(&b)); // equal values, two parameters
+    /// ```
+    fn is_same(&self, other: &Self) -> bool {
+        let _ = other;
+        false
+    }
+}
+
+impl<T: Parameter + ?Sized> Parameter for &mut T {
+    fn numel(&self) -> usize {
+        (**self).numel()
+    }
+    fn shape(&self) -> Vec<usize> {
+        (**self).shape()
+    }
+    fn view_mut(&mut self) -> Result<ParamViewMut<'_>, Error> {
+        (**self).view_mut()
+    }
+    fn zero_grad(&mut self, set_to_none: bool) {
+        (**self).zero_grad(set_to_none)
+    }
+    fn is_same(&self, other: &Self) -> bool {
+        (**self).is_same(&**other)
+    }
+}
+
+/// An owned parameter: f32 values, a shape, and an optional gradient of the
+/// same length. The parameter type for code without a tensor framework.
+///
+/// The gradient is kept in the parameter's shape; [`Param::set_grad`] checks
+/// its length.
+///
+/// ```
+/// use adadelta::Param;
+/// let mut w = Param::with_shape(vec![0.0; 6], vec![2, 3])?;
+/// assert_eq!((w.numel(), w.shape()), (6, &[2, 3][..]));
+/// assert!(w.grad().is_none());
+/// w.set_grad(vec![1.0; 6])?;
+/// w.grad_mut().unwrap()[0] += 1.0; // accumulate, as backward() does
+/// assert_eq!(w.grad().unwrap()[0], 2.0);
+/// # Ok::<(), adadelta::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Param {
+    data: Vec<f32>,
+    shape: Vec<usize>,
+    grad: Option<Vec<f32>>,
+}
+
+impl Param {
+    /// A one-dimensional parameter (shape `[data.len()]`) without gradient.
+    ///
+    /// ```
+    /// let p = adadelta::Param::new(vec![1.0, 2.0, 3.0]);
+    /// assert_eq!(p.shape(), &[3]);
+    /// ```
+    pub fn new(data: Vec<f32>) -> Self {
+        let shape = vec![data.len()];
+        Param {
+            data,
+            shape,
+            grad: None,
+        }
+    }
+
+    /// A parameter of the given shape (row-major, as
+    /// `torch.tensor(data).reshape(shape)`). [`Error::InvalidShape`]
+    /// (PyTorch's text) when the shape's product is not `data.len()`.
+    ///
+    /// ```
+    /// let err = adadelta::Param::with_shape(vec![0.0; 3], vec![2, 2]).unwrap_err();
+    /// assert_eq!(err.to_string(), "shape '[2, 2]' is invalid for input of size 3");
+    /// ```
+    pub fn with_shape(data: Vec<f32>, shape: Vec<usize>) -> Result<Self, Error> {
+        if shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(data.len()) {
+            return Err(Error::InvalidShape {
+                shape,
+                len: data.len(),
+            });
+        }
+        Ok(Param {
+            data,
+            shape,
+            grad: None,
+        })
+    }
+
+    /// The values.
+    ///
+    /// ```
+    /// assert_eq!(adadelta::Param::new(vec![1.5]).data(), &[1.5]);
+    /// ```
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// The values, mutable (their number cannot change).
+    ///
+    /// ```
+    /// let mut p = adadelta::Param::new(vec![1.5]);
+    /// p.data_mut()[0] = 2.0;
+    /// assert_eq!(p.data(), &[2.0]);
+    /// ```
+    pub fn data_mut(&mut self) -> &mut [f32] {
+        &mut self.data
+    }
+
+    /// The shape.
+    ///
+    /// ```
+    /// assert_eq!(adadelta::Param::new(vec![0.0; 4]).shape(), &[4]);
+    /// ```
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The number of elements.
+    ///
+    /// ```
+    /// assert_eq!(adadelta::Param::new(vec![0.0; 4]).numel(), 4);
+    /// ```
+    pub fn numel(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The gradient, if any.
+    ///
+    /// ```
+    /// assert!(adadelta::Param::new(vec![0.0]).grad().is_none());
+    /// ```
+    pub fn grad(&self) -> Option<&[f32]> {
+        self.grad.as_deref()
+    }
+
+    /// The gradient, mutable, if any.
+    ///
+    /// ```
+    /// let mut p = adadelta::Param::new(vec![0.0]);
+    /// assert!(p.grad_mut().is_none());
+    /// ```
+    pub fn grad_mut(&mut self) -> Option<&mut [f32]> {
+        self.grad.as_deref_mut()
+    }
+
+    /// The gradient, mutable, created as zeros if absent: the buffer a
+    /// backward pass accumulates into.
+    ///
+    /// ```
+    /// let mut p = adadelta::Param::new(vec![0.0; 2]);
+    /// p.grad_or_zeros()[1] += 3.0;
+    /// assert_eq!(p.grad(), Some(&[0.0, 3.0][..]));
+    /// ```
+    pub fn grad_or_zeros(&mut self) -> &mut [f32] {
+        let n = self.data.len();
+        self.grad.get_or_insert_with(|| vec![0.0; n])
+    }
+
+    /// Sets the gradient (in the parameter's shape).
+    /// [`Error::GradSizeMismatch`] (PyTorch's text) when its length differs;
+    /// the old gradient is then kept.
+    ///
+    /// ```
+    /// let mut p = adadelta::Param::new(vec![0.0; 3]);
+    /// let err = p.set_grad(vec![1.0; 2]).unwrap_err();
+    /// assert!(err.to_string().starts_with("attempting to assign a gradient of size '[2]'"));
+    /// ```
+    pub fn set_grad(&mut self, grad: Vec<f32>) -> Result<(), Error> {
+        if grad.len() != self.data.len() {
+            return Err(Error::GradSizeMismatch {
+                grad: vec![grad.len()],
+                param: self.shape.clone(),
+            });
+        }
+        self.grad = Some(grad);
+        Ok(())
+    }
+
+    /// Removes and returns the gradient.
+    ///
+    /// ```
+    /// let mut p = adadelta::Param::new(vec![0.0]);
+    /// p.set_grad(vec![2.0])?;
+    /// assert_eq!(p.take_grad(), Some(vec![2.0]));
+    /// assert!(p.grad().is_none());
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    pub fn take_grad(&mut self) -> Option<Vec<f32>> {
+        self.grad.take()
+    }
+
+    /// Zeroes the gradient (`set_to_none = false`; an absent one stays
+    /// absent) or removes it (`true`), as PyTorch's `zero_grad`.
+    ///
+    /// ```
+    /// let mut p = adadelta::Param::new(vec![1.0]);
+    /// p.set_grad(vec![2.0])?;
+    /// p.zero_grad(false);
+    /// assert_eq!(p.grad(), Some(&[0.0][..]));
+    /// p.zero_grad(true);
+    /// assert_eq!(p.grad(), None);
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    pub fn zero_grad(&mut self, set_to_none: bool) {
+        if set_to_none {
+            self.grad = None;
+        } else if let Some(g) = &mut self.grad {
+            g.fill(0.0);
+        }
+    }
+
+    /// The values, consuming the parameter.
+    ///
+    /// ```
+    /// assert_eq!(adadelta::Param::new(vec![7.0]).into_data(), vec![7.0]);
+    /// ```
+    pub fn into_data(self) -> Vec<f32> {
+        self.data
+    }
+}
+
+impl Parameter for Param {
+    fn numel(&self) -> usize {
+        self.data.len()
+    }
+    fn shape(&self) -> Vec<usize> {
+        self.shape.clone()
+    }
+    fn view_mut(&mut self) -> Result<ParamViewMut<'_>, Error> {
+        Ok(ParamViewMut {
+            data: &mut self.data,
+            grad: self.grad.as_deref(),
+        })
+    }
+    fn zero_grad(&mut self, set_to_none: bool) {
+        Param::zero_grad(self, set_to_none)
+    }
+}

@@ -1,0 +1,402 @@
+//! Every dispatch path against the scalar path, bit for bit (no tolerance:
+//! they compute the same operations), in both numerics; thread-count
+//! independence; the `ADADELTA_KERNEL` override. No libtorch needed.
+//!
+//! "Bit for bit" treats every NaN as equal to every other NaN: IEEE 754 does
+//! not fix NaN payloads, and x86 propagates the payload of whichever NaN
+//! operand comes first in an instruction's encoding, which differs between
+//! scalar code and intrinsics. All non-NaN results, including the signs of
+//! zeros and infinities, must be identical.
+//!
+//! Case counts follow `PROPTEST_CASES` when set.
+
+use std::sync::Arc;
+
+use adadelta::kernel::{run, sqrt, Executor, Job, LibtorchSqrt, Numerics, Path, Threads};
+use adadelta::{Coefficients, Hyperparams};
+use proptest::prelude::*;
+
+fn cases_or(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+fn same(a: f32, b: f32) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+}
+
+fn assert_same(what: &str, a: &[f32], b: &[f32]) -> Result<(), TestCaseError> {
+    prop_assert_eq!(a.len(), b.len());
+    if let Some(i) = (0..a.len()).find(|&i| !same(a[i], b[i])) {
+        return Err(TestCaseError::fail(format!(
+            "{what}[{i}]: {:?} ({:#010x}) vs scalar {:?} ({:#010x})",
+            a[i],
+            a[i].to_bits(),
+            b[i],
+            b[i].to_bits()
+        )));
+    }
+    Ok(())
+}
+
+/// Every numerics this machine can compute: the default, and each oneMKL
+/// square root whose approximation instruction the CPU has.
+fn numerics_here() -> Vec<Numerics> {
+    let mut v = vec![Numerics::Default];
+    v.extend(
+        LibtorchSqrt::ALL
+            .into_iter()
+            .filter(|k| k.is_supported())
+            .map(Numerics::Libtorch),
+    );
+    v
+}
+
+fn paths_here() -> Vec<Path> {
+    Path::ALL.into_iter().filter(|p| p.is_supported()).collect()
+}
+
+/// f32 values of every class: ordinary, ±0, subnormal, tiny, huge, ±inf,
+/// NaN, and raw bit patterns.
+fn value() -> impl Strategy<Value = f32> {
+    prop_oneof![
+        8 => -4.0f32..4.0,
+        1 => Just(0.0f32),
+        1 => Just(-0.0f32),
+        1 => (1u32..0x0080_0000, any::<bool>())
+            .prop_map(|(b, s)| f32::from_bits(b | if s { 0x8000_0000 } else { 0 })),
+        1 => -1e-25f32..1e-25,
+        1 => prop_oneof![1e18f32..3.4e38, -3.4e38f32..-1e18],
+        1 => prop_oneof![Just(f32::INFINITY), Just(f32::NEG_INFINITY), Just(f32::NAN)],
+        2 => any::<u32>().prop_map(f32::from_bits),
+    ]
+}
+
+/// State values: mostly non-negative (as real state is), sometimes anything.
+fn state_value() -> impl Strategy<Value = f32> {
+    prop_oneof![
+        6 => 0.0f32..4.0,
+        1 => Just(0.0f32),
+        1 => (0u32..0x0080_0000).prop_map(f32::from_bits),
+        1 => 0.0f32..1e-30,
+        1 => 1e30f32..3.4e38,
+        // just below f32::MAX, where EXHA switches to IEEE
+        1 => (0x7f7f_e000u32..0x7f80_0000).prop_map(f32::from_bits),
+        2 => any::<u32>().prop_map(f32::from_bits),
+    ]
+}
+
+fn hyper() -> impl Strategy<Value = Hyperparams> {
+    (
+        prop_oneof![Just(0.0), Just(1.0), 0.0..2.0f64],
+        prop_oneof![Just(0.0), Just(1.0), Just(0.9), 0.0..1.0f64],
+        prop_oneof![Just(0.0), Just(1e-6), Just(1e-30), 1e-10..1e-2f64],
+        prop_oneof![Just(0.0), Just(0.0), 0.0..0.5f64],
+        any::<bool>(),
+    )
+        .prop_map(|(lr, rho, eps, weight_decay, maximize)| Hyperparams {
+            lr,
+            rho,
+            eps,
+            weight_decay,
+            maximize,
+        })
+}
+
+/// One tensor's data, each array padded in front by its own offset so that
+/// the slices the kernel sees start at every alignment.
+#[derive(Clone, Debug)]
+struct Data {
+    n: usize,
+    off: [usize; 4],
+    p: Vec<f32>,
+    g: Vec<f32>,
+    v: Vec<f32>,
+    u: Vec<f32>,
+}
+
+fn data(max_len: usize) -> impl Strategy<Value = Data> {
+    (
+        0..=max_len,
+        [0usize..16, 0usize..16, 0usize..16, 0usize..16],
+    )
+        .prop_flat_map(|(n, off)| {
+            (
+                Just(n),
+                Just(off),
+                prop::collection::vec(value(), n + off[0]),
+                prop::collection::vec(value(), n + off[1]),
+                prop::collection::vec(state_value(), n + off[2]),
+                prop::collection::vec(state_value(), n + off[3]),
+            )
+                .prop_map(|(n, off, p, g, v, u)| Data { n, off, p, g, v, u })
+        })
+}
+
+/// Runs one step of `d` on `path` with `numerics` on the calling thread;
+/// returns (param, square_avg, acc_delta).
+fn step_on(
+    path: Path,
+    numerics: Numerics,
+    c: &Coefficients,
+    d: &Data,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let mut d = d.clone();
+    let [op, og, ov, ou] = d.off;
+    let n = d.n;
+    let mut jobs = [Job {
+        coeffs: c,
+        param: &mut d.p[op..op + n],
+        grad: &d.g[og..og + n],
+        square_avg: &mut d.v[ov..ov + n],
+        acc_delta: &mut d.u[ou..ou + n],
+    }];
+    let exec = Executor {
+        numerics,
+        path: Some(path),
+        threads: Threads::Single,
+        ..Executor::default()
+    };
+    run(&mut jobs, &exec).expect("path and numerics are supported here");
+    (
+        d.p[op..op + n].to_vec(),
+        d.v[ov..ov + n].to_vec(),
+        d.u[ou..ou + n].to_vec(),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases_or(256), ..ProptestConfig::default() })]
+
+    /// Every path equals the scalar path on lengths 0..=1000 at every
+    /// alignment, with every class of input, in every numerics.
+    #[test]
+    fn every_path_equals_scalar(h in hyper(), d in data(1000)) {
+        let c = Coefficients::new(&h).unwrap();
+        for numerics in numerics_here() {
+            let want = step_on(Path::Scalar, numerics, &c, &d);
+            for path in paths_here() {
+                let got = step_on(path, numerics, &c, &d);
+                let tag = format!("{path:?} {numerics:?} n={} off={:?}", d.n, d.off);
+                assert_same(&format!("{tag} param"), &got.0, &want.0)?;
+                assert_same(&format!("{tag} square_avg"), &got.1, &want.1)?;
+                assert_same(&format!("{tag} acc_delta"), &got.2, &want.2)?;
+            }
+        }
+    }
+
+    /// The square roots alone, on raw bit patterns of every kind and on the
+    /// ranges where the oneMKL recipes branch, at every length and offset.
+    #[test]
+    fn every_sqrt_equals_scalar(
+        off in 0usize..16,
+        x in prop::collection::vec(prop_oneof![
+            4 => any::<u32>(),
+            1 => 0x7f7f_e000u32..0x7f80_0000,  // EXHA's IEEE range starts at 0x7f7ff000
+            1 => 0u32..0x0100_0000,            // zero, subnormals, smallest normals
+            1 => 0x0080_0000u32..0x1b00_0000,  // Z0HA's scaled branch (x < ~2^-78)
+        ], 0..300),
+    ) {
+        let mut x: Vec<f32> = x.into_iter().map(f32::from_bits).collect();
+        x.splice(0..0, std::iter::repeat_n(1.0, off));
+        for numerics in numerics_here() {
+            let mut want = x.clone();
+            sqrt(numerics, Path::Scalar, &mut want[off..]).unwrap();
+            for path in paths_here() {
+                let mut got = x.clone();
+                sqrt(numerics, path, &mut got[off..]).unwrap();
+                assert_same(&format!("{path:?} {numerics:?} sqrt"), &got, &want)?;
+            }
+        }
+    }
+}
+
+/// Several steps of a list of tensors, on pools of 1 to 4 threads and with
+/// grains from tiny (every tensor cut into many pieces) to the default: the
+/// bits never change.
+#[test]
+fn thread_count_does_not_change_bits() {
+    let sizes = [
+        1usize, 0, 7, 16, 33, 1000, 5003, 65_536, 3, 100_003, 17, 40_000,
+    ];
+    let total: usize = sizes.iter().sum();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        ((seed >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+    };
+    let init: Vec<Vec<f32>> = sizes
+        .iter()
+        .map(|&n| (0..n).map(|_| next()).collect())
+        .collect();
+    let grads: Vec<Vec<Vec<f32>>> = (0..3)
+        .map(|_| {
+            sizes
+                .iter()
+                .map(|&n| (0..n).map(|_| next()).collect())
+                .collect()
+        })
+        .collect();
+    let c = [
+        Coefficients::new(&Hyperparams::default()).unwrap(),
+        Coefficients::new(&Hyperparams {
+            lr: 0.37,
+            weight_decay: 0.1,
+            maximize: true,
+            ..Hyperparams::default()
+        })
+        .unwrap(),
+    ];
+    let go = |numerics: Numerics, threads: Threads, grain: usize| {
+        let mut p = init.clone();
+        let mut v: Vec<Vec<f32>> = sizes.iter().map(|&n| vec![0.0; n]).collect();
+        let mut u = v.clone();
+        for g in &grads {
+            let mut jobs: Vec<Job> = p
+                .iter_mut()
+                .zip(g)
+                .zip(v.iter_mut())
+                .zip(u.iter_mut())
+                .enumerate()
+                .map(|(i, (((p, g), v), u))| Job {
+                    coeffs: &c[i % 2],
+                    param: p,
+                    grad: g,
+                    square_avg: v,
+                    acc_delta: u,
+                })
+                .collect();
+            let exec = Executor {
+                numerics,
+                threads: threads.clone(),
+                grain,
+                ..Executor::default()
+            };
+            run(&mut jobs, &exec).unwrap();
+        }
+        (p, v, u)
+    };
+    for numerics in numerics_here() {
+        let want = go(numerics, Threads::Single, total);
+        for t in 1..=4 {
+            let pool = Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(t)
+                    .build()
+                    .unwrap(),
+            );
+            for grain in [16, 1000, adadelta::kernel::DEFAULT_GRAIN] {
+                let got = go(numerics, Threads::Pool(pool.clone()), grain);
+                assert!(
+                    got == want,
+                    "{numerics:?}: {t} threads, grain {grain} differ from one thread"
+                );
+            }
+        }
+        assert!(go(numerics, Threads::Rayon, 16) == want);
+    }
+}
+
+/// `ADADELTA_KERNEL` (read once per process) forces the path: run this test
+/// binary again under each value and check what it selected.
+#[test]
+fn env_var_forces_path() {
+    if let Ok(expect) = std::env::var("ADADELTA_TEST_EXPECT_PATH") {
+        // The child: report what was selected.
+        let got = match Path::selected() {
+            Ok(p) => p.name().to_string(),
+            Err(e) => format!("error: {e}"),
+        };
+        assert!(
+            got.starts_with(&expect),
+            "ADADELTA_KERNEL={:?}: selected {got}, expected {expect}",
+            std::env::var("ADADELTA_KERNEL")
+        );
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut cases: Vec<(String, String)> = Path::ALL
+        .into_iter()
+        .map(|p| {
+            let expect = if p.is_supported() {
+                p.name().to_string()
+            } else {
+                "error".to_string()
+            };
+            (p.name().to_uppercase(), expect)
+        })
+        .collect();
+    cases.push(("auto".into(), Path::best().name().into()));
+    cases.push(("".into(), Path::best().name().into()));
+    cases.push(("sse9".into(), "error".into()));
+    for (value, expect) in cases {
+        let out = std::process::Command::new(&exe)
+            .args(["--exact", "env_var_forces_path", "--test-threads=1"])
+            .env("ADADELTA_KERNEL", &value)
+            .env("ADADELTA_TEST_EXPECT_PATH", &expect)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ADADELTA_KERNEL={value:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// A forced path the CPU lacks, and oneMKL kernels it cannot compute, are
+/// errors that write nothing.
+#[test]
+fn unavailable_is_an_error_and_writes_nothing() {
+    let c = Coefficients::new(&Hyperparams::default()).unwrap();
+    let (mut p, mut v, mut u) = (vec![1.0f32; 5], vec![0.0f32; 5], vec![0.0f32; 5]);
+    for path in Path::ALL.into_iter().filter(|p| !p.is_supported()) {
+        let mut jobs = [Job {
+            coeffs: &c,
+            param: &mut p,
+            grad: &[1.0; 5],
+            square_avg: &mut v,
+            acc_delta: &mut u,
+        }];
+        let exec = Executor {
+            path: Some(path),
+            ..Executor::default()
+        };
+        assert!(matches!(
+            run(&mut jobs, &exec),
+            Err(adadelta::Error::KernelUnavailable(_))
+        ));
+    }
+    for k in LibtorchSqrt::ALL.into_iter().filter(|k| !k.is_supported()) {
+        let mut jobs = [Job {
+            coeffs: &c,
+            param: &mut p,
+            grad: &[1.0; 5],
+            square_avg: &mut v,
+            acc_delta: &mut u,
+        }];
+        assert!(matches!(
+            run(&mut jobs, &Executor::with_numerics(Numerics::Libtorch(k))),
+            Err(adadelta::Error::CannotReproduceLibtorch(_))
+        ));
+    }
+    assert_eq!((p, v, u), (vec![1.0; 5], vec![0.0; 5], vec![0.0; 5]));
+}
+
+/// The detected oneMKL kernel on this machine (printed for the log), and
+/// that a detected kernel is always one this CPU can compute.
+#[test]
+fn detection_is_consistent() {
+    match LibtorchSqrt::detect() {
+        Ok(k) => {
+            eprintln!("libtorch sqrt here: {}", k.mkl_kernel());
+            assert!(k.is_supported());
+        }
+        Err(e) => eprintln!("{e}"),
+    }
+}
