@@ -170,18 +170,56 @@ fn run_with(
             *t += 1.0;
             step(p, g, v, u);
         }
-        out.push(Snapshot {
-            params: params.clone(),
-            square_avg: state
-                .iter()
-                .map(|s| s.as_ref().map(|s| s.0.clone()))
-                .collect(),
-            acc_delta: state
-                .iter()
-                .map(|s| s.as_ref().map(|s| s.1.clone()))
-                .collect(),
-            step: state.iter().map(|s| s.as_ref().map(|s| s.2)).collect(),
-        });
+        out.push(snapshot(&params, &state));
+    }
+    out
+}
+
+/// The parameters and state after a step, as a [`Snapshot`].
+fn snapshot(params: &[Vec<f32>], state: &[State]) -> Snapshot {
+    Snapshot {
+        params: params.to_vec(),
+        square_avg: state
+            .iter()
+            .map(|s| s.as_ref().map(|s| s.0.clone()))
+            .collect(),
+        acc_delta: state
+            .iter()
+            .map(|s| s.as_ref().map(|s| s.1.clone()))
+            .collect(),
+        step: state.iter().map(|s| s.as_ref().map(|s| s.2)).collect(),
+    }
+}
+
+/// Runs a case through `adadelta::kernel::run` with `exec`: one
+/// multi-tensor call per step with every parameter that has a gradient, with
+/// PyTorch's bookkeeping (lazy zero state, skipped parameters, f32 step
+/// counter). Panics if the kernel refuses (e.g. a path this CPU lacks).
+pub fn run_kernel(case: &Case, exec: &adadelta::kernel::Executor) -> Trajectory {
+    let c =
+        adadelta::Coefficients::new(&case.hyper.to_fast()).expect("case has valid hyperparameters");
+    let mut params = case.params.clone();
+    let mut state: Vec<State> = vec![None; params.len()];
+    let mut out = Vec::with_capacity(case.grads.len());
+    for grads in &case.grads {
+        let mut jobs = Vec::new();
+        for ((p, g), st) in params.iter_mut().zip(grads).zip(state.iter_mut()) {
+            let Some(g) = g else { continue };
+            let (v, u, t) = st.get_or_insert_with(|| (vec![0.0; p.len()], vec![0.0; p.len()], 0.0));
+            *t += 1.0;
+            jobs.push(adadelta::kernel::Job {
+                coeffs: &c,
+                param: p,
+                grad: g,
+                square_avg: v,
+                acc_delta: u,
+            });
+        }
+        if let Err(e) = adadelta::kernel::run(&mut jobs, exec) {
+            panic!("adadelta::kernel::run with {exec:?}: {e}");
+        }
+        drop(jobs);
+        out.push(snapshot(&params, &state));
     }
     out
 }

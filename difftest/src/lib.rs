@@ -11,6 +11,7 @@
 //! * [`accuracy`]: per-step error against the high-precision reference;
 //! * [`report`]: the differential report (the `report` binary);
 //! * [`scenario`]: user scenarios for the `replay` binary;
+//! * [`strategies`]: proptest strategies shared by the tests;
 //! * [`suite`]: the report's embedded default cases and random case generation.
 
 pub mod accuracy;
@@ -22,4 +23,5 @@ pub mod libtorch;
 pub mod pytorch;
 pub mod report;
 pub mod scenario;
+pub mod strategies;
 pub mod suite;

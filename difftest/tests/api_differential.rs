@@ -9,28 +9,12 @@ use adadelta::kernel::{Executor, Path, Threads};
 use adadelta::{Adadelta, GroupSpec, Options, Param};
 use adadelta_difftest::case::{Case, Hyper};
 use adadelta_difftest::implementations::run_reference_binary32;
+use adadelta_difftest::strategies::{cases_or, hyper};
 use adadelta_reference::MulAdd;
 use proptest::prelude::*;
 
 fn value() -> impl Strategy<Value = f32> {
     prop_oneof![8 => -8.0f32..8.0, 1 => Just(0.0f32), 1 => (1u32..0x0080_0000).prop_map(f32::from_bits), 1 => -1e20f32..1e20]
-}
-
-fn hyper() -> impl Strategy<Value = Hyper> {
-    (
-        prop_oneof![Just(0.0), 0.0..2.0f64],
-        prop_oneof![Just(0.0), Just(1.0), 0.0..1.0f64],
-        prop_oneof![Just(0.0), Just(1e-6), 1e-9..1e-3f64],
-        prop_oneof![Just(0.0), 0.0..0.3f64],
-        any::<bool>(),
-    )
-        .prop_map(|(lr, rho, eps, weight_decay, maximize)| Hyper {
-            lr,
-            rho,
-            eps,
-            weight_decay,
-            maximize,
-        })
 }
 
 /// Groups: (hyper, parameter sizes); then per step, per global parameter, an optional gradient.
@@ -95,7 +79,7 @@ fn executor() -> impl Strategy<Value = Executor> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(128),
+        cases: cases_or(128),
         ..ProptestConfig::default()
     })]
 

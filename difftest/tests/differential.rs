@@ -8,87 +8,9 @@
 use adadelta_difftest::accuracy::{self, Accuracy};
 use adadelta_difftest::case::{Case, Hyper};
 use adadelta_difftest::implementations::{run_fast, run_reference_binary32, Implementation};
+use adadelta_difftest::strategies::{case, cases_or};
 use adadelta_reference::MulAdd;
 use proptest::prelude::*;
-
-fn cases_or(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-/// f32 values: moderate normals, ±0, subnormals, tiny and huge normals.
-fn value() -> impl Strategy<Value = f32> {
-    prop_oneof![
-        6 => -16.0f32..16.0,
-        1 => Just(0.0f32),
-        1 => Just(-0.0f32),
-        1 => (1u32..0x0080_0000, any::<bool>()).prop_map(|(b, s)| if s { -f32::from_bits(b) } else { f32::from_bits(b) }),
-        1 => -1e-30f32..1e-30,
-        1 => prop_oneof![(1e30f32..3e38), (-3e38f32..-1e30)],
-    ]
-}
-
-/// Lengths 0, 1, 2 and every length around the SIMD widths, and a larger one.
-fn length() -> impl Strategy<Value = usize> {
-    prop_oneof![
-        0usize..=2,
-        7usize..=9,
-        15usize..=17,
-        31usize..=33,
-        63usize..=65,
-        100usize..300
-    ]
-}
-
-fn hyper() -> impl Strategy<Value = Hyper> {
-    (
-        prop_oneof![Just(0.0), Just(1.0), 0.0..2.0f64],
-        prop_oneof![Just(0.0), Just(1.0), Just(0.9), 0.0..1.0f64],
-        prop_oneof![Just(0.0), Just(1e-6), 1e-10..1e-2f64],
-        prop_oneof![Just(0.0), Just(0.0), 0.0..0.5f64],
-        any::<bool>(),
-    )
-        .prop_map(|(lr, rho, eps, weight_decay, maximize)| Hyper {
-            lr,
-            rho,
-            eps,
-            weight_decay,
-            maximize,
-        })
-}
-
-/// A case: 1 to 3 parameters, 1 to `max_steps` steps, gradients absent with
-/// probability 1/5.
-fn case(max_steps: usize) -> impl Strategy<Value = Case> {
-    (
-        hyper(),
-        prop::collection::vec(length(), 1..=3),
-        1..=max_steps,
-    )
-        .prop_flat_map(|(hyper, sizes, steps)| {
-            let params: Vec<_> = sizes
-                .iter()
-                .map(|&n| prop::collection::vec(value(), n))
-                .collect();
-            let step_grads: Vec<_> = sizes
-                .iter()
-                .map(|&n| prop::option::weighted(0.8, prop::collection::vec(value(), n)))
-                .collect();
-            (
-                Just(hyper),
-                params,
-                prop::collection::vec(step_grads, steps),
-            )
-        })
-        .prop_map(|(hyper, params, grads)| Case {
-            name: "proptest".into(),
-            hyper,
-            params,
-            grads,
-        })
-}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases_or(1024), ..ProptestConfig::default() })]

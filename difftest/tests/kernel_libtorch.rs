@@ -16,19 +16,13 @@
 
 use std::sync::Arc;
 
-use adadelta::kernel::{self, Executor, Job, LibtorchSqrt, Numerics, Path, Threads};
+use adadelta::kernel::{self, Executor, LibtorchSqrt, Numerics, Path, Threads};
 use adadelta_difftest::accuracy;
-use adadelta_difftest::case::{Case, Hyper, Snapshot, Trajectory};
+use adadelta_difftest::case::{Case, Hyper, Trajectory};
 use adadelta_difftest::libtorch;
+use adadelta_difftest::strategies::{cases_or, hyper};
 use adadelta_difftest::suite::{random_case, Values};
 use proptest::prelude::*;
-
-fn cases_or(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The reproduce-libtorch numerics, or `None` (and a note) where this
 /// machine's libtorch cannot be reproduced: the tests then have nothing to
@@ -46,47 +40,9 @@ fn numerics() -> Option<Numerics> {
     }
 }
 
-/// A parameter's `(square_avg, acc_delta, step)`, once it has one.
-type State = Option<(Vec<f32>, Vec<f32>, f32)>;
-
-/// Runs a case through `adadelta::kernel::run`, one multi-tensor call per
-/// step with every parameter that has a gradient, with PyTorch's
-/// bookkeeping (lazy zero state, skipped parameters, f32 step counter).
+/// fast through `adadelta::kernel::run`, one multi-tensor call per step.
 fn run_fast(case: &Case, exec: &Executor) -> Trajectory {
-    let c = adadelta::Coefficients::new(&case.hyper.to_fast()).unwrap();
-    let mut params = case.params.clone();
-    let mut state: Vec<State> = vec![None; params.len()];
-    let mut out = Vec::new();
-    for grads in &case.grads {
-        let mut jobs = Vec::new();
-        for ((p, g), st) in params.iter_mut().zip(grads).zip(state.iter_mut()) {
-            let Some(g) = g else { continue };
-            let (v, u, t) = st.get_or_insert_with(|| (vec![0.0; p.len()], vec![0.0; p.len()], 0.0));
-            *t += 1.0;
-            jobs.push(Job {
-                coeffs: &c,
-                param: p,
-                grad: g,
-                square_avg: v,
-                acc_delta: u,
-            });
-        }
-        kernel::run(&mut jobs, exec).unwrap();
-        drop(jobs);
-        out.push(Snapshot {
-            params: params.clone(),
-            square_avg: state
-                .iter()
-                .map(|s| s.as_ref().map(|s| s.0.clone()))
-                .collect(),
-            acc_delta: state
-                .iter()
-                .map(|s| s.as_ref().map(|s| s.1.clone()))
-                .collect(),
-            step: state.iter().map(|s| s.as_ref().map(|s| s.2)).collect(),
-        });
-    }
-    out
+    adadelta_difftest::implementations::run_kernel(case, exec)
 }
 
 fn executor(numerics: Numerics, threads: usize) -> Executor {
@@ -179,23 +135,6 @@ fn every_length_and_option() {
             }
         }
     }
-}
-
-fn hyper() -> impl Strategy<Value = Hyper> {
-    (
-        prop_oneof![Just(0.0), Just(1.0), 0.0..2.0f64],
-        prop_oneof![Just(0.0), Just(1.0), Just(0.9), 0.0..1.0f64],
-        prop_oneof![Just(0.0), Just(1e-6), Just(1e-30), 1e-10..1e-2f64],
-        prop_oneof![Just(0.0), Just(0.0), 0.0..0.5f64],
-        any::<bool>(),
-    )
-        .prop_map(|(lr, rho, eps, weight_decay, maximize)| Hyper {
-            lr,
-            rho,
-            eps,
-            weight_decay,
-            maximize,
-        })
 }
 
 /// Sizes: every tail length, around oneMKL's sqrt grain (2048) and ATen's

@@ -8,8 +8,9 @@
 //! overflow threshold; finite elements are compared by the per-step bound
 //! elsewhere (differential.rs).
 
-use adadelta_difftest::case::{Case, Hyper, Trajectory};
+use adadelta_difftest::case::{Case, Trajectory};
 use adadelta_difftest::implementations::Implementation;
+use adadelta_difftest::strategies::{cases_or, hyper};
 use proptest::prelude::*;
 
 fn class(x: f32) -> &'static str {
@@ -36,23 +37,9 @@ fn value() -> impl Strategy<Value = f32> {
 }
 
 fn case() -> impl Strategy<Value = Case> {
-    let hyper = (
-        prop_oneof![Just(0.0), 0.01..2.0f64],
-        prop_oneof![Just(0.0), Just(1.0), 0.0..1.0f64],
-        prop_oneof![Just(0.0), Just(1e-6)],
-        prop_oneof![Just(0.0), 0.0..0.5f64],
-        any::<bool>(),
-    )
-        .prop_map(|(lr, rho, eps, weight_decay, maximize)| Hyper {
-            lr,
-            rho,
-            eps,
-            weight_decay,
-            maximize,
-        });
     // Lengths span SIMD bodies and tails: a special lands mid-chunk and in tails.
     (
-        hyper,
+        hyper(),
         prop::collection::vec(prop_oneof![1usize..=3, 15usize..=17, 31usize..=70], 1..=2),
         1usize..=4,
     )
@@ -92,7 +79,7 @@ fn classes(t: &Trajectory) -> Vec<&'static str> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(256),
+        cases: cases_or(256),
         ..ProptestConfig::default()
     })]
 

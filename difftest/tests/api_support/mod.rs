@@ -106,23 +106,15 @@ pub fn snapshots(answer: &Value) -> Vec<Snapshot> {
         .collect()
 }
 
-/// splitmix64.
-pub struct Rng(pub u64);
+/// The generator of `adadelta_difftest::suite`, with this file's value
+/// distribution: roughly normal times a random power of ten in [1e-3, 1e1).
+pub struct Rng(pub adadelta_difftest::suite::Rng);
 
 impl Rng {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Roughly normal, times a random power of ten in [1e-3, 1e1).
     pub fn value(&mut self) -> f32 {
-        let u = |r: &mut Rng| (r.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        let (u1, u2) = (1.0 - u(self), u(self));
+        let (u1, u2) = (1.0 - self.0.unit(), self.0.unit());
         let normal = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-        (normal * 10f64.powf(-3.0 + 4.0 * u(self))) as f32
+        (normal * 10f64.powf(-3.0 + 4.0 * self.0.unit())) as f32
     }
     pub fn values(&mut self, n: usize) -> Vec<f32> {
         (0..n).map(|_| self.value()).collect()
@@ -162,7 +154,7 @@ pub fn group_options() -> [Options; 2] {
 impl Scenario {
     pub fn new(seed: u64, steps: usize, late: usize) -> Self {
         let shapes: Vec<Vec<usize>> = vec![vec![3], vec![2, 3], vec![2, 2, 2], vec![40]];
-        let mut rng = Rng(seed);
+        let mut rng = Rng(adadelta_difftest::suite::Rng::new(seed));
         let numel = |s: &Vec<usize>| s.iter().product::<usize>();
         let init = shapes.iter().map(|s| rng.values(numel(s))).collect();
         let grads = (1..=steps)
