@@ -6,7 +6,7 @@
 //! Only the f32 bit patterns are read; the decimals beside them are for
 //! people.
 
-use crate::case::{Case, Hyper, Snapshot, Trajectory};
+use crate::case::{Case, Snapshot, Trajectory};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -69,22 +69,8 @@ pub struct GeneratedBy {
     pub sqrt_flavour: SqrtFlavour,
 }
 
-/// One parameter group of a fixture.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Group {
-    /// Learning rate.
-    pub lr: f64,
-    /// rho.
-    pub rho: f64,
-    /// eps.
-    pub eps: f64,
-    /// Weight decay.
-    pub weight_decay: f64,
-    /// Maximize.
-    pub maximize: bool,
-    /// Global indices of the group's parameters.
-    pub params: Vec<usize>,
-}
+/// One parameter group of a fixture (the same form as a replay scenario's).
+pub use crate::scenario::Group;
 
 /// Per-parameter state in PyTorch's `state_dict` layout.
 #[derive(Clone, Debug, Deserialize)]
@@ -175,44 +161,22 @@ impl Fixture {
             .collect()
     }
 
-    /// One single-group [`Case`] per parameter group (Adadelta's update of a
-    /// parameter depends only on its group's hyperparameters and its own
-    /// state, so groups replay independently), with the group's global
-    /// parameter indices.
+    /// One single-group [`Case`] per parameter group, with the group's
+    /// global parameter indices (see [`crate::scenario::group_cases`]).
     pub fn group_cases(&self) -> Vec<(Case, Vec<usize>)> {
-        self.groups
+        let params: Vec<Vec<f32>> = self.params.iter().map(TensorBits::to_f32).collect();
+        let grads: Vec<Vec<Option<Vec<f32>>>> = self
+            .grads
             .iter()
-            .enumerate()
-            .map(|(k, g)| {
-                let hyper = Hyper {
-                    lr: g.lr,
-                    rho: g.rho,
-                    eps: g.eps,
-                    weight_decay: g.weight_decay,
-                    maximize: g.maximize,
-                };
-                let params = g.params.iter().map(|&i| self.params[i].to_f32()).collect();
-                let grads = self
-                    .grads
-                    .iter()
-                    .map(|row| {
-                        g.params
-                            .iter()
-                            .map(|&i| row[i].as_ref().map(TensorBits::to_f32))
-                            .collect()
-                    })
-                    .collect();
-                (
-                    Case {
-                        name: format!("{} / group {k}", self.name),
-                        hyper,
-                        params,
-                        grads,
-                    },
-                    g.params.clone(),
-                )
+            .map(|row| {
+                row.iter()
+                    .map(|g| g.as_ref().map(TensorBits::to_f32))
+                    .collect()
             })
-            .collect()
+            .collect();
+        crate::scenario::group_cases(&self.groups, &params, &grads, |k| {
+            format!("{} / group {k}", self.name)
+        })
     }
 
     /// PyTorch's trajectory restricted to the parameters `indices`.

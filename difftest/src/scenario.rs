@@ -86,6 +86,47 @@ pub struct Group {
     pub params: Vec<usize>,
 }
 
+impl Group {
+    /// The group's hyperparameters.
+    pub fn hyper(&self) -> Hyper {
+        Hyper {
+            lr: self.lr,
+            rho: self.rho,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            maximize: self.maximize,
+        }
+    }
+}
+
+/// Splits a multi-group model into one single-group [`Case`] per group, with
+/// the group's global parameter indices. Adadelta's update of a parameter
+/// depends only on its group's hyperparameters and its own state, so groups
+/// run independently. `grads[step][param]`, `None` when absent.
+pub fn group_cases(
+    groups: &[Group],
+    params: &[Vec<f32>],
+    grads: &[Vec<Option<Vec<f32>>>],
+    name: impl Fn(usize) -> String,
+) -> Vec<(Case, Vec<usize>)> {
+    groups
+        .iter()
+        .enumerate()
+        .map(|(k, g)| {
+            let case = Case {
+                name: name(k),
+                hyper: g.hyper(),
+                params: g.params.iter().map(|&i| params[i].clone()).collect(),
+                grads: grads
+                    .iter()
+                    .map(|row| g.params.iter().map(|&i| row[i].clone()).collect())
+                    .collect(),
+            };
+            (case, g.params.clone())
+        })
+        .collect()
+}
+
 /// A replay scenario.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -114,14 +155,9 @@ impl Scenario {
         }
         let mut owner = vec![None; n];
         for (k, g) in self.groups.iter().enumerate() {
-            let h = adadelta::Hyperparams {
-                lr: g.lr,
-                rho: g.rho,
-                eps: g.eps,
-                weight_decay: g.weight_decay,
-                maximize: g.maximize,
-            };
-            h.validate()
+            g.hyper()
+                .to_fast()
+                .validate()
                 .map_err(|e| format!("scenario: group {k}: {e}"))?;
             for &i in &g.params {
                 let slot = owner.get_mut(i).ok_or_else(|| {
@@ -163,32 +199,15 @@ impl Scenario {
     }
 
     /// One single-group [`Case`] per group, with the group's parameter
-    /// indices (groups are independent in Adadelta).
+    /// indices (see [`group_cases`]).
     pub fn group_cases(&self) -> Vec<(Case, Vec<usize>)> {
         let f = |v: &Values| v.to_f32().expect("checked by parse");
-        self.groups
+        let params: Vec<Vec<f32>> = self.params.iter().map(f).collect();
+        let grads: Vec<Vec<Option<Vec<f32>>>> = self
+            .grads
             .iter()
-            .enumerate()
-            .map(|(k, g)| {
-                let hyper = Hyper {
-                    lr: g.lr,
-                    rho: g.rho,
-                    eps: g.eps,
-                    weight_decay: g.weight_decay,
-                    maximize: g.maximize,
-                };
-                let case = Case {
-                    name: format!("group {k}"),
-                    hyper,
-                    params: g.params.iter().map(|&i| f(&self.params[i])).collect(),
-                    grads: self
-                        .grads
-                        .iter()
-                        .map(|row| g.params.iter().map(|&i| row[i].as_ref().map(f)).collect())
-                        .collect(),
-                };
-                (case, g.params.clone())
-            })
-            .collect()
+            .map(|row| row.iter().map(|g| g.as_ref().map(f)).collect())
+            .collect();
+        group_cases(&self.groups, &params, &grads, |k| format!("group {k}"))
     }
 }
