@@ -7,13 +7,13 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Error {
-    /// `lr` is negative or NaN.
+    /// `lr` is negative, NaN, infinite, or infinite as an f32.
     InvalidLr(f64),
     /// `rho` is outside `[0, 1]` or NaN.
     InvalidRho(f64),
-    /// `eps` is negative or NaN.
+    /// `eps` is negative, NaN, infinite, or infinite as an f32.
     InvalidEps(f64),
-    /// `weight_decay` is negative or NaN.
+    /// `weight_decay` is negative, NaN, infinite, or infinite as an f32.
     InvalidWeightDecay(f64),
     /// The slices given to one step have different lengths. Nothing was written.
     LengthMismatch {
@@ -104,6 +104,24 @@ pub enum Error {
     /// A parameter whose memory cannot be stepped as one slice (for example a
     /// non-contiguous array); the text says why.
     UnsupportedLayout(String),
+    // ---- Reliability (`docs/reliability.md`) ----
+    /// A gradient holds NaN or an infinity and the optimizer's
+    /// [`NonFinitePolicy`](crate::NonFinitePolicy) is `Error`: the step was
+    /// refused before anything was written.
+    NonFiniteGradient {
+        /// Position of the parameter across the groups.
+        index: usize,
+        /// Position of the first non-finite element in its gradient.
+        element: usize,
+    },
+    /// The state of a parameter (two f32 tensors of its size, created at its
+    /// first step) could not be allocated. Nothing was written.
+    StateAllocation {
+        /// Position of the parameter across the groups.
+        index: usize,
+        /// Elements of the parameter.
+        elements: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -182,6 +200,16 @@ impl fmt::Display for Error {
                 "the extra parameter-group key {k:?} is reserved: it is one of the optimizer's own keys"
             ),
             Error::UnsupportedLayout(why) => write!(f, "unsupported parameter layout: {why}"),
+            Error::NonFiniteGradient { index, element } => write!(
+                f,
+                "the gradient of parameter {index} is NaN or infinite at element {element}; \
+                 the step was refused and nothing was changed"
+            ),
+            Error::StateAllocation { index, elements } => write!(
+                f,
+                "cannot allocate the state of parameter {index}: two tensors of {elements} f32 \
+                 elements; nothing was changed"
+            ),
         }
     }
 }

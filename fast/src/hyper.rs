@@ -39,28 +39,35 @@ impl Default for Hyperparams {
 
 impl Hyperparams {
     /// Checks the values as `torch.optim.Adadelta.__init__` does, in its
-    /// order, with its messages.
+    /// order, with its messages, and also refuses what PyTorch accepts but
+    /// cannot step with: an `lr`, `eps` or `weight_decay` that is infinite,
+    /// or so large that its f32 (what the kernel computes with, see
+    /// [`Coefficients`]) is infinite. Such a value makes every updated
+    /// element infinite or NaN.
     ///
     /// ```
     /// let bad = adadelta::Hyperparams { rho: 1.5, ..Default::default() };
     /// assert_eq!(bad.validate().unwrap_err().to_string(), "Invalid rho value: 1.5");
+    /// let inf = adadelta::Hyperparams { lr: f64::INFINITY, ..Default::default() };
+    /// assert_eq!(inf.validate().unwrap_err().to_string(), "Invalid learning rate: inf");
+    /// let huge = adadelta::Hyperparams { eps: 1e39, ..Default::default() }; // f32(1e39) = inf
+    /// assert_eq!(huge.validate().unwrap_err().to_string(), "Invalid epsilon value: 1e+39");
     /// ```
     pub fn validate(&self) -> Result<(), Error> {
-        // `not 0.0 <= x` in Python: NaN fails every comparison.
-        #[allow(clippy::neg_cmp_op_on_partial_ord)]
-        {
-            if !(0.0 <= self.lr) {
-                return Err(Error::InvalidLr(self.lr));
-            }
-            if !(0.0 <= self.rho && self.rho <= 1.0) {
-                return Err(Error::InvalidRho(self.rho));
-            }
-            if !(0.0 <= self.eps) {
-                return Err(Error::InvalidEps(self.eps));
-            }
-            if !(0.0 <= self.weight_decay) {
-                return Err(Error::InvalidWeightDecay(self.weight_decay));
-            }
+        // `not 0.0 <= x` in Python: NaN fails every comparison. Beyond
+        // PyTorch, the value must stay finite as the f32 the kernel uses.
+        let ok = |x: f64| 0.0 <= x && (x as f32).is_finite();
+        if !ok(self.lr) {
+            return Err(Error::InvalidLr(self.lr));
+        }
+        if !(0.0 <= self.rho && self.rho <= 1.0) {
+            return Err(Error::InvalidRho(self.rho));
+        }
+        if !ok(self.eps) {
+            return Err(Error::InvalidEps(self.eps));
+        }
+        if !ok(self.weight_decay) {
+            return Err(Error::InvalidWeightDecay(self.weight_decay));
         }
         Ok(())
     }

@@ -51,6 +51,7 @@ pub use kernel::step;
 #[cfg(feature = "ndarray")]
 pub use optimizer::NdParam;
 pub use optimizer::{
-    load_json, save_json, Adadelta, CheckpointError, GroupDict, GroupSpec, HookHandle, Options,
-    Param, ParamGroup, ParamState, ParamStateDict, ParamViewMut, Parameter, StateDict, TensorData,
+    load_json, save_json, Adadelta, CheckpointError, GroupDict, GroupSpec, HookHandle,
+    NonFinitePolicy, Options, Param, ParamGroup, ParamState, ParamStateDict, ParamViewMut,
+    Parameter, StateDict, TensorData,
 };

@@ -92,23 +92,27 @@ fn validation_runs_in_pytorchs_order() {
     assert_eq!(o.validate(), Err(Error::DifferentiableUnsupported));
     o.differentiable = false;
     assert_eq!(o.validate(), Ok(()));
-    // rho = 0 and infinite values pass, as in PyTorch (`0.0 <= x`).
-    for ok in [
-        Options {
-            rho: 0.0,
-            ..Options::default()
-        },
-        Options {
-            lr: f64::INFINITY,
-            ..Options::default()
-        },
-        Options {
-            weight_decay: f64::INFINITY,
-            ..Options::default()
-        },
-    ] {
-        assert_eq!(ok.validate(), Ok(()), "{ok:?}");
-    }
+    // rho = 0 passes, as in PyTorch (`0.0 <= x`).
+    let ok = Options {
+        rho: 0.0,
+        ..Options::default()
+    };
+    assert_eq!(ok.validate(), Ok(()), "{ok:?}");
+    // Infinite values pass PyTorch's `0.0 <= x` but are refused here
+    // (issue 6: they make every updated element infinite or NaN).
+    let inf = Options {
+        lr: f64::INFINITY,
+        ..Options::default()
+    };
+    assert_eq!(inf.validate(), Err(Error::InvalidLr(f64::INFINITY)));
+    let inf = Options {
+        weight_decay: f64::INFINITY,
+        ..Options::default()
+    };
+    assert_eq!(
+        inf.validate(),
+        Err(Error::InvalidWeightDecay(f64::INFINITY))
+    );
     // NaN fails every `0.0 <= x`.
     let nan = Options {
         eps: f64::NAN,

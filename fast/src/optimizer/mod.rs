@@ -34,6 +34,7 @@ mod group;
 mod hooks;
 #[cfg(feature = "ndarray")]
 mod ndarray;
+mod nonfinite;
 mod param;
 pub mod state_dict;
 
@@ -54,6 +55,7 @@ pub use hooks::{
     HookHandle, LoadStateDictPostHook, LoadStateDictPreHook, StateDictPostHook, StateDictPreHook,
     StepHook,
 };
+pub use nonfinite::NonFinitePolicy;
 pub use param::{Param, ParamViewMut, Parameter};
 pub use state_dict::{
     load_json, save_json, CheckpointError, GroupDict, ParamStateDict, StateDict, TensorData,
@@ -85,12 +87,20 @@ pub struct ParamState {
 }
 
 impl ParamState {
-    fn zeros(n: usize) -> Self {
-        ParamState {
+    /// Zeros for a parameter of `n` elements, or `None` when the memory
+    /// cannot be had (instead of aborting the process): both tensors are
+    /// reserved before either is written.
+    fn try_zeros(n: usize) -> Option<Self> {
+        let (mut square_avg, mut acc_delta) = (Vec::new(), Vec::new());
+        square_avg.try_reserve_exact(n).ok()?;
+        acc_delta.try_reserve_exact(n).ok()?;
+        square_avg.resize(n, 0.0);
+        acc_delta.resize(n, 0.0);
+        Some(ParamState {
             step: 0.0,
-            square_avg: vec![0.0; n],
-            acc_delta: vec![0.0; n],
-        }
+            square_avg,
+            acc_delta,
+        })
     }
 
     /// The step counter: an f32, incremented by 1 in f32 per step, so that
@@ -174,7 +184,16 @@ pub struct Adadelta<P = Param> {
     params: Vec<P>,
     states: Vec<Option<ParamState>>,
     executor: Executor,
+    non_finite: NonFinitePolicy,
+    skipped: u64,
     hooks: Hooks<P>,
+}
+
+/// What [`Adadelta::update`] did.
+enum Update {
+    Stepped,
+    /// Skipped by [`NonFinitePolicy::Skip`].
+    Skipped,
 }
 
 impl<P: fmt::Debug> fmt::Debug for Adadelta<P> {
@@ -185,6 +204,8 @@ impl<P: fmt::Debug> fmt::Debug for Adadelta<P> {
             .field("params", &self.params)
             .field("state", &self.states)
             .field("executor", &self.executor)
+            .field("non_finite_policy", &self.non_finite)
+            .field("skipped_steps", &self.skipped)
             .field("hooks", &self.hooks.count())
             .finish()
     }
@@ -242,6 +263,8 @@ impl<P: Parameter> Adadelta<P> {
             params: Vec::new(),
             states: Vec::new(),
             executor: Executor::default(),
+            non_finite: NonFinitePolicy::default(),
+            skipped: 0,
             hooks: Hooks::default(),
         };
         for g in groups {
@@ -285,6 +308,66 @@ impl<P: Parameter> Adadelta<P> {
     /// ```
     pub fn executor(&self) -> &Executor {
         &self.executor
+    }
+
+    /// Sets what a step does with a NaN or infinite gradient, builder style
+    /// (see [`NonFinitePolicy`]; the default is PyTorch's `Propagate`).
+    ///
+    /// ```
+    /// use adadelta::{Adadelta, NonFinitePolicy, Param};
+    /// let opt = Adadelta::new(vec![Param::new(vec![0.0])], Default::default())?
+    ///     .with_non_finite_policy(NonFinitePolicy::Skip);
+    /// assert_eq!(opt.non_finite_policy(), NonFinitePolicy::Skip);
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    pub fn with_non_finite_policy(mut self, policy: NonFinitePolicy) -> Self {
+        self.non_finite = policy;
+        self
+    }
+
+    /// Replaces the [`NonFinitePolicy`]. It is a setting of this optimizer,
+    /// like its executor, and not part of the state dict.
+    ///
+    /// ```
+    /// use adadelta::{Adadelta, NonFinitePolicy, Param};
+    /// let mut opt = Adadelta::new(vec![Param::new(vec![0.0])], Default::default())?;
+    /// opt.set_non_finite_policy(NonFinitePolicy::Error);
+    /// assert_eq!(opt.non_finite_policy(), NonFinitePolicy::Error);
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    pub fn set_non_finite_policy(&mut self, policy: NonFinitePolicy) {
+        self.non_finite = policy;
+    }
+
+    /// The [`NonFinitePolicy`] in force.
+    ///
+    /// ```
+    /// use adadelta::{Adadelta, NonFinitePolicy, Param};
+    /// let opt = Adadelta::new(vec![Param::new(vec![0.0])], Default::default())?;
+    /// assert_eq!(opt.non_finite_policy(), NonFinitePolicy::Propagate); // PyTorch's
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    pub fn non_finite_policy(&self) -> NonFinitePolicy {
+        self.non_finite
+    }
+
+    /// How many steps [`NonFinitePolicy::Skip`] has skipped since this
+    /// optimizer was built (not part of the state dict).
+    ///
+    /// ```
+    /// use adadelta::{Adadelta, NonFinitePolicy, Param};
+    /// let mut p = Param::new(vec![1.0]);
+    /// p.set_grad(vec![f32::INFINITY])?;
+    /// let mut opt = Adadelta::new(vec![p], Default::default())?
+    ///     .with_non_finite_policy(NonFinitePolicy::Skip);
+    /// opt.step()?;
+    /// opt.params_mut()[0].set_grad(vec![0.5])?;
+    /// opt.step()?;
+    /// assert_eq!((opt.skipped_steps(), opt.state(0).unwrap().step()), (1, 1.0));
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    pub fn skipped_steps(&self) -> u64 {
+        self.skipped
     }
 
     /// Checks that [`add_param_group`](Self::add_param_group) would accept
@@ -595,7 +678,9 @@ impl<P: Parameter> Adadelta<P> {
     ///
     /// All lengths are checked before anything is written: on error no
     /// parameter, state or counter has changed (the pre-hooks have run; the
-    /// post-hooks do not).
+    /// post-hooks do not). Gradients holding NaN or infinities are handled
+    /// as the [`NonFinitePolicy`] says (by default they propagate, as in
+    /// PyTorch).
     ///
     /// ```
     /// use adadelta::{Adadelta, Param};
@@ -633,15 +718,19 @@ impl<P: Parameter> Adadelta<P> {
             h(self);
         }
         let loss = closure(&mut self.params);
-        self.update()?;
-        for h in self.hooks.step_post.snapshot() {
-            h(self);
+        match self.update()? {
+            Update::Stepped => {
+                for h in self.hooks.step_post.snapshot() {
+                    h(self);
+                }
+            }
+            Update::Skipped => self.skipped += 1,
         }
         Ok(loss)
     }
 
     /// The update of [`step`](Self::step), all or nothing.
-    fn update(&mut self) -> Result<(), Error> {
+    fn update(&mut self) -> Result<Update, Error> {
         let coeffs = self
             .groups
             .iter()
@@ -652,7 +741,9 @@ impl<P: Parameter> Adadelta<P> {
             coeff_of.extend(std::iter::repeat_n(gi, g.len));
         }
         // 1. Check every parameter that has a gradient against its state (or
-        //    the state it will get) before writing anything.
+        //    the state it will get), and its values if the non-finite policy
+        //    asks, before writing anything.
+        let check_values = self.non_finite != NonFinitePolicy::Propagate;
         let mut numel: Vec<Option<usize>> = vec![None; self.params.len()];
         for (i, (p, s)) in self.params.iter_mut().zip(&self.states).enumerate() {
             let view = p.view_mut()?;
@@ -669,13 +760,30 @@ impl<P: Parameter> Adadelta<P> {
                     acc_delta: u,
                 });
             }
+            if check_values {
+                if let Some(element) = nonfinite::first_non_finite(g) {
+                    return match self.non_finite {
+                        NonFinitePolicy::Skip => Ok(Update::Skipped),
+                        _ => Err(Error::NonFiniteGradient { index: i, element }),
+                    };
+                }
+            }
             numel[i] = Some(n);
         }
         // 2. Lazy state, remembered so that an error can undo it.
         let mut created = Vec::new();
         for (i, n) in numel.iter().enumerate() {
             if let (Some(n), None) = (n, &self.states[i]) {
-                self.states[i] = Some(ParamState::zeros(*n));
+                let Some(state) = ParamState::try_zeros(*n) else {
+                    for j in created {
+                        self.states[j] = None;
+                    }
+                    return Err(Error::StateAllocation {
+                        index: i,
+                        elements: *n,
+                    });
+                };
+                self.states[i] = Some(state);
                 created.push(i);
             }
         }
@@ -718,7 +826,7 @@ impl<P: Parameter> Adadelta<P> {
                 self.states[i] = None;
             }
         }
-        Ok(())
+        Ok(Update::Stepped)
     }
 
     /// The optimizer's state in PyTorch's layout (PyTorch's `state_dict()`):
@@ -797,7 +905,12 @@ impl<P: Parameter> Adadelta<P> {
     /// * the saved indices are distinct and every state entry belongs to one
     ///   ([`Error::InvalidStateDict`]; PyTorch keeps stray entries);
     /// * each state tensor's length against its parameter
-    ///   ([`Error::StateLengthMismatch`]).
+    ///   ([`Error::StateLengthMismatch`]);
+    /// * values no run can produce, from a corrupted file
+    ///   ([`Error::InvalidStateDict`]; PyTorch does not check): a negative
+    ///   `square_avg` or `acc_delta` element (NaN and infinities are kept:
+    ///   non-finite gradients propagate into them), a step counter that is
+    ///   not a whole number at least 0.
     ///
     /// On error the optimizer is exactly as before (nothing half-loaded) and
     /// no post-hook runs.
@@ -872,6 +985,21 @@ impl<P: Parameter> Adadelta<P> {
                         state: t.len(),
                     });
                 }
+                // Values no run can produce (a corrupted file): refused
+                // rather than stepped into NaN.
+                if let Some(j) = t.data().iter().position(|&x| x < 0.0) {
+                    return Err(Error::InvalidStateDict(format!(
+                        "state[{index}].{key}[{j}] is {}: a running average of squares \
+                         is never negative",
+                        t.data()[j]
+                    )));
+                }
+            }
+            if !(s.step.is_finite() && s.step >= 0.0 && s.step.fract() == 0.0) {
+                return Err(Error::InvalidStateDict(format!(
+                    "state[{index}].step is {}: a step count is a whole number, at least 0",
+                    s.step
+                )));
             }
             states[pos] = Some(ParamState {
                 step: s.step,
