@@ -3,6 +3,8 @@
 //! optimizer exactly as it was, resuming equal to not stopping, atomic saves,
 //! and PyTorch's hook order.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use adadelta::{
@@ -17,26 +19,7 @@ fn bits(v: &[f32]) -> Vec<u32> {
 /// Two groups, three parameters of shapes (3,), (2,3), (2,2,2); parameter 1
 /// never gets a gradient.
 fn trained(steps: usize) -> Adadelta {
-    let mut opt = Adadelta::with_groups(
-        vec![
-            GroupSpec::new(vec![
-                Param::new(vec![0.5, -1.0, 2.0]),
-                Param::with_shape(vec![0.25; 6], vec![2, 3]).unwrap(),
-            ])
-            .lr(0.5)
-            .weight_decay(0.1)
-            .maximize(true)
-            .extra("initial_lr", 0.5.into()),
-            GroupSpec::new(vec![Param::with_shape(
-                (0..8).map(|i| i as f32 - 3.5).collect(),
-                vec![2, 2, 2],
-            )
-            .unwrap()])
-            .rho(0.95),
-        ],
-        Options::default(),
-    )
-    .unwrap();
+    let mut opt = common::optimizer();
     for t in 0..steps {
         let g = |n: usize, k: f32| {
             (0..n)

@@ -1,4 +1,4 @@
-//! Helpers shared by the `reliability_*` tests (`docs/reliability.md`).
+//! Helpers shared by the `reliability_*` tests (`docs/reliability.md`) and `api_state_dict`.
 //! Each test binary uses a part of them.
 #![allow(dead_code)]
 
