@@ -31,6 +31,18 @@ pub(crate) fn slice<const S: u8>(
     square_avg: &mut [f32],
     acc_delta: &mut [f32],
 ) {
+    with_sqrt(c, param, grad, square_avg, acc_delta, sqrt_of::<S>);
+}
+
+/// The scalar loop over [`element`] with the square root `sqrt`.
+fn with_sqrt(
+    c: &Coefficients,
+    param: &mut [f32],
+    grad: &[f32],
+    square_avg: &mut [f32],
+    acc_delta: &mut [f32],
+    sqrt: impl Fn(f32) -> f32 + Copy,
+) {
     let n = param.len();
     assert!(grad.len() == n && square_avg.len() == n && acc_delta.len() == n);
     for (((p, &g), v), u) in param
@@ -39,7 +51,7 @@ pub(crate) fn slice<const S: u8>(
         .zip(square_avg.iter_mut())
         .zip(acc_delta.iter_mut())
     {
-        (*p, *v, *u) = element(c, *p, g, *v, *u, sqrt_of::<S>);
+        (*p, *v, *u) = element(c, *p, g, *v, *u, sqrt);
     }
 }
 
@@ -56,18 +68,9 @@ pub(crate) unsafe fn slice_z0ha(
     square_avg: &mut [f32],
     acc_delta: &mut [f32],
 ) {
-    let n = param.len();
-    assert!(grad.len() == n && square_avg.len() == n && acc_delta.len() == n);
     // SAFETY: the caller guarantees AVX-512F.
     let z0ha = |x: f32| unsafe { sqrt::z0ha(x) };
-    for (((p, &g), v), u) in param
-        .iter_mut()
-        .zip(grad)
-        .zip(square_avg.iter_mut())
-        .zip(acc_delta.iter_mut())
-    {
-        (*p, *v, *u) = element(c, *p, g, *v, *u, z0ha);
-    }
+    with_sqrt(c, param, grad, square_avg, acc_delta, z0ha);
 }
 
 /// The scalar square root `S` over a slice, in place.
