@@ -329,29 +329,7 @@ fn a_pytorch_checkpoint_resumes_in_fast() {
 fn a_fast_checkpoint_resumes_in_pytorch() {
     let (n, m) = (5, 5);
     let sc = Scenario::new(0x5eed_0002, n + m, n + 2);
-    let dir = temp_dir("interop-fast-to-torch");
-    let (fast_json, fast_pt) = (dir.join("fast.json"), dir.join("fast.pt"));
-
-    // fast: N steps, save, then M more.
-    let mut fast = sc.fast(&sc.init);
-    let mut own = vec![sc.fast_snapshot(&fast)];
-    for t in 1..=n + m {
-        sc.fast_step(&mut fast, t);
-        own.push(sc.fast_snapshot(&fast));
-        if t == n {
-            fast.save(&fast_json).unwrap();
-        }
-    }
-
-    // Convert, load into PyTorch, M more steps there.
-    convert("to-torch", &fast_json, &fast_pt);
-    let torch = snapshots(&interop(&run_request(
-        &sc,
-        &values(&own[n]),
-        Some(&fast_pt),
-        n,
-        n + m,
-    )));
+    let (own, torch) = fast_then_torch(&sc, sc.fast(&sc.init), n, m, "interop-fast-to-torch");
     assert_eq!(
         torch[0].state_dict, own[n].state_dict,
         "PyTorch loaded fast's state bit for bit"
@@ -384,7 +362,6 @@ fn a_fast_checkpoint_resumes_in_pytorch() {
     assert_eq!(torch[1].params, from_fast[0].params);
     assert_eq!(torch[1].state_dict, from_fast[0].state_dict);
     report("PyTorch's steps from fast's states", &agreement);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -496,9 +473,31 @@ fn with_libtorch_numerics_a_fast_checkpoint_continues_in_pytorch_bit_for_bit() {
     }
     let (n, m) = (5, 7);
     let sc = Scenario::new(0x5eed_0006, n + m, n + 2);
-    let dir = temp_dir("interop-libtorch-numerics-rev");
+    let (own, torch) = fast_then_torch(
+        &sc,
+        sc.fast(&sc.init).with_executor(executor),
+        n,
+        m,
+        "interop-libtorch-numerics-rev",
+    );
+    for (k, theirs) in torch.iter().enumerate() {
+        assert_same_snapshot(&own[n + k], theirs, &format!("step {}", n + k));
+    }
+}
+
+/// fast runs `n + m` steps (snapshots after each, index 0 = initial) and
+/// saves after step `n`; the checkpoint is converted to a `torch.save` file,
+/// loaded into PyTorch, which runs steps `n + 1 ..= n + m`. Returns fast's
+/// snapshots and PyTorch's.
+fn fast_then_torch(
+    sc: &Scenario,
+    mut fast: adadelta::Adadelta,
+    n: usize,
+    m: usize,
+    tag: &str,
+) -> (Vec<Snapshot>, Vec<Snapshot>) {
+    let dir = temp_dir(tag);
     let (fast_json, fast_pt) = (dir.join("fast.json"), dir.join("fast.pt"));
-    let mut fast = sc.fast(&sc.init).with_executor(executor);
     let mut own = vec![sc.fast_snapshot(&fast)];
     for t in 1..=n + m {
         sc.fast_step(&mut fast, t);
@@ -509,14 +508,12 @@ fn with_libtorch_numerics_a_fast_checkpoint_continues_in_pytorch_bit_for_bit() {
     }
     convert("to-torch", &fast_json, &fast_pt);
     let torch = snapshots(&interop(&run_request(
-        &sc,
+        sc,
         &values(&own[n]),
         Some(&fast_pt),
         n,
         n + m,
     )));
-    for (k, theirs) in torch.iter().enumerate() {
-        assert_same_snapshot(&own[n + k], theirs, &format!("step {}", n + k));
-    }
     std::fs::remove_dir_all(&dir).unwrap();
+    (own, torch)
 }
