@@ -40,6 +40,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 mod error;
 mod hyper;
 pub mod kernel;
@@ -50,8 +51,9 @@ pub use hyper::{Coefficients, Hyperparams};
 pub use kernel::step;
 #[cfg(feature = "ndarray")]
 pub use optimizer::NdParam;
+pub use checkpoint::CheckpointError;
 pub use optimizer::{
-    load_json, save_json, Adadelta, CheckpointError, GroupDict, GroupSpec, HookHandle,
+    load_json, save_json, Adadelta, GroupDict, GroupSpec, HookHandle,
     NonFinitePolicy, Options, Param, ParamGroup, ParamState, ParamStateDict, ParamViewMut,
     Parameter, StateDict, TensorData,
 };

@@ -366,11 +366,11 @@ fn malformed_json_is_a_typed_error() {
         StateDict::from_json_str(&v.to_string())
     };
     let invalid = |r: Result<StateDict, CheckpointError>| match r {
-        Err(CheckpointError::Invalid(Error::InvalidStateDict(m))) => m,
+        Err(CheckpointError::Invalid { source: Error::InvalidStateDict(m), .. }) => m,
         other => panic!("expected InvalidStateDict, got {other:?}"),
     };
     let json_err = |r: Result<StateDict, CheckpointError>| match r {
-        Err(CheckpointError::Json(e)) => e.to_string(),
+        Err(CheckpointError::Json { source: e, .. }) => e.to_string(),
         other => panic!("expected a JSON error, got {other:?}"),
     };
     assert_eq!(
@@ -450,15 +450,15 @@ fn a_failed_file_load_leaves_the_optimizer_unchanged() {
     let mut opt = trained(2);
     let before = opt.state_dict();
     let path = dir.join("missing.json");
-    assert!(matches!(opt.load(&path), Err(CheckpointError::Io(_))));
+    assert!(matches!(opt.load(&path), Err(CheckpointError::Io { .. })));
     std::fs::write(&path, b"{\"state\": {}, \"param_groups\": [").unwrap();
-    assert!(matches!(opt.load(&path), Err(CheckpointError::Json(_))));
+    assert!(matches!(opt.load(&path), Err(CheckpointError::Json { .. })));
     let mut one_group = trained(2).state_dict();
     one_group.param_groups.pop();
     one_group.save(&path).unwrap();
     assert!(matches!(
         opt.load(&path),
-        Err(CheckpointError::Invalid(Error::GroupCountMismatch { .. }))
+        Err(CheckpointError::Invalid { source: Error::GroupCountMismatch { .. }, .. })
     ));
     assert_eq!(opt.state_dict(), before);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -485,13 +485,13 @@ fn saving_replaces_the_file_atomically() {
     bad.param_groups[0].extra.insert("params".into(), json!([]));
     assert!(matches!(
         bad.save(&path),
-        Err(CheckpointError::Invalid(Error::ReservedGroupKey(_)))
+        Err(CheckpointError::Invalid { source: Error::ReservedGroupKey(_), .. })
     ));
     assert_eq!(StateDict::load(&path).unwrap(), second.state_dict());
     // Saving into a missing directory fails cleanly.
     assert!(matches!(
         second.save(dir.join("no/such/dir.json")),
-        Err(CheckpointError::Io(_))
+        Err(CheckpointError::Io { .. })
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }

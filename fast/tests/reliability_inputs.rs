@@ -297,7 +297,7 @@ fn shapes_whose_size_overflows_are_errors() {
     v["state"]["0"]["square_avg"]["shape"] = json!([1u64 << 63, 4]);
     assert!(matches!(
         StateDict::from_json_str(&v.to_string()),
-        Err(CheckpointError::Invalid(Error::InvalidStateDict(m))) if m.contains("invalid for input of size 3")
+        Err(CheckpointError::Invalid { source: Error::InvalidStateDict(m), .. }) if m.contains("invalid for input of size 3")
     ));
 }
 
@@ -495,7 +495,7 @@ fn state_dicts_of_another_optimizer_layout_or_version_are_refused() {
         assert!(
             matches!(
                 e,
-                CheckpointError::Json(_) | CheckpointError::Invalid(Error::InvalidStateDict(_))
+                CheckpointError::Json { .. } | CheckpointError::Invalid { source: Error::InvalidStateDict(_), .. }
             ),
             "{what}: {e:?}"
         );

@@ -30,7 +30,7 @@
 
 #![forbid(unsafe_code)]
 
-mod group;
+pub(crate) mod group;
 mod hooks;
 #[cfg(feature = "ndarray")]
 mod ndarray;
@@ -38,6 +38,7 @@ mod nonfinite;
 mod param;
 pub mod state_dict;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
@@ -45,6 +46,9 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::checkpoint::{
+    self, CheckpointError, ParamStateRef, SaveOptions, StateDictRef, TensorRef,
+};
 use crate::kernel::{self, Executor, Job};
 use crate::{Coefficients, Error};
 
@@ -57,9 +61,7 @@ pub use hooks::{
 };
 pub use nonfinite::NonFinitePolicy;
 pub use param::{Param, ParamViewMut, Parameter};
-pub use state_dict::{
-    load_json, save_json, CheckpointError, GroupDict, ParamStateDict, StateDict, TensorData,
-};
+pub use state_dict::{load_json, save_json, GroupDict, ParamStateDict, StateDict, TensorData};
 
 use group::check_extra;
 use hooks::{HookList, Hooks};
@@ -850,23 +852,63 @@ impl<P: Parameter> Adadelta<P> {
         for h in self.hooks.state_dict_pre.snapshot() {
             h(self);
         }
-        let tensor = |p: &P, data: &[f32]| {
-            TensorData::new(p.shape(), data.to_vec())
-                .unwrap_or_else(|_| TensorData::from(data.to_vec()))
-        };
+        let mut sd = self.view().to_owned();
+        for h in self.hooks.state_dict_post.snapshot() {
+            h(self, &mut sd);
+        }
+        sd
+    }
+
+    /// The state dict, borrowing the live state instead of copying it: what
+    /// the saves stream from. The state-dict pre-hooks run; post-hooks do
+    /// not (they take an owned dict: [`save`](Self::save) calls
+    /// [`state_dict`](Self::state_dict) instead when there are any).
+    ///
+    /// ```
+    /// use adadelta::{Adadelta, Param};
+    /// let mut opt = Adadelta::new(vec![Param::new(vec![1.0; 4])], Default::default())?;
+    /// opt.params_mut()[0].set_grad(vec![0.5; 4])?;
+    /// opt.step()?;
+    /// assert_eq!(opt.state_dict_ref().to_owned(), opt.state_dict());
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    pub fn state_dict_ref(&self) -> StateDictRef<'_> {
+        for h in self.hooks.state_dict_pre.snapshot() {
+            h(self);
+        }
+        self.view()
+    }
+
+    /// The state dict, borrowed, without hooks.
+    fn view(&self) -> StateDictRef<'_> {
         let state = self
             .states
             .iter()
             .enumerate()
             .filter_map(|(i, s)| {
                 let s = s.as_ref()?;
-                let p = &self.params[i];
+                let shape = self.params[i].shape();
+                // One dimension when the parameter's shape does not fit.
+                let shape = if shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
+                    == Some(s.square_avg.len())
+                {
+                    shape
+                } else {
+                    vec![s.square_avg.len()]
+                };
+                let shape: Cow<'_, [usize]> = Cow::Owned(shape);
                 Some((
                     i,
-                    ParamStateDict {
+                    ParamStateRef {
                         step: s.step,
-                        square_avg: tensor(p, &s.square_avg),
-                        acc_delta: tensor(p, &s.acc_delta),
+                        square_avg: TensorRef {
+                            shape: shape.clone(),
+                            data: &s.square_avg,
+                        },
+                        acc_delta: TensorRef {
+                            shape,
+                            data: &s.acc_delta,
+                        },
                     },
                 ))
             })
@@ -880,14 +922,10 @@ impl<P: Parameter> Adadelta<P> {
                 params: g.params().collect(),
             })
             .collect();
-        let mut sd = StateDict {
+        StateDictRef {
             state,
-            param_groups,
-        };
-        for h in self.hooks.state_dict_post.snapshot() {
-            h(self, &mut sd);
+            param_groups: Cow::Owned(param_groups),
         }
-        sd
     }
 
     /// Loads a state dict (PyTorch's `load_state_dict`): the load pre-hooks
@@ -1019,12 +1057,15 @@ impl<P: Parameter> Adadelta<P> {
         Ok(())
     }
 
-    /// Saves [`state_dict`](Self::state_dict) to `path` atomically
-    /// ([`StateDict::save`]).
+    /// Saves the state dict to `path` atomically and durably, in the format
+    /// its extension names ([`Format::from_path`]): `.json`, `.safetensors`,
+    /// or anything else for PyTorch's `torch.save` format. It streams from
+    /// the live state ([`state_dict_ref`](Self::state_dict_ref)) unless a
+    /// state-dict post-hook is registered, which needs an owned copy.
     ///
     /// ```
     /// use adadelta::{Adadelta, Param};
-    /// let path = std::env::temp_dir().join(format!("adadelta-doc-opt-{}.json", std::process::id()));
+    /// let path = std::env::temp_dir().join(format!("adadelta-doc-opt-{}.pt", std::process::id()));
     /// let opt = Adadelta::new(vec![Param::new(vec![1.0])], Default::default())?;
     /// opt.save(&path)?;
     /// let mut other = Adadelta::new(vec![Param::new(vec![1.0])], Default::default())?;
@@ -1033,11 +1074,38 @@ impl<P: Parameter> Adadelta<P> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
-        self.state_dict().save(path)
+        self.save_with(path, &SaveOptions::default())
     }
 
-    /// Reads a state dict from `path` and loads it
-    /// ([`load_state_dict`](Self::load_state_dict)); on any error the
+    /// Saves as [`save`](Self::save) does, in the format and durability of
+    /// `options`.
+    ///
+    /// ```
+    /// use adadelta::{Adadelta, Param};
+    /// use adadelta::checkpoint::{Durability, Format, SaveOptions};
+    /// let path = std::env::temp_dir().join(format!("adadelta-doc-optw-{}.bin", std::process::id()));
+    /// let opt = Adadelta::new(vec![Param::new(vec![1.0])], Default::default())?;
+    /// opt.save_with(&path, &SaveOptions::new(Format::Safetensors).durability(Durability::NoSync))?;
+    /// assert_eq!(adadelta::StateDict::load(&path)?, opt.state_dict());
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn save_with(
+        &self,
+        path: impl AsRef<Path>,
+        options: &SaveOptions,
+    ) -> Result<(), CheckpointError> {
+        if self.hooks.state_dict_post.len() == 0 {
+            checkpoint::save(path, &self.state_dict_ref(), options)
+        } else {
+            checkpoint::save(path, &self.state_dict().as_ref(), options)
+        }
+    }
+
+    /// Reads a state dict from `path`, in whichever format it is
+    /// ([`checkpoint::load`]), and loads it
+    /// ([`load_state_dict`](Self::load_state_dict)). The tensors are read
+    /// straight into the buffers that become the state; on any error the
     /// optimizer is unchanged.
     ///
     /// ```
@@ -1046,8 +1114,10 @@ impl<P: Parameter> Adadelta<P> {
     /// # Ok::<(), adadelta::Error>(())
     /// ```
     pub fn load(&mut self, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
-        let sd = StateDict::load(path)?;
-        Ok(self.load_state_dict(sd)?)
+        let path = path.as_ref();
+        let sd = checkpoint::load(path)?;
+        self.load_state_dict(sd)
+            .map_err(|e| CheckpointError::from(e).with_path(path))
     }
 
     fn register<F: ?Sized>(

@@ -1,28 +1,6 @@
-//! The optimizer's `state_dict`: PyTorch's layout, a bit-exact JSON form,
-//! and saving to files atomically.
-//!
-//! # JSON format
-//!
-//! The structure is PyTorch's `optimizer.state_dict()`. Every tensor is an
-//! object with its dtype, its shape and its elements as IEEE-754 bit
-//! patterns (unsigned 32-bit integers), so that nothing is lost to decimal
-//! printing; hyperparameters are JSON numbers that read back exactly
-//! (non-finite ones are the strings `"inf"`, `"-inf"`, `"nan"`):
-//!
-//! ```json
-//! {"state": {"0": {"step": {"dtype": "float32", "shape": [], "bits": [1084227584]},
-//!                  "square_avg": {"dtype": "float32", "shape": [2, 3], "bits": [...]},
-//!                  "acc_delta": {"dtype": "float32", "shape": [2, 3], "bits": [...]}}},
-//!  "param_groups": [{"lr": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.0, "maximize": false,
-//!                    "capturable": false, "foreach": null, "differentiable": false,
-//!                    "params": [0, 1]}]}
-//! ```
-//!
-//! `state` is keyed by the parameter's position across the groups and holds
-//! only parameters that have state; each group lists its parameters'
-//! positions under `params`, last. Group keys other than the optimizer's
-//! own are kept verbatim. `difftest/python/state_dict_convert.py` converts
-//! between this and a `torch.save`d PyTorch state dict.
+//! The optimizer's `state_dict` in PyTorch's layout: [`StateDict`] and its
+//! parts, owned. Files and streams are in [`crate::checkpoint`]: PyTorch's
+//! `torch.save` format, safetensors and JSON.
 //!
 //! ```
 //! use adadelta::{Adadelta, Param, StateDict};
@@ -36,17 +14,14 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{Read, Write};
+use std::path::Path;
 
-use serde::de::{self, Deserializer};
-use serde::ser::{SerializeMap, SerializeSeq, Serializer};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::group::{check_extra, Options};
+use super::group::Options;
+use crate::checkpoint::{self, json, CheckpointError};
 use crate::Error;
 
 /// An f32 tensor of a state dict: a shape and its elements in row-major
@@ -251,76 +226,7 @@ pub struct StateDict {
     pub param_groups: Vec<GroupDict>,
 }
 
-/// Why saving or loading a state dict failed: the file or stream, the JSON,
-/// or the content.
-///
-/// ```
-/// let err = adadelta::StateDict::from_json_str("{").unwrap_err();
-/// assert!(matches!(err, adadelta::CheckpointError::Json(_)));
-/// let err = adadelta::StateDict::from_json_str(r#"{"state": {}, "param_groups": [{}]}"#).unwrap_err();
-/// assert_eq!(err.to_string(), "invalid state dict: param_groups[0] has no \"lr\"");
-/// ```
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum CheckpointError {
-    /// Reading or writing failed.
-    Io(io::Error),
-    /// The text is not JSON of the expected structure.
-    Json(serde_json::Error),
-    /// The content is not a valid state dict, or does not fit the optimizer.
-    Invalid(Error),
-}
-
-impl fmt::Display for CheckpointError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CheckpointError::Io(e) => write!(f, "{e}"),
-            CheckpointError::Json(e) => write!(f, "state dict JSON: {e}"),
-            CheckpointError::Invalid(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for CheckpointError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            CheckpointError::Io(e) => Some(e),
-            CheckpointError::Json(e) => Some(e),
-            CheckpointError::Invalid(e) => Some(e),
-        }
-    }
-}
-
-impl From<io::Error> for CheckpointError {
-    fn from(e: io::Error) -> Self {
-        CheckpointError::Io(e)
-    }
-}
-
-impl From<serde_json::Error> for CheckpointError {
-    fn from(e: serde_json::Error) -> Self {
-        if e.is_io() {
-            CheckpointError::Io(e.into())
-        } else {
-            CheckpointError::Json(e)
-        }
-    }
-}
-
-impl From<Error> for CheckpointError {
-    fn from(e: Error) -> Self {
-        CheckpointError::Invalid(e)
-    }
-}
-
 impl StateDict {
-    /// The checks serialisation needs: no group extra key is reserved.
-    fn check(&self) -> Result<(), Error> {
-        self.param_groups
-            .iter()
-            .try_for_each(|g| check_extra(&g.extra))
-    }
-
     /// Writes the JSON form to `writer` (compact, one line and a newline).
     /// Fails on I/O errors, or when a group's extra keys include one of the
     /// optimizer's own ([`Error::ReservedGroupKey`]).
@@ -332,12 +238,7 @@ impl StateDict {
     /// # Ok::<(), adadelta::CheckpointError>(())
     /// ```
     pub fn to_writer<W: Write>(&self, writer: W) -> Result<(), CheckpointError> {
-        self.check()?;
-        let mut w = BufWriter::new(writer);
-        serde_json::to_writer(&mut w, self)?;
-        w.write_all(b"\n")?;
-        w.flush()?;
-        Ok(())
+        json::write(&self.as_ref(), writer)
     }
 
     /// Reads the JSON form from `reader`.
@@ -348,8 +249,7 @@ impl StateDict {
     /// # Ok::<(), adadelta::CheckpointError>(())
     /// ```
     pub fn from_reader<R: Read>(reader: R) -> Result<Self, CheckpointError> {
-        let wire: Wire = serde_json::from_reader(BufReader::new(reader))?;
-        Ok(wire.into_state_dict()?)
+        json::read(reader)
     }
 
     /// The JSON form as a string (see [`to_writer`](Self::to_writer)).
@@ -360,8 +260,10 @@ impl StateDict {
     /// # Ok::<(), adadelta::CheckpointError>(())
     /// ```
     pub fn to_json_string(&self) -> Result<String, CheckpointError> {
-        self.check()?;
-        Ok(serde_json::to_string(self)?)
+        let mut out = Vec::new();
+        json::write(&self.as_ref(), &mut out)?;
+        out.pop(); // the newline
+        Ok(String::from_utf8(out).expect("serde_json writes UTF-8"))
     }
 
     /// Parses the JSON form.
@@ -372,15 +274,13 @@ impl StateDict {
     /// # Ok::<(), adadelta::CheckpointError>(())
     /// ```
     pub fn from_json_str(json: &str) -> Result<Self, CheckpointError> {
-        let wire: Wire = serde_json::from_str(json)?;
-        Ok(wire.into_state_dict()?)
+        json::from_str(json)
     }
 
-    /// Writes the JSON form to the file `path` atomically: into a temporary
-    /// file in the same directory, flushed to disk, then renamed over
-    /// `path`, and the directory flushed. A crash or error midway leaves the
-    /// previous file (if any) intact; the temporary file is removed on error.
-    /// The new file gets default permissions.
+    /// Writes the file `path` atomically and durably, in the format its
+    /// extension names ([`Format::from_path`](checkpoint::Format::from_path):
+    /// `.json` is JSON, `.safetensors` is safetensors, anything else is
+    /// PyTorch's `torch.save` format); see [`checkpoint::save`].
     ///
     /// ```
     /// let path = std::env::temp_dir().join(format!("adadelta-doc-save-{}.json", std::process::id()));
@@ -391,18 +291,18 @@ impl StateDict {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
-        self.check()?;
-        atomic_write(path.as_ref(), |file| self.to_writer(file))
+        checkpoint::save(path, &self.as_ref(), &checkpoint::SaveOptions::default())
     }
 
-    /// Reads the JSON form from the file `path`.
+    /// Reads the file `path`, in whichever format it is (told from its
+    /// first bytes; [`checkpoint::load`]).
     ///
     /// ```
     /// let err = adadelta::StateDict::load("/nonexistent/adadelta.json").unwrap_err();
-    /// assert!(matches!(err, adadelta::CheckpointError::Io(_)));
+    /// assert!(matches!(err, adadelta::CheckpointError::Io { .. }));
     /// ```
     pub fn load(path: impl AsRef<Path>) -> Result<Self, CheckpointError> {
-        Self::from_reader(File::open(path)?)
+        checkpoint::load(path)
     }
 }
 
@@ -430,481 +330,18 @@ pub fn save_json<T: Serialize + ?Sized>(
     path: impl AsRef<Path>,
     value: &T,
 ) -> Result<(), CheckpointError> {
-    atomic_write(path.as_ref(), |file| {
-        let mut w = BufWriter::new(file);
-        serde_json::to_writer(&mut w, value)?;
-        w.write_all(b"\n")?;
-        w.flush()?;
-        Ok(())
-    })
+    checkpoint::save_json_value(path.as_ref(), value)
 }
 
 /// Reads a JSON file written by [`save_json`] (or any JSON of `T`).
 ///
 /// ```
 /// let err = adadelta::load_json::<adadelta::StateDict>("/nonexistent.json").unwrap_err();
-/// assert!(matches!(err, adadelta::CheckpointError::Io(_)));
+/// assert!(matches!(err, adadelta::CheckpointError::Io { .. }));
 /// ```
 pub fn load_json<T: serde::de::DeserializeOwned>(
     path: impl AsRef<Path>,
 ) -> Result<T, CheckpointError> {
-    Ok(serde_json::from_reader(BufReader::new(File::open(path)?))?)
+    checkpoint::load_json_value(path.as_ref())
 }
 
-/// Writes `path` through a temporary sibling and a rename (see
-/// [`StateDict::save`]). `write` gets the temporary file.
-pub(crate) fn atomic_write(
-    path: &Path,
-    write: impl FnOnce(&mut File) -> Result<(), CheckpointError>,
-) -> Result<(), CheckpointError> {
-    let name = path.file_name().ok_or_else(|| {
-        CheckpointError::Io(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} is not a file path", path.display()),
-        ))
-    })?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    // A fresh temporary name: the process id and a counter, created with
-    // create_new so that two writers never share one.
-    let mut n = 0u32;
-    let (tmp, mut file) = loop {
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(format!(".tmp.{}.{n}", std::process::id()));
-        let tmp = dir.join(tmp_name);
-        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
-            Ok(f) => break (tmp, f),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 10_000 => n += 1,
-            Err(e) => return Err(e.into()),
-        }
-    };
-    let result = (|| {
-        write(&mut file)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, path)?;
-        sync_dir(&dir)?;
-        Ok(())
-    })();
-    if result.is_err() {
-        // Gone already if the rename happened; otherwise do not leave it.
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// Flushes a directory entry change (the rename) to disk.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        File::open(dir)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        Ok(())
-    }
-}
-
-// ---- JSON: writing ----
-
-/// f32 elements serialised as their bit patterns.
-struct Bits<'a>(&'a [f32]);
-
-impl Serialize for Bits<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for x in self.0 {
-            seq.serialize_element(&x.to_bits())?;
-        }
-        seq.end()
-    }
-}
-
-#[derive(Serialize)]
-struct TensorOut<'a> {
-    dtype: &'static str,
-    shape: &'a [usize],
-    bits: Bits<'a>,
-}
-
-impl<'a> TensorOut<'a> {
-    fn new(shape: &'a [usize], data: &'a [f32]) -> Self {
-        TensorOut {
-            dtype: "float32",
-            shape,
-            bits: Bits(data),
-        }
-    }
-}
-
-impl Serialize for TensorData {
-    /// `{"dtype": "float32", "shape": [...], "bits": [...]}`.
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        TensorOut::new(&self.shape, &self.data).serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for TensorData {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        TensorWire::deserialize(d)?
-            .into_tensor("tensor")
-            .map_err(de::Error::custom)
-    }
-}
-
-struct StepOut(f32);
-
-impl Serialize for StepOut {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        TensorOut::new(&[], std::slice::from_ref(&self.0)).serialize(s)
-    }
-}
-
-#[derive(Serialize)]
-struct StateOut<'a> {
-    step: StepOut,
-    square_avg: &'a TensorData,
-    acc_delta: &'a TensorData,
-}
-
-/// A hyperparameter: a JSON number, or a string when not finite (JSON has
-/// no infinity or NaN).
-fn f64_value(x: f64) -> Value {
-    match serde_json::Number::from_f64(x) {
-        Some(n) => Value::Number(n),
-        None if x.is_nan() => Value::String("nan".into()),
-        None if x > 0.0 => Value::String("inf".into()),
-        None => Value::String("-inf".into()),
-    }
-}
-
-impl Serialize for GroupDict {
-    /// PyTorch's key order: the options, the extra keys, then `params`. An
-    /// extra key that is one of the optimizer's own is an error.
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        check_extra(&self.extra).map_err(serde::ser::Error::custom)?;
-        let o = &self.options;
-        let mut m = s.serialize_map(Some(9 + self.extra.len()))?;
-        m.serialize_entry("lr", &f64_value(o.lr))?;
-        m.serialize_entry("rho", &f64_value(o.rho))?;
-        m.serialize_entry("eps", &f64_value(o.eps))?;
-        m.serialize_entry("weight_decay", &f64_value(o.weight_decay))?;
-        m.serialize_entry("maximize", &o.maximize)?;
-        m.serialize_entry("capturable", &o.capturable)?;
-        m.serialize_entry("foreach", &o.foreach)?;
-        m.serialize_entry("differentiable", &o.differentiable)?;
-        for (k, v) in &self.extra {
-            m.serialize_entry(k, v)?;
-        }
-        m.serialize_entry("params", &self.params)?;
-        m.end()
-    }
-}
-
-impl Serialize for StateDict {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        struct States<'a>(&'a BTreeMap<usize, ParamStateDict>);
-        impl Serialize for States<'_> {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut m = s.serialize_map(Some(self.0.len()))?;
-                for (k, v) in self.0 {
-                    m.serialize_entry(
-                        &k.to_string(),
-                        &StateOut {
-                            step: StepOut(v.step),
-                            square_avg: &v.square_avg,
-                            acc_delta: &v.acc_delta,
-                        },
-                    )?;
-                }
-                m.end()
-            }
-        }
-        let mut m = s.serialize_map(Some(2))?;
-        m.serialize_entry("state", &States(&self.state))?;
-        m.serialize_entry("param_groups", &self.param_groups)?;
-        m.end()
-    }
-}
-
-// ---- JSON: reading ----
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TensorWire {
-    dtype: String,
-    shape: Vec<usize>,
-    bits: Vec<u32>,
-}
-
-impl TensorWire {
-    fn into_tensor(self, what: &str) -> Result<TensorData, Error> {
-        if self.dtype != "float32" {
-            return Err(Error::InvalidStateDict(format!(
-                "{what} has dtype {:?}; only \"float32\" is supported",
-                self.dtype
-            )));
-        }
-        let data: Vec<f32> = self.bits.into_iter().map(f32::from_bits).collect();
-        TensorData::new(self.shape, data)
-            .map_err(|e| Error::InvalidStateDict(format!("{what}: {e}")))
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StateWire {
-    step: Option<TensorWire>,
-    square_avg: Option<TensorWire>,
-    acc_delta: Option<TensorWire>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Wire {
-    state: BTreeMap<String, StateWire>,
-    param_groups: Vec<Map<String, Value>>,
-}
-
-impl Wire {
-    fn into_state_dict(self) -> Result<StateDict, Error> {
-        let mut state = BTreeMap::new();
-        for (key, s) in self.state {
-            let index: usize = key
-                .parse()
-                .ok()
-                .filter(|i: &usize| i.to_string() == key)
-                .ok_or_else(|| {
-                    Error::InvalidStateDict(format!("state key {key:?} is not a parameter index"))
-                })?;
-            let entry = match (s.step, s.square_avg, s.acc_delta) {
-                // PyTorch's empty per-parameter dict: state not created yet.
-                (None, None, None) => continue,
-                (Some(step), Some(v), Some(u)) => {
-                    let step = step.into_tensor(&format!("state[{index}].step"))?;
-                    if step.len() != 1 {
-                        return Err(Error::InvalidStateDict(format!(
-                            "state[{index}].step has {} elements, not 1",
-                            step.len()
-                        )));
-                    }
-                    ParamStateDict {
-                        step: step.data[0],
-                        square_avg: v.into_tensor(&format!("state[{index}].square_avg"))?,
-                        acc_delta: u.into_tensor(&format!("state[{index}].acc_delta"))?,
-                    }
-                }
-                (step, v, _) => {
-                    let missing = if step.is_none() {
-                        "step"
-                    } else if v.is_none() {
-                        "square_avg"
-                    } else {
-                        "acc_delta"
-                    };
-                    return Err(Error::InvalidStateDict(format!(
-                        "state[{index}] has no {missing:?}"
-                    )));
-                }
-            };
-            state.insert(index, entry);
-        }
-        let param_groups = self
-            .param_groups
-            .into_iter()
-            .enumerate()
-            .map(|(i, g)| group_from_map(i, g))
-            .collect::<Result<_, _>>()?;
-        Ok(StateDict {
-            state,
-            param_groups,
-        })
-    }
-}
-
-/// Reads a group: the four numbers are required, the flags default as in
-/// PyTorch's `__setstate__`, `params` is required, other keys are extras.
-fn group_from_map(i: usize, mut g: Map<String, Value>) -> Result<GroupDict, Error> {
-    let bad = |key: &str, want: &str, v: &Value| {
-        Error::InvalidStateDict(format!("param_groups[{i}].{key} is {v}, not {want}"))
-    };
-    let mut take_f64 = |key: &str| -> Result<f64, Error> {
-        let v = g
-            .remove(key)
-            .ok_or_else(|| Error::InvalidStateDict(format!("param_groups[{i}] has no {key:?}")))?;
-        match &v {
-            Value::Number(n) => n.as_f64().ok_or_else(|| bad(key, "a number", &v)),
-            Value::String(s) => match s.as_str() {
-                "inf" | "Infinity" => Ok(f64::INFINITY),
-                "-inf" | "-Infinity" => Ok(f64::NEG_INFINITY),
-                "nan" | "NaN" => Ok(f64::NAN),
-                _ => Err(bad(key, "a number", &v)),
-            },
-            _ => Err(bad(key, "a number", &v)),
-        }
-    };
-    let lr = take_f64("lr")?;
-    let rho = take_f64("rho")?;
-    let eps = take_f64("eps")?;
-    let weight_decay = take_f64("weight_decay")?;
-    let mut take_bool = |key: &str| -> Result<bool, Error> {
-        match g.remove(key) {
-            None => Ok(false),
-            Some(Value::Bool(b)) => Ok(b),
-            Some(v) => Err(bad(key, "true or false", &v)),
-        }
-    };
-    let maximize = take_bool("maximize")?;
-    let capturable = take_bool("capturable")?;
-    let differentiable = take_bool("differentiable")?;
-    let foreach = match g.remove("foreach") {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(b),
-        Some(v) => return Err(bad("foreach", "true, false or null", &v)),
-    };
-    let params = match g.remove("params") {
-        None => {
-            return Err(Error::InvalidStateDict(format!(
-                "param_groups[{i}] has no \"params\""
-            )))
-        }
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| {
-                v.as_u64()
-                    .and_then(|x| usize::try_from(x).ok())
-                    .ok_or_else(|| bad("params", "a list of parameter indices", v))
-            })
-            .collect::<Result<Vec<usize>, _>>()?,
-        Some(v) => return Err(bad("params", "a list of parameter indices", &v)),
-    };
-    Ok(GroupDict {
-        options: Options {
-            lr,
-            rho,
-            eps,
-            weight_decay,
-            maximize,
-            foreach,
-            capturable,
-            differentiable,
-        },
-        extra: g,
-        params,
-    })
-}
-
-impl<'de> Deserialize<'de> for StateDict {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Wire::deserialize(d)?
-            .into_state_dict()
-            .map_err(de::Error::custom)
-    }
-}
-
-impl<'de> Deserialize<'de> for GroupDict {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let g = Map::<String, Value>::deserialize(d)?;
-        group_from_map(0, g).map_err(de::Error::custom)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn temp_dir(tag: &str) -> PathBuf {
-        let d =
-            std::env::temp_dir().join(format!("adadelta-statedict-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
-        fs::create_dir_all(&d).unwrap();
-        d
-    }
-
-    fn entries(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-
-    #[test]
-    fn failed_write_keeps_the_old_file_and_leaves_no_temporary() {
-        let dir = temp_dir("fail");
-        let path = dir.join("ckpt.json");
-        fs::write(&path, b"old contents").unwrap();
-        let err = atomic_write(&path, |f| {
-            f.write_all(b"half a new fi")?;
-            Err(CheckpointError::Io(io::Error::other("simulated crash")))
-        })
-        .unwrap_err();
-        assert_eq!(err.to_string(), "simulated crash");
-        assert_eq!(fs::read(&path).unwrap(), b"old contents");
-        assert_eq!(entries(&dir), ["ckpt.json"]);
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn successful_write_replaces_and_leaves_no_temporary() {
-        let dir = temp_dir("ok");
-        let path = dir.join("ckpt.json");
-        fs::write(&path, b"old").unwrap();
-        atomic_write(&path, |f| Ok(f.write_all(b"new")?)).unwrap();
-        assert_eq!(fs::read(&path).unwrap(), b"new");
-        assert_eq!(entries(&dir), ["ckpt.json"]);
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_taken_temporary_name_is_skipped() {
-        let dir = temp_dir("taken");
-        let path = dir.join("c.json");
-        let squatter = dir.join(format!(".c.json.tmp.{}.0", std::process::id()));
-        fs::write(&squatter, b"someone else's").unwrap();
-        atomic_write(&path, |f| Ok(f.write_all(b"x")?)).unwrap();
-        assert_eq!(fs::read(&path).unwrap(), b"x");
-        assert_eq!(fs::read(&squatter).unwrap(), b"someone else's");
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn hyperparameters_round_trip_exactly_including_non_finite() {
-        for x in [
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            0.1,
-            1e-300,
-            5e-324,
-            0.1 + 0.2,
-            f64::MAX,
-        ] {
-            let g = GroupDict {
-                options: Options {
-                    lr: x,
-                    ..Options::default()
-                },
-                extra: Map::new(),
-                params: vec![],
-            };
-            let s = serde_json::to_string(&g).unwrap();
-            let back: GroupDict = serde_json::from_str(&s).unwrap();
-            assert_eq!(back.options.lr.to_bits(), x.to_bits(), "{s}");
-        }
-        let g = GroupDict {
-            options: Options {
-                lr: f64::NAN,
-                ..Options::default()
-            },
-            extra: Map::new(),
-            params: vec![],
-        };
-        let back: GroupDict = serde_json::from_str(&serde_json::to_string(&g).unwrap()).unwrap();
-        assert!(back.options.lr.is_nan());
-    }
-}
