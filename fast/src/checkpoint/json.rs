@@ -24,17 +24,21 @@
 //! Writing streams from a [`StateDictRef`] (the optimizer's live state, no
 //! copy); reading parses straight into the tensors' final buffers.
 
-use std::collections::BTreeMap;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::{self, Display};
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::marker::PhantomData;
 
-use serde::de::{self, Deserializer};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Unexpected, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 
+use super::error::{excerpt, EXCERPT_CHARS};
 use super::view::{ParamStateRef, StateDictRef};
 use super::CheckpointError;
-use crate::optimizer::group::{check_extra, Options};
+use crate::optimizer::group::{check_extra, Options, GROUP_KEYS};
 use crate::optimizer::{GroupDict, ParamStateDict, StateDict, TensorData};
 use crate::Error;
 
@@ -51,19 +55,6 @@ pub(crate) fn write<W: Write>(sd: &StateDictRef<'_>, writer: W) -> Result<(), Ch
     w.flush()?;
     Ok(())
 }
-
-/// Reads the JSON form from `reader`.
-pub(crate) fn read<R: Read>(reader: R) -> Result<StateDict, CheckpointError> {
-    let wire: Wire = serde_json::from_reader(BufReader::with_capacity(1 << 20, reader))?;
-    Ok(wire.into_state_dict()?)
-}
-
-/// Parses the JSON form from a string.
-pub(crate) fn from_str(json: &str) -> Result<StateDict, CheckpointError> {
-    let wire: Wire = serde_json::from_str(json)?;
-    Ok(wire.into_state_dict()?)
-}
-
 
 /// f32 elements serialised as their bit patterns.
 struct Bits<'a>(&'a [f32]);
@@ -99,14 +90,6 @@ impl Serialize for TensorData {
     /// `{"dtype": "float32", "shape": [...], "bits": [...]}`.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         TensorOut::new(self.shape(), self.data()).serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for TensorData {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        TensorWire::deserialize(d)?
-            .into_tensor("tensor")
-            .map_err(de::Error::custom)
     }
 }
 
@@ -192,187 +175,914 @@ impl Serialize for StateDict {
 }
 
 // ---- reading ----
+//
+// Serde visitors driven by serde_json's streaming deserializer, one per
+// part of the layout. A tensor's `bits` are converted to f32 as they are
+// read, into the buffer that becomes the tensor's (and, through
+// `load_state_dict`, the optimizer's); no `Value` tree is built but for the
+// groups' extra keys, whose size is capped. Each visitor refuses a
+// duplicate key, quotes at most `EXCERPT_CHARS` characters of any value,
+// grows its vectors with `try_reserve_exact`, and raises its errors inside
+// the deserializer, which adds their line and column.
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TensorWire {
-    dtype: String,
-    shape: Vec<usize>,
-    bits: Vec<u32>,
+/// The most JSON text that the parameter groups' extra keys (those that are
+/// not the optimizer's own, e.g. an LR scheduler's `initial_lr`) may hold in
+/// one state dict, keys and values together, counted as printed compact:
+/// 1 MiB. They are kept as `serde_json::Value` trees, which take up to about
+/// 20 times their text in memory; a dict with more is refused
+/// ([`Error::InvalidStateDict`]).
+///
+/// ```
+/// let big = "x".repeat(adadelta::checkpoint::json::EXTRA_LIMIT);
+/// let json = format!(r#"{{"state": {{}}, "param_groups": [{{"lr": 1, "rho": 0.9, "eps": 1e-6,
+///     "weight_decay": 0, "params": [], "note": "{big}"}}]}}"#);
+/// let err = adadelta::StateDict::from_json_str(&json).unwrap_err();
+/// assert!(err.to_string().contains("param_groups[0].note: the groups' extra keys hold more than"), "{err}");
+/// ```
+pub const EXTRA_LIMIT: usize = 1 << 20;
+
+/// Elements reserved at once for a tensor whose shape is read before its
+/// elements (the order this crate writes): the buffer then ends up exactly
+/// the tensor's size, while a shape that lies reserves at most this many.
+const HINT_CAP: usize = 1 << 20;
+
+/// Which [`CheckpointError`] the error under way becomes: serde_json's
+/// error carries only text, so a visitor says here what it raised.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// Not JSON of the layout: [`CheckpointError::Json`].
+    Json,
+    /// Not a valid state dict: [`Error::InvalidStateDict`].
+    Invalid,
+    /// An allocation failed: [`CheckpointError::Io`] of kind `OutOfMemory`.
+    Memory,
 }
 
-impl TensorWire {
-    fn into_tensor(self, what: &str) -> Result<TensorData, Error> {
-        if self.dtype != "float32" {
-            return Err(Error::InvalidStateDict(format!(
-                "{what} has dtype {:?}; only \"float32\" is supported",
-                self.dtype
+/// What the visitors of one state dict share.
+struct Ctx {
+    kind: Cell<Kind>,
+    /// What is left of [`EXTRA_LIMIT`].
+    extra_left: Cell<usize>,
+}
+
+impl Ctx {
+    fn new() -> Self {
+        Ctx {
+            kind: Cell::new(Kind::Json),
+            extra_left: Cell::new(EXTRA_LIMIT),
+        }
+    }
+
+    /// An error of `kind`.
+    fn fail<E: de::Error>(&self, kind: Kind, message: impl Display) -> E {
+        self.kind.set(kind);
+        E::custom(message)
+    }
+
+    /// An [`Error::InvalidStateDict`].
+    fn invalid<E: de::Error>(&self, message: impl Display) -> E {
+        self.fail(Kind::Invalid, message)
+    }
+
+    /// Takes `bytes` of the extra keys' allowance, for the value at `at`.
+    fn charge<E: de::Error>(&self, bytes: usize, at: &dyn Display) -> Result<(), E> {
+        let left = self.extra_left.get();
+        if bytes > left {
+            return Err(self.invalid(format_args!(
+                "{at}: the groups' extra keys hold more than {EXTRA_LIMIT} bytes of JSON, \
+                 the most a state dict may have"
             )));
         }
-        let data: Vec<f32> = self.bits.into_iter().map(f32::from_bits).collect();
-        TensorData::new(self.shape, data)
-            .map_err(|e| Error::InvalidStateDict(format!("{what}: {e}")))
+        self.extra_left.set(left - bytes);
+        Ok(())
     }
-}
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StateWire {
-    step: Option<TensorWire>,
-    square_avg: Option<TensorWire>,
-    acc_delta: Option<TensorWire>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Wire {
-    state: BTreeMap<String, StateWire>,
-    param_groups: Vec<Map<String, Value>>,
-}
-
-impl Wire {
-    fn into_state_dict(self) -> Result<StateDict, Error> {
-        let mut state = BTreeMap::new();
-        for (key, s) in self.state {
-            let index: usize = key
-                .parse()
-                .ok()
-                .filter(|i: &usize| i.to_string() == key)
-                .ok_or_else(|| {
-                    Error::InvalidStateDict(format!("state key {key:?} is not a parameter index"))
-                })?;
-            let entry = match (s.step, s.square_avg, s.acc_delta) {
-                // PyTorch's empty per-parameter dict: state not created yet.
-                (None, None, None) => continue,
-                (Some(step), Some(v), Some(u)) => {
-                    let step = step.into_tensor(&format!("state[{index}].step"))?;
-                    if step.len() != 1 {
-                        return Err(Error::InvalidStateDict(format!(
-                            "state[{index}].step has {} elements, not 1",
-                            step.len()
-                        )));
-                    }
-                    ParamStateDict {
-                        step: step.data()[0],
-                        square_avg: v.into_tensor(&format!("state[{index}].square_avg"))?,
-                        acc_delta: u.into_tensor(&format!("state[{index}].acc_delta"))?,
-                    }
-                }
-                (step, v, _) => {
-                    let missing = if step.is_none() {
-                        "step"
-                    } else if v.is_none() {
-                        "square_avg"
-                    } else {
-                        "acc_delta"
-                    };
-                    return Err(Error::InvalidStateDict(format!(
-                        "state[{index}] has no {missing:?}"
-                    )));
-                }
+    /// Appends `x` to `v`, growing it by an eighth (at least 4 elements), or,
+    /// while it is shorter than the `expect`ed length, towards that length.
+    fn push<T, E: de::Error>(
+        &self,
+        v: &mut Vec<T>,
+        x: T,
+        expect: usize,
+        what: &dyn Display,
+    ) -> Result<(), E> {
+        if v.len() == v.capacity() {
+            let len = v.len();
+            let more = if len < expect {
+                (expect - len).min((len / 8).max(HINT_CAP))
+            } else {
+                (len / 8).max(4)
             };
-            state.insert(index, entry);
+            v.try_reserve_exact(more).map_err(|_| {
+                self.fail(
+                    Kind::Memory,
+                    format_args!(
+                        "out of memory: cannot allocate {} bytes for {what}",
+                        (len + more).saturating_mul(std::mem::size_of::<T>())
+                    ),
+                )
+            })?;
         }
-        let param_groups = self
-            .param_groups
-            .into_iter()
-            .enumerate()
-            .map(|(i, g)| group_from_map(i, g))
-            .collect::<Result<_, _>>()?;
-        Ok(StateDict {
-            state,
-            param_groups,
-        })
+        v.push(x);
+        Ok(())
     }
 }
 
-/// Reads a group: the four numbers are required, the flags default as in
-/// PyTorch's `__setstate__`, `params` is required, other keys are extras.
-fn group_from_map(i: usize, mut g: Map<String, Value>) -> Result<GroupDict, Error> {
-    let bad = |key: &str, want: &str, v: &Value| {
-        Error::InvalidStateDict(format!("param_groups[{i}].{key} is {v}, not {want}"))
-    };
-    let mut take_f64 = |key: &str| -> Result<f64, Error> {
-        let v = g
-            .remove(key)
-            .ok_or_else(|| Error::InvalidStateDict(format!("param_groups[{i}] has no {key:?}")))?;
-        match &v {
-            Value::Number(n) => n.as_f64().ok_or_else(|| bad(key, "a number", &v)),
-            Value::String(s) => match s.as_str() {
-                "inf" | "Infinity" => Ok(f64::INFINITY),
-                "-inf" | "-Infinity" => Ok(f64::NEG_INFINITY),
-                "nan" | "NaN" => Ok(f64::NAN),
-                _ => Err(bad(key, "a number", &v)),
-            },
-            _ => Err(bad(key, "a number", &v)),
-        }
-    };
-    let lr = take_f64("lr")?;
-    let rho = take_f64("rho")?;
-    let eps = take_f64("eps")?;
-    let weight_decay = take_f64("weight_decay")?;
-    let mut take_bool = |key: &str| -> Result<bool, Error> {
-        match g.remove(key) {
-            None => Ok(false),
-            Some(Value::Bool(b)) => Ok(b),
-            Some(v) => Err(bad(key, "true or false", &v)),
-        }
-    };
-    let maximize = take_bool("maximize")?;
-    let capturable = take_bool("capturable")?;
-    let differentiable = take_bool("differentiable")?;
-    let foreach = match g.remove("foreach") {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(b),
-        Some(v) => return Err(bad("foreach", "true, false or null", &v)),
-    };
-    let params = match g.remove("params") {
-        None => {
-            return Err(Error::InvalidStateDict(format!(
-                "param_groups[{i}] has no \"params\""
-            )))
-        }
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| {
-                v.as_u64()
-                    .and_then(|x| usize::try_from(x).ok())
-                    .ok_or_else(|| bad("params", "a list of parameter indices", v))
-            })
-            .collect::<Result<Vec<usize>, _>>()?,
-        Some(v) => return Err(bad("params", "a list of parameter indices", &v)),
-    };
-    Ok(GroupDict {
-        options: Options {
-            lr,
-            rho,
-            eps,
-            weight_decay,
-            maximize,
-            foreach,
-            capturable,
-            differentiable,
-        },
-        extra: g,
-        params,
-    })
+/// Reads the JSON form from `reader`.
+pub(crate) fn read<R: Read>(reader: R) -> Result<StateDict, CheckpointError> {
+    parse(serde_json::Deserializer::from_reader(BufReader::with_capacity(
+        1 << 20,
+        reader,
+    )))
+}
+
+/// Parses the JSON form from a string.
+pub(crate) fn from_str(json: &str) -> Result<StateDict, CheckpointError> {
+    parse(serde_json::Deserializer::from_str(json))
+}
+
+fn parse<'de, R: serde_json::de::Read<'de>>(
+    mut de: serde_json::Deserializer<R>,
+) -> Result<StateDict, CheckpointError> {
+    let ctx = Ctx::new();
+    let sd = StateDictSeed(&ctx).deserialize(&mut de);
+    sd.and_then(|sd| de.end().map(|()| sd))
+        .map_err(|e| match ctx.kind.get() {
+            Kind::Json => e.into(),
+            Kind::Invalid => Error::InvalidStateDict(e.to_string()).into(),
+            Kind::Memory => io::Error::new(io::ErrorKind::OutOfMemory, e.to_string()).into(),
+        })
 }
 
 impl<'de> Deserialize<'de> for StateDict {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Wire::deserialize(d)?
-            .into_state_dict()
-            .map_err(de::Error::custom)
+        StateDictSeed(&Ctx::new()).deserialize(d)
+    }
+}
+
+impl<'de> Deserialize<'de> for TensorData {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        TensorSeed {
+            ctx: &Ctx::new(),
+            at: Where::Tensor,
+        }
+        .deserialize(d)
     }
 }
 
 impl<'de> Deserialize<'de> for GroupDict {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let g = Map::<String, Value>::deserialize(d)?;
-        group_from_map(0, g).map_err(de::Error::custom)
+        GroupSeed {
+            ctx: &Ctx::new(),
+            index: 0,
+        }
+        .deserialize(d)
     }
 }
 
+/// Each seed below is its own visitor, and is read with `deserialize_any`,
+/// so that whatever value comes reaches a visitor of this file (serde's
+/// own messages would quote a string whole).
+macro_rules! seed {
+    ($($t:ty),*) => {$(
+        impl<'de> DeserializeSeed<'de> for $t {
+            type Value = <Self as Visitor<'de>>::Value;
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(self)
+            }
+        }
+    )*};
+}
+
+seed!(
+    StateDictSeed<'_>,
+    StatesSeed<'_>,
+    StateKeySeed<'_>,
+    EntrySeed<'_>,
+    TensorSeed<'_>,
+    DtypeSeed<'_>,
+    GroupsSeed<'_>,
+    GroupSeed<'_>,
+    GroupKeySeed<'_>,
+    AtomSeed<'_>,
+    ExtraSeed<'_>,
+    ExtraKeySeed<'_>,
+    FieldSeed
+);
+
+/// A string of the wrong place, quoted cut.
+fn str_type<E: de::Error>(s: &str, expected: &dyn de::Expected) -> E {
+    E::invalid_type(Unexpected::Str(&excerpt(s)), expected)
+}
+
+fn duplicate<E: de::Error>(key: &str, within: &dyn Display) -> E {
+    E::custom(format_args!("duplicate key {:?} in {within}", excerpt(key)))
+}
+
+/// A shape for a message: its first dimensions when it is long.
+fn shape_text(shape: &[usize]) -> String {
+    let mut s = String::from("[");
+    for (k, d) in shape.iter().enumerate() {
+        if s.len() > EXCERPT_CHARS {
+            return format!("{s}, ... ({} dimensions)]", shape.len());
+        }
+        if k > 0 {
+            s.push_str(", ");
+        }
+        s.push_str(&d.to_string());
+    }
+    s + "]"
+}
+
+/// Where a tensor is, for messages: `state[3].square_avg`, or `tensor`.
+#[derive(Clone, Copy)]
+enum Where {
+    Tensor,
+    State(usize, &'static str),
+}
+
+impl Display for Where {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Where::Tensor => f.write_str("tensor"),
+            Where::State(i, name) => write!(f, "state[{i}].{name}"),
+        }
+    }
+}
+
+/// A key of an object whose keys are `self.0`: its position there.
+struct FieldSeed(&'static [&'static str]);
+
+impl<'de> Visitor<'de> for FieldSeed {
+    type Value = usize;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "one of {:?}", self.0)
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<usize, E> {
+        let k = self.0.iter().position(|&k| k == s);
+        k.ok_or_else(|| E::unknown_field(&excerpt(s), self.0))
+    }
+}
+
+struct StateDictSeed<'c>(&'c Ctx);
+
+impl<'de> Visitor<'de> for StateDictSeed<'_> {
+    type Value = StateDict;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a state dict (an object of \"state\" and \"param_groups\")")
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<StateDict, E> {
+        Err(str_type(s, &self))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StateDict, A::Error> {
+        const KEYS: &[&str] = &["state", "param_groups"];
+        let (mut state, mut param_groups) = (None, None);
+        while let Some(k) = map.next_key_seed(FieldSeed(KEYS))? {
+            if [state.is_some(), param_groups.is_some()][k] {
+                return Err(duplicate(KEYS[k], &"the state dict"));
+            }
+            if k == 0 {
+                state = Some(map.next_value_seed(StatesSeed(self.0))?);
+            } else {
+                param_groups = Some(map.next_value_seed(GroupsSeed(self.0))?);
+            }
+        }
+        Ok(StateDict {
+            state: state.ok_or_else(|| de::Error::missing_field("state"))?,
+            param_groups: param_groups.ok_or_else(|| de::Error::missing_field("param_groups"))?,
+        })
+    }
+}
+
+/// `state`: an object keyed by parameter index.
+struct StatesSeed<'c>(&'c Ctx);
+
+impl<'de> Visitor<'de> for StatesSeed<'_> {
+    type Value = BTreeMap<usize, ParamStateDict>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the state (an object keyed by parameter index)")
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Err(str_type(s, &self))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut state = BTreeMap::new();
+        let mut empty = BTreeSet::new(); // the indices whose state is `{}`
+        while let Some(index) = map.next_key_seed(StateKeySeed(self.0))? {
+            if state.contains_key(&index) || empty.contains(&index) {
+                return Err(duplicate(&index.to_string(), &"state"));
+            }
+            match map.next_value_seed(EntrySeed { ctx: self.0, index })? {
+                Some(s) => drop(state.insert(index, s)),
+                None => drop(empty.insert(index)),
+            }
+        }
+        Ok(state)
+    }
+}
+
+/// A key of `state`: a parameter index, written as Python's `str(int)`.
+struct StateKeySeed<'c>(&'c Ctx);
+
+impl<'de> Visitor<'de> for StateKeySeed<'_> {
+    type Value = usize;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a parameter index")
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<usize, E> {
+        let canonical = s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+        match s.parse() {
+            Ok(i) if canonical => Ok(i),
+            _ => Err(self.0.invalid(format_args!(
+                "state key {:?} is not a parameter index",
+                excerpt(s)
+            ))),
+        }
+    }
+}
+
+/// One parameter's state; `None` for PyTorch's `{}` (no state yet).
+struct EntrySeed<'c> {
+    ctx: &'c Ctx,
+    index: usize,
+}
+
+impl<'de> Visitor<'de> for EntrySeed<'_> {
+    type Value = Option<ParamStateDict>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the state of parameter {} (an object)", self.index)
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Err(str_type(s, &self))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        const KEYS: &[&str] = &["step", "square_avg", "acc_delta"];
+        let (ctx, i) = (self.ctx, self.index);
+        let mut t: [Option<TensorData>; 3] = Default::default();
+        while let Some(k) = map.next_key_seed(FieldSeed(KEYS))? {
+            if t[k].is_some() {
+                return Err(duplicate(KEYS[k], &format_args!("state[{i}]")));
+            }
+            let at = Where::State(i, KEYS[k]);
+            t[k] = Some(map.next_value_seed(TensorSeed { ctx, at })?);
+        }
+        match t {
+            // PyTorch's empty per-parameter dict: state not created yet.
+            [None, None, None] => Ok(None),
+            [Some(step), Some(square_avg), Some(acc_delta)] => {
+                if step.len() != 1 {
+                    return Err(ctx.invalid(format_args!(
+                        "state[{i}].step has {} elements, not 1",
+                        step.len()
+                    )));
+                }
+                Ok(Some(ParamStateDict {
+                    step: step.data()[0],
+                    square_avg,
+                    acc_delta,
+                }))
+            }
+            t => {
+                let missing = KEYS[t.iter().position(Option::is_none).unwrap_or(0)];
+                Err(ctx.invalid(format_args!("state[{i}] has no {missing:?}")))
+            }
+        }
+    }
+}
+
+/// `{"dtype": "float32", "shape": [...], "bits": [...]}`.
+struct TensorSeed<'c> {
+    ctx: &'c Ctx,
+    at: Where,
+}
+
+impl<'de> Visitor<'de> for TensorSeed<'_> {
+    type Value = TensorData;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a tensor (an object of \"dtype\", \"shape\" and \"bits\")")
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<TensorData, E> {
+        Err(str_type(s, &self))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TensorData, A::Error> {
+        const KEYS: &[&str] = &["dtype", "shape", "bits"];
+        let (ctx, at) = (self.ctx, self.at);
+        let (mut dtype, mut shape, mut bits) = (false, None::<Vec<usize>>, None);
+        while let Some(k) = map.next_key_seed(FieldSeed(KEYS))? {
+            if [dtype, shape.is_some(), bits.is_some()][k] {
+                return Err(duplicate(KEYS[k], &at));
+            }
+            match k {
+                0 => dtype = map.next_value_seed(DtypeSeed { ctx, at })?,
+                1 => shape = Some(map.next_value_seed(Elems::new(ctx, at, "shape", 0))?),
+                _ => {
+                    // The exact size when the shape came first (and holds).
+                    let expect = shape.as_deref().and_then(numel).unwrap_or(0);
+                    bits = Some(map.next_value_seed(Elems::new(ctx, at, "bits", expect))?);
+                }
+            }
+        }
+        if !dtype {
+            return Err(de::Error::missing_field("dtype"));
+        }
+        let shape = shape.ok_or_else(|| de::Error::missing_field("shape"))?;
+        let bits = bits.ok_or_else(|| de::Error::missing_field("bits"))?;
+        TensorData::new(shape, bits).map_err(|e| match e {
+            Error::InvalidShape { shape, len } => ctx.invalid(format_args!(
+                "{at}: shape '{}' is invalid for input of size {len}",
+                shape_text(&shape)
+            )),
+            e => ctx.invalid(format_args!("{at}: {e}")),
+        })
+    }
+}
+
+fn numel(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
+}
+
+/// `dtype`, which must be `"float32"` (always `true`).
+struct DtypeSeed<'c> {
+    ctx: &'c Ctx,
+    at: Where,
+}
+
+impl<'de> Visitor<'de> for DtypeSeed<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<bool, E> {
+        if s == "float32" {
+            return Ok(true);
+        }
+        Err(self.ctx.invalid(format_args!(
+            "{} has dtype {:?}; only \"float32\" is supported",
+            self.at,
+            excerpt(s)
+        )))
+    }
+}
+
+/// What a tensor's lists hold: dimensions (`shape`), and f32 elements read
+/// from their bit patterns (`bits`).
+trait Elem: Sized {
+    const EXPECTING: &'static str;
+    fn from_u64(u: u64) -> Option<Self>;
+}
+
+impl Elem for usize {
+    const EXPECTING: &'static str = "usize";
+    fn from_u64(u: u64) -> Option<usize> {
+        usize::try_from(u).ok()
+    }
+}
+
+impl Elem for f32 {
+    const EXPECTING: &'static str = "u32 (the bit pattern of a float32)";
+    fn from_u64(u: u64) -> Option<f32> {
+        u32::try_from(u).ok().map(f32::from_bits)
+    }
+}
+
+/// A list of [`Elem`]s, read into its final buffer.
+struct Elems<'c, T> {
+    ctx: &'c Ctx,
+    at: Where,
+    name: &'static str,
+    /// The length the list should have (0: unknown).
+    expect: usize,
+    elem: PhantomData<T>,
+}
+
+impl<'c, T> Elems<'c, T> {
+    fn new(ctx: &'c Ctx, at: Where, name: &'static str, expect: usize) -> Self {
+        Elems {
+            ctx,
+            at,
+            name,
+            expect,
+            elem: PhantomData,
+        }
+    }
+}
+
+impl<'de, T: Elem> DeserializeSeed<'de> for Elems<'_, T> {
+    type Value = Vec<T>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<T>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, T: Elem> Visitor<'de> for Elems<'_, T> {
+    type Value = Vec<T>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a list of {}", T::EXPECTING)
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Vec<T>, E> {
+        Err(str_type(s, &self))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+        let what = format_args!("{}.{}", self.at, self.name);
+        let mut v = Vec::new();
+        while let Some(x) = seq.next_element_seed(Elem1(PhantomData::<T>))? {
+            self.ctx.push::<_, A::Error>(&mut v, x, self.expect, &what)?;
+        }
+        v.shrink_to_fit();
+        Ok(v)
+    }
+}
+
+/// One [`Elem`].
+struct Elem1<T>(PhantomData<T>);
+
+impl<'de, T: Elem> DeserializeSeed<'de> for Elem1<T> {
+    type Value = T;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, T: Elem> Visitor<'de> for Elem1<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(T::EXPECTING)
+    }
+    fn visit_u64<E: de::Error>(self, u: u64) -> Result<T, E> {
+        T::from_u64(u).ok_or_else(|| E::invalid_value(Unexpected::Unsigned(u), &self))
+    }
+    fn visit_i64<E: de::Error>(self, i: i64) -> Result<T, E> {
+        Err(E::invalid_value(Unexpected::Signed(i), &self))
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<T, E> {
+        Err(str_type(s, &self))
+    }
+}
+
+struct GroupsSeed<'c>(&'c Ctx);
+
+impl<'de> Visitor<'de> for GroupsSeed<'_> {
+    type Value = Vec<GroupDict>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of parameter groups")
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Err(str_type(s, &self))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut groups = Vec::new();
+        let ctx = self.0;
+        while let Some(g) = seq.next_element_seed(GroupSeed {
+            ctx,
+            index: groups.len(),
+        })? {
+            ctx.push::<_, A::Error>(&mut groups, g, 0, &"param_groups")?;
+        }
+        groups.shrink_to_fit();
+        Ok(groups)
+    }
+}
+
+/// What each of the optimizer's own group keys ([`GROUP_KEYS`]) must be.
+const WANT: [&str; 9] = [
+    "a number",
+    "a number",
+    "a number",
+    "a number",
+    "true or false",
+    "true or false",
+    "true, false or null",
+    "true or false",
+    "a list of parameter indices",
+];
+
+/// A group: the four numbers are required, the flags default as in
+/// PyTorch's `__setstate__`, `params` is required, other keys are extras.
+struct GroupSeed<'c> {
+    ctx: &'c Ctx,
+    index: usize,
+}
+
+impl<'de> Visitor<'de> for GroupSeed<'_> {
+    type Value = GroupDict;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "parameter group {} (an object)", self.index)
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<GroupDict, E> {
+        Err(str_type(s, &self))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<GroupDict, A::Error> {
+        let (ctx, i) = (self.ctx, self.index);
+        let mut seen = [false; 9];
+        let mut numbers = [None; 4];
+        let mut flags = [false; 9];
+        let (mut foreach, mut params) = (None, None);
+        let mut extra = Map::new();
+        while let Some(key) = map.next_key_seed(GroupKeySeed { ctx, index: i })? {
+            let k = match key {
+                GroupKey::Own(k) if seen[k] => {
+                    return Err(duplicate(GROUP_KEYS[k], &format_args!("param_groups[{i}]")))
+                }
+                GroupKey::Own(k) => k,
+                GroupKey::Extra(key) => {
+                    if extra.contains_key(&key) {
+                        return Err(duplicate(&key, &format_args!("param_groups[{i}]")));
+                    }
+                    let at = format!("param_groups[{i}].{}", excerpt(&key));
+                    let value = map.next_value_seed(ExtraSeed { ctx, at: &at })?;
+                    extra.insert(key, value);
+                    continue;
+                }
+            };
+            seen[k] = true;
+            let at = At(i, GROUP_KEYS[k]);
+            let atom = map.next_value_seed(AtomSeed {
+                ctx,
+                at,
+                want: WANT[k],
+                list: k == 8,
+            })?;
+            let bad = || -> A::Error { ctx.invalid(format_args!("{at} is {atom}, not {}", WANT[k])) };
+            match k {
+                0..=3 => numbers[k] = Some(atom.number().ok_or_else(bad)?),
+                6 => foreach = atom.flag_or_null().ok_or_else(bad)?,
+                8 => match atom {
+                    Atom::List(p) => params = Some(p),
+                    _ => return Err(bad()),
+                },
+                _ => flags[k] = atom.flag().ok_or_else(bad)?,
+            }
+        }
+        let need = |k: usize| -> A::Error {
+            ctx.invalid(format_args!("param_groups[{i}] has no {:?}", GROUP_KEYS[k]))
+        };
+        let mut number = |k: usize| numbers[k].take().ok_or_else(|| need(k));
+        let options = Options {
+            lr: number(0)?,
+            rho: number(1)?,
+            eps: number(2)?,
+            weight_decay: number(3)?,
+            maximize: flags[4],
+            capturable: flags[5],
+            foreach,
+            differentiable: flags[7],
+        };
+        Ok(GroupDict {
+            options,
+            extra,
+            params: params.ok_or_else(|| need(8))?,
+        })
+    }
+}
+
+/// Reads a group held as a map (the torch.save loader's), with the checks
+/// of the JSON reader; its own [`EXTRA_LIMIT`].
+pub(crate) fn group_from_map(i: usize, g: Map<String, Value>) -> Result<GroupDict, Error> {
+    let ctx = Ctx::new();
+    GroupSeed { ctx: &ctx, index: i }
+        .deserialize(Value::Object(g))
+        .map_err(|e| Error::InvalidStateDict(e.to_string()))
+}
+
+/// A key of a group, for messages: `param_groups[1].lr`.
+#[derive(Clone, Copy)]
+struct At(usize, &'static str);
+
+impl Display for At {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "param_groups[{}].{}", self.0, self.1)
+    }
+}
+
+enum GroupKey {
+    /// The position in [`GROUP_KEYS`].
+    Own(usize),
+    Extra(String),
+}
+
+struct GroupKeySeed<'c> {
+    ctx: &'c Ctx,
+    index: usize,
+}
+
+impl<'de> Visitor<'de> for GroupKeySeed<'_> {
+    type Value = GroupKey;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<GroupKey, E> {
+        if let Some(k) = GROUP_KEYS.iter().position(|&g| g == s) {
+            return Ok(GroupKey::Own(k));
+        }
+        let at = format_args!("param_groups[{}].{}", self.index, excerpt(s));
+        self.ctx.charge::<E>(s.len() + 4, &at)?;
+        Ok(GroupKey::Extra(s.to_owned()))
+    }
+}
+
+/// The value of one of a group's own keys: a scalar, or with `list` the
+/// list of `params`. Anything else is refused at once.
+enum Atom {
+    Null,
+    Bool(bool),
+    Number(Number),
+    /// Cut to a readable length.
+    Str(String),
+    List(Vec<usize>),
+}
+
+impl Atom {
+    /// A hyperparameter: a JSON number, or a string when not finite.
+    fn number(&self) -> Option<f64> {
+        match self {
+            Atom::Number(n) => n.as_f64(),
+            Atom::Str(s) => match s.as_str() {
+                "inf" | "Infinity" => Some(f64::INFINITY),
+                "-inf" | "-Infinity" => Some(f64::NEG_INFINITY),
+                "nan" | "NaN" => Some(f64::NAN),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn flag(&self) -> Option<bool> {
+        match self {
+            Atom::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    fn flag_or_null(&self) -> Option<Option<bool>> {
+        match self {
+            Atom::Null => Some(None),
+            a => a.flag().map(Some),
+        }
+    }
+}
+
+impl Display for Atom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Atom::Null => f.write_str("null"),
+            Atom::Bool(b) => write!(f, "{b}"),
+            Atom::Number(n) => write!(f, "{n}"),
+            Atom::Str(s) => write!(f, "{}", Value::String(s.clone())),
+            Atom::List(_) => f.write_str("a list"),
+        }
+    }
+}
+
+struct AtomSeed<'c> {
+    ctx: &'c Ctx,
+    at: At,
+    want: &'static str,
+    list: bool,
+}
+
+impl<'de> Visitor<'de> for AtomSeed<'_> {
+    type Value = Atom;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.want)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Atom, E> {
+        Ok(Atom::Null)
+    }
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Atom, E> {
+        Ok(Atom::Bool(b))
+    }
+    fn visit_u64<E: de::Error>(self, u: u64) -> Result<Atom, E> {
+        Ok(Atom::Number(u.into()))
+    }
+    fn visit_i64<E: de::Error>(self, i: i64) -> Result<Atom, E> {
+        Ok(Atom::Number(i.into()))
+    }
+    fn visit_f64<E: de::Error>(self, x: f64) -> Result<Atom, E> {
+        Ok(Number::from_f64(x).map_or(Atom::Null, Atom::Number))
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Atom, E> {
+        Ok(Atom::Str(excerpt(s)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Atom, A::Error> {
+        let (ctx, at, want) = (self.ctx, self.at, self.want);
+        if !self.list {
+            return Err(ctx.invalid(format_args!("{at} is an array, not {want}")));
+        }
+        let mut v = Vec::new();
+        let elem = AtomSeed { list: false, ..self };
+        while let Some(x) = seq.next_element_seed(AtomSeed { ..elem })? {
+            match &x {
+                Atom::Number(n) => match n.as_u64().and_then(|u| usize::try_from(u).ok()) {
+                    Some(p) => ctx.push::<_, A::Error>(&mut v, p, 0, &at)?,
+                    None => return Err(ctx.invalid(format_args!("{at} is {x}, not {want}"))),
+                },
+                _ => return Err(ctx.invalid(format_args!("{at} is {x}, not {want}"))),
+            }
+        }
+        v.shrink_to_fit();
+        Ok(Atom::List(v))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Atom, A::Error> {
+        let (at, want) = (self.at, self.want);
+        Err(self.ctx.invalid(format_args!("{at} is an object, not {want}")))
+    }
+}
+
+/// An extra key's value, kept verbatim as a `Value`, within [`EXTRA_LIMIT`].
+#[derive(Clone, Copy)]
+struct ExtraSeed<'a> {
+    ctx: &'a Ctx,
+    /// The group's key, for messages.
+    at: &'a str,
+}
+
+impl ExtraSeed<'_> {
+    fn charge<E: de::Error>(&self, bytes: usize) -> Result<(), E> {
+        self.ctx.charge(bytes, &self.at)
+    }
+}
+
+/// The length of `x` printed.
+fn text_len(x: impl Display) -> usize {
+    struct Count(usize);
+    impl fmt::Write for Count {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            self.0 += s.len();
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = fmt::write(&mut c, format_args!("{x}"));
+    c.0
+}
+
+impl<'de> Visitor<'de> for ExtraSeed<'_> {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        self.charge(4)?;
+        Ok(Value::Null)
+    }
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Value, E> {
+        self.charge(5)?;
+        Ok(Value::Bool(b))
+    }
+    fn visit_u64<E: de::Error>(self, u: u64) -> Result<Value, E> {
+        self.charge(text_len(u))?;
+        Ok(u.into())
+    }
+    fn visit_i64<E: de::Error>(self, i: i64) -> Result<Value, E> {
+        self.charge(text_len(i))?;
+        Ok(i.into())
+    }
+    fn visit_f64<E: de::Error>(self, x: f64) -> Result<Value, E> {
+        let n = Number::from_f64(x);
+        self.charge(n.as_ref().map_or(4, text_len))?;
+        Ok(n.map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
+        self.charge(s.len() + 2)?;
+        Ok(Value::String(s.to_owned()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        self.charge(2)?;
+        let mut v = Vec::new();
+        while let Some(x) = seq.next_element_seed(self)? {
+            self.charge(1)?;
+            self.ctx.push::<_, A::Error>(&mut v, x, 0, &self.at)?;
+        }
+        v.shrink_to_fit();
+        Ok(Value::Array(v))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        self.charge(2)?;
+        let mut m = Map::new();
+        while let Some(k) = map.next_key_seed(ExtraKeySeed(self))? {
+            if m.contains_key(&k) {
+                return Err(duplicate(&k, &self.at));
+            }
+            let v = map.next_value_seed(self)?;
+            m.insert(k, v);
+        }
+        Ok(Value::Object(m))
+    }
+}
+
+/// A key inside an extra key's value.
+struct ExtraKeySeed<'a>(ExtraSeed<'a>);
+
+impl<'de> Visitor<'de> for ExtraKeySeed<'_> {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<String, E> {
+        self.0.charge(s.len() + 4)?;
+        Ok(s.to_owned())
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,275 @@
+//! PyTorch's `torch.save` format, read and written by `adadelta` with no
+//! Python in between, checked against real PyTorch (the project venv)
+//! through `difftest/python/torch_format.py`:
+//!
+//! * **PyTorch → Rust**: PyTorch runs 3 steps and `torch.save`s one kind of
+//!   file; `adadelta` loads it (and the parameters, also from a `torch.save`
+//!   file), continues 3 steps, and must equal PyTorch's own 6 steps bit for
+//!   bit: every parameter, every state tensor, every step counter and
+//!   option.
+//! * **Rust → PyTorch**: `adadelta` runs 3 steps and saves; PyTorch loads the
+//!   file with `torch.load(weights_only=True)`, `load_state_dict`s it,
+//!   continues 3 steps, and must equal `adadelta`'s own 6 steps bit for bit.
+//!
+//! Bit for bit holds because `adadelta` runs with
+//! `Numerics::ReproduceLibtorch`, which computes libtorch 2.13's own
+//! rounding, square root included (`docs/numerics.md`); the file formats add
+//! no rounding at all. The kinds of file are what PyTorch really writes:
+//! `step` as a 0-dim tensor and as a plain number (older PyTorch), `lr` as a
+//! float and as a 1-element tensor, extra group keys, state for only some
+//! parameters, an empty and a 0-dim tensor, and a whole training checkpoint
+//! (`{"model", "optimizer", "epoch", "scheduler"}`).
+
+use std::path::Path;
+use std::process::Command;
+
+use adadelta::checkpoint::torch::{self, TorchFile, Value};
+use adadelta::checkpoint::{Durability, TensorRef};
+use adadelta::kernel::{Executor, Numerics};
+use adadelta::{Adadelta, GroupSpec, Options, Param, StateDict, TensorData};
+
+const SAVE_AT: usize = 3;
+const STEPS: usize = 6;
+
+fn python(args: &[&str]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/torch_format.py");
+    let out = Command::new(adadelta_difftest::pytorch::python_path())
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("start Python (run scripts/setup.sh)");
+    assert!(
+        out.status.success(),
+        "torch_format.py {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn temp_dir(kind: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("adadelta-torch-format-{kind}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The scenario PyTorch wrote to `inputs.pt`: groups (parameter names and
+/// options), initial values, gradients by step.
+struct Inputs {
+    groups: Vec<(Vec<String>, Options)>,
+    init: Vec<(String, TensorData)>,
+    grads: Vec<(String, TensorData)>,
+}
+
+fn float(v: &Value, key: &str) -> f64 {
+    match v.get(key) {
+        Some(Value::Float(x)) => *x,
+        Some(Value::Int(i)) => *i as f64,
+        other => panic!("config {key}: {other:?}"),
+    }
+}
+
+fn read_inputs(dir: &Path) -> Inputs {
+    let mut f = TorchFile::open(dir.join("inputs.pt")).unwrap();
+    let Some(Value::List(groups)) = f.get("config").and_then(|c| c.get("groups")).cloned() else {
+        panic!("inputs.pt has no config.groups")
+    };
+    let groups = groups
+        .iter()
+        .map(|g| {
+            let Some(Value::List(names)) = g.get("names") else { panic!("names") };
+            let names = names.iter().map(|n| n.as_str().unwrap().to_string()).collect();
+            let options = Options {
+                lr: float(g, "lr"),
+                rho: float(g, "rho"),
+                eps: float(g, "eps"),
+                weight_decay: float(g, "weight_decay"),
+                maximize: g.get("maximize") == Some(&Value::Bool(true)),
+                ..Options::default()
+            };
+            (names, options)
+        })
+        .collect();
+    Inputs {
+        groups,
+        init: f.tensors_at("init").unwrap(),
+        grads: f.tensors_at("grads").unwrap(),
+    }
+}
+
+impl Inputs {
+    fn names(&self) -> Vec<String> {
+        self.groups.iter().flat_map(|(n, _)| n.clone()).collect()
+    }
+
+    /// An optimizer over `values` (by name), in the scenario's groups, with
+    /// libtorch's numerics.
+    fn optimizer(&self, values: &[(String, TensorData)]) -> Adadelta {
+        let param = |name: &String| {
+            let (_, t) = values.iter().find(|(n, _)| n == name).expect("a value per name");
+            Param::with_shape(t.data().to_vec(), t.shape().to_vec()).unwrap()
+        };
+        let groups = self
+            .groups
+            .iter()
+            .map(|(names, o)| {
+                GroupSpec::new(names.iter().map(param).collect())
+                    .lr(o.lr)
+                    .rho(o.rho)
+                    .eps(o.eps)
+                    .weight_decay(o.weight_decay)
+                    .maximize(o.maximize)
+            })
+            .collect();
+        Adadelta::with_groups(groups, Options::default())
+            .unwrap()
+            .with_executor(Executor::with_numerics(Numerics::ReproduceLibtorch))
+    }
+
+    fn step(&self, opt: &mut Adadelta, t: usize) {
+        opt.zero_grad(true);
+        for (p, name) in opt.params_mut().iter_mut().zip(self.names()) {
+            let key = format!("{t}.{name}");
+            if let Some((_, g)) = self.grads.iter().find(|(n, _)| *n == key) {
+                p.set_grad(g.data().to_vec()).unwrap();
+            }
+        }
+        opt.step().unwrap();
+    }
+
+    fn named<'a>(&self, opt: &'a Adadelta) -> Vec<(String, TensorRef<'a>)> {
+        self.names()
+            .into_iter()
+            .zip(opt.params())
+            .map(|(n, p)| {
+                (
+                    n,
+                    TensorRef {
+                        shape: p.shape().into(),
+                        data: p.data(),
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+/// PyTorch saves `kind` after 3 steps; adadelta loads it and continues 3
+/// steps; the result must be PyTorch's own 6 steps, bit for bit.
+fn pytorch_file_loads_and_continues_bit_for_bit(kind: &str) {
+    let dir = temp_dir(kind);
+    python(&["write", kind, dir.to_str().unwrap()]);
+    let inputs = read_inputs(&dir);
+    let saved = dir.join("saved.pt");
+    let (values, sd): (_, StateDict) = if kind == "checkpoint" {
+        let mut f = TorchFile::open(&saved).unwrap();
+        assert_eq!(f.get("epoch"), Some(&Value::Int(3)));
+        let sched = f.get("scheduler").expect("the scheduler's state is kept");
+        assert_eq!(sched.get("last_epoch"), Some(&Value::Int(3)));
+        (f.tensors_at("model").unwrap(), f.state_dict_at("optimizer").unwrap())
+    } else {
+        (
+            TorchFile::open(dir.join("params3.pt")).unwrap().tensors().unwrap(),
+            adadelta::checkpoint::load(&saved).unwrap(),
+        )
+    };
+    let mut opt = inputs.optimizer(&values);
+    if kind == "checkpoint" {
+        opt.load_state_dict(sd).unwrap();
+    } else {
+        opt.load(&saved).unwrap(); // the path users take
+        assert_eq!(opt.state_dict(), sd);
+    }
+    assert!(opt.state(4).is_none(), "parameter e had no gradient: no state");
+    for t in SAVE_AT + 1..=STEPS {
+        inputs.step(&mut opt, t);
+    }
+    let mut expected = TorchFile::open(dir.join("expected.pt")).unwrap();
+    let want = expected.tensors_at("params").unwrap();
+    for ((name, w), p) in want.iter().zip(opt.params()) {
+        assert_eq!(w.shape(), &p.shape()[..], "{kind}: {name}");
+        assert!(same_bits(w.data(), p.data()), "{kind}: parameter {name} differs from PyTorch's");
+    }
+    assert_eq!(
+        opt.state_dict(),
+        expected.state_dict_at("state").unwrap(),
+        "{kind}: state after 6 steps differs from PyTorch's"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// adadelta saves `kind` after 3 steps; PyTorch loads it with
+/// `weights_only=True` and continues 3 steps; the result must be adadelta's
+/// own 6 steps, bit for bit.
+fn adadelta_file_loads_in_pytorch_and_continues_bit_for_bit(kind: &str) {
+    let dir = temp_dir(&format!("{kind}-back"));
+    python(&["write", kind, dir.to_str().unwrap()]);
+    let inputs = read_inputs(&dir);
+    let mut opt = inputs.optimizer(&inputs.init);
+    if kind == "extra_keys" {
+        for (g, (names, o)) in inputs.groups.iter().enumerate() {
+            opt.set_group_extra(g, "param_names", serde_json::json!(names)).unwrap();
+            opt.set_group_extra(g, "initial_lr", serde_json::json!(o.lr)).unwrap();
+        }
+    }
+    for t in 1..=SAVE_AT {
+        inputs.step(&mut opt, t);
+    }
+    let rust3 = dir.join("rust3.pt");
+    if kind == "checkpoint" {
+        let sd = opt.state_dict_ref();
+        let ckpt = Value::dict([
+            ("model", torch::tensors_value(inputs.named(&opt))),
+            ("optimizer", torch::state_dict_value(&sd).unwrap()),
+            ("epoch", Value::Int(3)),
+        ]);
+        torch::save(&rust3, &ckpt, Durability::Durable).unwrap();
+    } else {
+        opt.save(&rust3).unwrap();
+        let params = torch::tensors_value(inputs.named(&opt));
+        torch::save(dir.join("rust_params3.pt"), &params, Durability::NoSync).unwrap();
+    }
+    for t in SAVE_AT + 1..=STEPS {
+        inputs.step(&mut opt, t);
+    }
+    let sd = opt.state_dict_ref();
+    let result = Value::dict([
+        ("params", torch::tensors_value(inputs.named(&opt))),
+        ("state", torch::state_dict_value(&sd).unwrap()),
+    ]);
+    torch::save(dir.join("rust6.pt"), &result, Durability::NoSync).unwrap();
+    let answer: serde_json::Value =
+        serde_json::from_str(&python(&["check", kind, dir.to_str().unwrap()])).unwrap();
+    assert!(answer["compared"].as_u64().unwrap() > 50, "{answer}");
+    assert_eq!(answer["mismatches"], 0, "{kind}: {answer}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+macro_rules! both_ways {
+    ($($name:ident: $kind:literal,)*) => {
+        mod pytorch_to_rust {
+            $(#[test]
+            fn $name() {
+                super::pytorch_file_loads_and_continues_bit_for_bit($kind);
+            })*
+        }
+        mod rust_to_pytorch {
+            $(#[test]
+            fn $name() {
+                super::adadelta_file_loads_in_pytorch_and_continues_bit_for_bit($kind);
+            })*
+        }
+    };
+}
+
+both_ways! {
+    an_optimizer_state_dict_with_step_as_a_0_dim_tensor: "plain",
+    a_state_dict_with_step_as_a_plain_number_as_older_pytorch_wrote: "step_number",
+    a_state_dict_with_lr_as_a_1_element_tensor: "lr_tensor",
+    a_state_dict_with_extra_group_keys: "extra_keys",
+    a_training_checkpoint_with_model_optimizer_epoch_and_scheduler: "checkpoint",
+}
