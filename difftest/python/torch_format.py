@@ -12,6 +12,8 @@
       checkpoint) with torch.load(weights_only=True), continues 3 steps in PyTorch, and
       compares with <dir>/rust6.pt bit for bit. Prints JSON {"compared": n, "mismatches": m,
       "first": "..."}.
+  torch_format.py refused <legacy|float64|global> <dir>
+      Writes <dir>/refused.pt, a file adadelta refuses with a message.
 
 Parameters: 5 tensors of shapes (3,), (2, 3), (), (0,), (40,), in two groups. Gradients are
 absent for some parameters at some steps, so state exists for only some of them.
@@ -113,6 +115,27 @@ def write(kind, d):
                f"{d}/expected.pt")
 
 
+class NotAllowed:
+    """A class of this script: pickled as GLOBAL __main__.NotAllowed."""
+
+
+def refused(kind, d):
+    """Files adadelta must refuse with a message: the legacy format, float64 state,
+    a global outside the allow-list."""
+    params = [torch.nn.Parameter(torch.ones(3, dtype=torch.float64))]
+    opt = torch.optim.Adadelta(params)
+    params[0].grad = torch.ones(3, dtype=torch.float64)
+    opt.step()
+    if kind == "legacy":
+        torch.save(opt.state_dict(), f"{d}/refused.pt", _use_new_zipfile_serialization=False)
+    elif kind == "float64":
+        torch.save(opt.state_dict(), f"{d}/refused.pt")
+    elif kind == "global":
+        torch.save({"state": {}, "param_groups": [], "x": NotAllowed()}, f"{d}/refused.pt")
+    else:
+        raise ValueError(kind)
+
+
 def bits(t):
     return t.detach().contiguous().view(-1).view(torch.int32).tolist() if t.numel() else []
 
@@ -162,4 +185,4 @@ def check(kind, d):
 if __name__ == "__main__":
     torch.set_num_threads(1)
     cmd, kind, d = sys.argv[1:4]
-    {"write": write, "check": check}[cmd](kind, d)
+    {"write": write, "check": check, "refused": refused}[cmd](kind, d)

@@ -1,5 +1,7 @@
 //! PyTorch interop of `adadelta::Adadelta`'s state dict, end to end through
-//! `torch.save` files and `difftest/python/state_dict_convert.py`:
+//! `torch.save` files and the test helper `api_support/state_dict_convert.py`
+//! (the JSON bridge of before the crate read `torch.save` files itself;
+//! `torch_format.rs` tests the direct path):
 //!
 //! * PyTorch → Rust: N steps in PyTorch, `torch.save`, convert, load into
 //!   `fast`, M more steps; compared with PyTorch's own N + M steps.

@@ -273,3 +273,35 @@ both_ways! {
     a_state_dict_with_extra_group_keys: "extra_keys",
     a_training_checkpoint_with_model_optimizer_epoch_and_scheduler: "checkpoint",
 }
+
+/// PyTorch writes a file adadelta cannot load; the error must name the file
+/// and say what was found.
+fn refused_with(kind: &str, words: &[&str]) {
+    let dir = temp_dir(&format!("refused-{kind}"));
+    python(&["refused", kind, dir.to_str().unwrap()]);
+    let path = dir.join("refused.pt");
+    let mut opt = Adadelta::new(vec![Param::new(vec![1.0; 3])], Options::default()).unwrap();
+    let before = opt.state_dict();
+    let err = opt.load(&path).unwrap_err().to_string();
+    assert!(err.starts_with(&format!("{}: ", path.display())), "{err}");
+    for w in words {
+        assert!(err.contains(w), "{kind}: {err:?} does not say {w:?}");
+    }
+    assert_eq!(opt.state_dict(), before, "a refused load changed nothing");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_legacy_pre_zip_format_is_refused_with_a_message() {
+    refused_with("legacy", &["legacy", "pre-1.6", "save it again"]);
+}
+
+#[test]
+fn float64_state_is_refused_naming_the_dtype_and_the_tensor() {
+    refused_with("float64", &["torch.float64", "state[0].", "only torch.float32"]);
+}
+
+#[test]
+fn a_global_outside_the_allow_list_is_refused_and_nothing_is_executed() {
+    refused_with("global", &["GLOBAL __main__.NotAllowed is not accepted", "nothing in the file is executed"]);
+}

@@ -1,5 +1,7 @@
-//! Shared by the `api_*` tests: running `difftest/python/api_interop.py` and
-//! `state_dict_convert.py` in the project venv, the wire format of their
+//! Shared by the `api_*` tests: running `api_interop.py` and
+//! `state_dict_convert.py` (test helpers beside this file, not for users:
+//! users read and write `torch.save` files with `adadelta::checkpoint::torch`)
+//! in the project venv, the wire format of their
 //! tensors, and the interop scenario (two groups, four parameters).
 
 #![allow(dead_code)] // each test file uses a part
@@ -11,14 +13,14 @@ use adadelta::{Adadelta, GroupSpec, Options, Param, StateDict};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-/// `difftest/python/<name>`.
+/// `difftest/tests/api_support/<name>`.
 pub fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("python")
+        .join("tests/api_support")
         .join(name)
 }
 
-/// Runs a Python script of `difftest/python` with `args`, feeding `stdin`;
+/// Runs a Python script of `difftest/tests/api_support` with `args`, feeding `stdin`;
 /// panics with its stderr if it fails. Returns stdout.
 pub fn python(name: &str, args: &[&str], stdin: &[u8]) -> Vec<u8> {
     use std::io::Write;

@@ -27,11 +27,15 @@ struct Writer<'v, 'a> {
 }
 
 impl<'v, 'a> Writer<'v, 'a> {
-    fn str(&mut self, s: &str) {
+    /// A `str` (BINUNICODE: `weights_only` reads no longer form, so a
+    /// string of 4 GiB or more is refused).
+    fn str(&mut self, s: &str) -> Result<(), CheckpointError> {
+        let n = u32::try_from(s.len())
+            .map_err(|_| CheckpointError::format("a string of 4 GiB or more cannot be pickled"))?;
         self.out.push(b'X');
-        self.out
-            .extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_le_bytes());
+        self.out.extend_from_slice(&n.to_le_bytes());
         self.out.extend_from_slice(s.as_bytes());
+        Ok(())
     }
 
     fn int(&mut self, i: i64) {
@@ -109,10 +113,10 @@ impl<'v, 'a> Writer<'v, 'a> {
         self.out.push(b'(');
         // The persistent id: ('storage', torch.FloatStorage, key, 'cpu', numel)
         self.out.push(b'(');
-        self.str("storage");
+        self.str("storage")?;
         self.global("torch", "FloatStorage");
-        self.str(&key);
-        self.str("cpu");
+        self.str(&key)?;
+        self.str("cpu")?;
         self.int(t.data.len() as i64);
         self.out.push(b't');
         self.out.push(b'Q');
@@ -143,7 +147,7 @@ impl<'v, 'a> Writer<'v, 'a> {
                 self.out.push(b'G');
                 self.out.extend_from_slice(&x.to_be_bytes());
             }
-            Value::Str(s) => self.str(s),
+            Value::Str(s) => self.str(s)?,
             Value::List(items) => {
                 self.out.push(b']');
                 if !items.is_empty() {

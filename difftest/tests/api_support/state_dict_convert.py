@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Convert a ``torch.optim.Adadelta`` state dict between PyTorch and adadelta-rs.
+"""A test helper of difftest/tests/api_interop.rs, not for users: convert a
+``torch.optim.Adadelta`` state dict between PyTorch and adadelta-rs's JSON.
+Users read and write ``torch.save`` files directly with ``adadelta::checkpoint::torch``.
 
     python state_dict_convert.py to-rust  optimizer.pt   optimizer.json
     python state_dict_convert.py to-torch optimizer.json optimizer.pt
