@@ -20,6 +20,8 @@ const ALIGNMENT: u16 = 64;
 pub(crate) struct Archive {
     zip: ZipArchive<File>,
     prefix: String,
+    /// The file's length: no record may claim bytes beyond it.
+    len: u64,
 }
 
 fn zip_err(e: zip::result::ZipError) -> CheckpointError {
@@ -30,6 +32,7 @@ impl Archive {
     /// Opens the archive and checks its layout: one top folder holding
     /// `data.pkl`; `byteorder`, if present, `little`.
     pub(crate) fn open(file: File) -> Result<Archive, CheckpointError> {
+        let len = file.metadata()?.len();
         let zip = ZipArchive::new(file).map_err(zip_err)?;
         let mut prefix: Option<String> = None;
         for i in 0..zip.len() {
@@ -52,7 +55,7 @@ impl Archive {
             }
         }
         let prefix = prefix.ok_or_else(|| CheckpointError::format("an empty zip archive"))?;
-        let mut a = Archive { zip, prefix };
+        let mut a = Archive { zip, prefix, len };
         if a.zip.index_for_name(&a.name("data.pkl")).is_none() {
             return Err(CheckpointError::format(format!(
                 "a zip archive without {}: not a torch.save file",
@@ -99,6 +102,7 @@ impl Archive {
                 f.size()
             )));
         }
+        within(name, f.data_start(), f.size(), self.len)?;
         let mut out = Vec::new();
         out.try_reserve_exact(f.size() as usize)
             .map_err(|_| CheckpointError::format(format!("{name}: out of memory")))?;
@@ -130,6 +134,7 @@ impl Archive {
                 excerpt(&name)
             )));
         }
+        within(&name, f.data_start(), f.size(), self.len)?;
         Ok(f.size())
     }
 
@@ -157,6 +162,18 @@ impl Archive {
                 excerpt(&name)
             ))),
         }
+    }
+}
+
+/// Checks that a stored record of `size` bytes starting at `start` lies
+/// inside a file of `len` bytes, before any memory is given to it.
+fn within(name: &str, start: Option<u64>, size: u64, len: u64) -> Result<(), CheckpointError> {
+    match start.and_then(|s| s.checked_add(size)) {
+        Some(end) if end <= len => Ok(()),
+        _ => Err(CheckpointError::format(format!(
+            "{} declares {size} bytes, beyond the end of the {len}-byte file",
+            excerpt(name)
+        ))),
     }
 }
 
