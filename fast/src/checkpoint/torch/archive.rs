@@ -19,6 +19,9 @@ const ALIGNMENT: u16 = 64;
 /// A `torch.save` archive open for reading.
 pub(crate) struct Archive {
     zip: ZipArchive<File>,
+    /// A second handle on the file, for reading records' data at their
+    /// offsets from several threads at once.
+    data: File,
     prefix: String,
     /// The file's length: no record may claim bytes beyond it.
     len: u64,
@@ -33,6 +36,7 @@ impl Archive {
     /// `data.pkl`; `byteorder`, if present, `little`.
     pub(crate) fn open(file: File) -> Result<Archive, CheckpointError> {
         let len = file.metadata()?.len();
+        let data = file.try_clone()?;
         let zip = ZipArchive::new(file).map_err(zip_err)?;
         let mut prefix: Option<String> = None;
         for i in 0..zip.len() {
@@ -55,7 +59,12 @@ impl Archive {
             }
         }
         let prefix = prefix.ok_or_else(|| CheckpointError::format("an empty zip archive"))?;
-        let mut a = Archive { zip, prefix, len };
+        let mut a = Archive {
+            zip,
+            data,
+            prefix,
+            len,
+        };
         if a.zip.index_for_name(&a.name("data.pkl")).is_none() {
             return Err(CheckpointError::format(format!(
                 "a zip archive without {}: not a torch.save file",
@@ -138,6 +147,50 @@ impl Archive {
         Ok(f.size())
     }
 
+    /// Where storage `key`'s data lies in the file, checked: stored, inside
+    /// the file.
+    pub(crate) fn storage_extent(&mut self, key: &str) -> Result<Extent, CheckpointError> {
+        let size = self.storage_size(key)?;
+        let name = self.name(&format!("data/{key}"));
+        let f = self.zip.by_name(&name).map_err(zip_err)?;
+        let start = f.data_start().ok_or_else(|| {
+            CheckpointError::format(format!("{}: no data offset", excerpt(&name)))
+        })?;
+        Ok(Extent {
+            start,
+            size,
+            crc: f.crc32(),
+        })
+    }
+
+    /// Reads the data of `extent` (of storage `key`) into `out`, exactly its
+    /// size, and checks its CRC-32. Takes `&self`: threads may read
+    /// different records at once.
+    pub(crate) fn read_extent(
+        &self,
+        key: &str,
+        extent: &Extent,
+        out: &mut [u8],
+    ) -> Result<(), CheckpointError> {
+        let fail = |msg: String| {
+            CheckpointError::format(format!("{}/data/{}: {msg}", self.prefix, excerpt(key)))
+        };
+        if extent.size != out.len() as u64 {
+            return Err(fail(format!(
+                "holds {} bytes, but its tensor needs {}",
+                extent.size,
+                out.len()
+            )));
+        }
+        read_at(&self.data, out, extent.start).map_err(|e| fail(e.to_string()))?;
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(out);
+        if crc.finalize() != extent.crc {
+            return Err(fail("its CRC-32 does not match: the file is corrupt".into()));
+        }
+        Ok(())
+    }
+
     /// Reads storage `key`'s record, exactly `out.len()` bytes, into `out`,
     /// and checks its CRC-32.
     pub(crate) fn read_storage(&mut self, key: &str, out: &mut [u8]) -> Result<(), CheckpointError> {
@@ -163,6 +216,37 @@ impl Archive {
             ))),
         }
     }
+}
+
+/// Where a stored record's data lies: its offset in the file, its size,
+/// and its CRC-32 from the central directory.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Extent {
+    start: u64,
+    size: u64,
+    crc: u32,
+}
+
+/// `out.len()` bytes of `file` from `offset`, without moving a shared file
+/// position (so several threads may read at once).
+#[cfg(unix)]
+fn read_at(file: &File, out: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, out, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, mut out: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !out.is_empty() {
+        match file.seek_read(out, offset)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                out = &mut out[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks that a stored record of `size` bytes starting at `start` lies

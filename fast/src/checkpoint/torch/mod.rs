@@ -72,6 +72,7 @@ mod pickle;
 mod unpickle;
 mod value;
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -212,6 +213,8 @@ pub struct TorchFile {
     archive: Archive,
     root: Value,
     path: Option<PathBuf>,
+    /// Storages read ahead, in parallel ([`prefetch`](Self::prefetch)), by key.
+    ready: HashMap<String, Vec<f32>>,
 }
 
 impl std::fmt::Debug for TorchFile {
@@ -260,6 +263,7 @@ impl TorchFile {
             archive,
             root,
             path: None,
+            ready: HashMap::new(),
         })
     }
 
@@ -297,12 +301,23 @@ impl TorchFile {
             )));
         }
         let numel = info.numel();
+        // More elements than its storage holds is a view with zero strides
+        // (an expanded tensor): materialising it could take any amount of
+        // memory from a few stored bytes.
+        if numel > info.storage_len {
+            return Err(CheckpointError::format(format!(
+                "{what} has {numel} elements but its storage only {}: an expanded view \
+                 (zero strides), which is not read",
+                info.storage_len
+            )));
+        }
         let size = self.archive.storage_size(&info.storage)?;
-        if size != info.storage_len as u64 * 4 {
+        // (In u128: the pickle's size may be any non-negative int.)
+        if u128::from(size) != info.storage_len as u128 * 4 {
             return Err(CheckpointError::format(format!(
                 "{what}: storage {} holds {size} bytes, not the {} of its {} float32 elements",
                 excerpt(&info.storage),
-                info.storage_len as u64 * 4,
+                info.storage_len as u128 * 4,
                 info.storage_len
             )));
         }
@@ -314,6 +329,13 @@ impl TorchFile {
             v.resize(n, 0.0);
             Ok(v)
         };
+        if let Some(data) = self.ready.remove(&info.storage) {
+            if whole(info) {
+                return TensorData::new(info.shape.clone(), data)
+                    .map_err(|e| CheckpointError::format(e.to_string()));
+            }
+            self.ready.insert(info.storage.clone(), data);
+        }
         let mut storage = alloc(info.storage_len)?;
         self.archive
             .read_storage(&info.storage, bytemuck::cast_slice_mut(&mut storage))?;
@@ -322,7 +344,7 @@ impl TorchFile {
                 .iter_mut()
                 .for_each(|x| *x = f32::from_bits(x.to_bits().swap_bytes()));
         }
-        let data = if info.offset == 0 && numel == info.storage_len && info.is_contiguous() {
+        let data = if whole(info) {
             storage
         } else {
             let mut out = alloc(numel)?;
@@ -338,7 +360,7 @@ impl TorchFile {
             Dtype::Float32 => Ok(f64::from(self.read_tensor(info, "a scalar")?.data()[0])),
             Dtype::Float64 => {
                 let size = self.archive.storage_size(&info.storage)?;
-                if size != info.storage_len as u64 * 8 || info.offset >= info.storage_len {
+                if u128::from(size) != info.storage_len as u128 * 8 || info.offset >= info.storage_len {
                     return Err(CheckpointError::format("a float64 scalar's storage is not its size"));
                 }
                 let mut bytes = vec![0u8; size as usize];
@@ -372,7 +394,54 @@ impl TorchFile {
         r.map_err(|e| self.at_path(e))
     }
 
+    /// Reads ahead, on the rayon pool, every float32 tensor of `v` that is a
+    /// whole storage (all of `torch.save`'s tensors are): each straight into
+    /// the buffer it is returned in, with its CRC-32 checked. Memory is what
+    /// the tensors of `v` take, no more than reading them one by one.
+    fn prefetch(&mut self, v: &Value) -> Result<(), CheckpointError> {
+        if !cfg!(any(unix, windows)) {
+            return Ok(()); // read one by one
+        }
+        let mut infos = Vec::new();
+        collect(v, &mut infos);
+        let mut jobs = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for info in infos {
+            if info.dtype != Dtype::Float32 || !whole(info) || !seen.insert(&info.storage) {
+                continue; // read (or refused) one by one, with its name in the error
+            }
+            let extent = self.archive.storage_extent(&info.storage)?;
+            let mut buf: Vec<f32> = Vec::new();
+            buf.try_reserve_exact(info.storage_len).map_err(|_| {
+                CheckpointError::format(format!("cannot allocate {} elements", info.storage_len))
+            })?;
+            jobs.push((info.storage.clone(), extent, buf));
+        }
+        // Largest first, so that the two ends of the pool finish together.
+        jobs.sort_by_key(|(_, _, b)| std::cmp::Reverse(b.capacity()));
+        use rayon::prelude::*;
+        let archive = &self.archive;
+        jobs.par_iter_mut()
+            .try_for_each(|(key, extent, buf)| {
+                buf.resize(buf.capacity(), 0.0);
+                archive.read_extent(key, extent, bytemuck::cast_slice_mut(buf))?;
+                if cfg!(target_endian = "big") {
+                    buf.iter_mut()
+                        .for_each(|x| *x = f32::from_bits(x.to_bits().swap_bytes()));
+                }
+                Ok::<(), CheckpointError>(())
+            })?;
+        self.ready = jobs.into_iter().map(|(k, _, b)| (k, b)).collect();
+        Ok(())
+    }
+
     fn state_dict_of(&mut self, v: &Value) -> Result<StateDict, CheckpointError> {
+        let r = self.prefetch(v).and_then(|()| self.state_dict_unprefetched(v));
+        self.ready.clear();
+        r
+    }
+
+    fn state_dict_unprefetched(&mut self, v: &Value) -> Result<StateDict, CheckpointError> {
         let cell = std::cell::RefCell::new(self);
         layout::state_dict_from(
             v,
@@ -402,6 +471,18 @@ impl TorchFile {
     }
 
     fn tensors_of(
+        &mut self,
+        v: &Value,
+        what: &str,
+    ) -> Result<Vec<(String, TensorData)>, CheckpointError> {
+        let r = self
+            .prefetch(v)
+            .and_then(|()| self.tensors_unprefetched(v, what));
+        self.ready.clear();
+        r
+    }
+
+    fn tensors_unprefetched(
         &mut self,
         v: &Value,
         what: &str,
@@ -445,6 +526,25 @@ fn no_key(root: &Value, key: &str) -> CheckpointError {
         excerpt(key),
         excerpt(&keys)
     ))
+}
+
+/// Whether a tensor is its whole storage, in order: `torch.save`'s tensors
+/// are, and are read with no copy.
+fn whole(info: &TensorInfo) -> bool {
+    info.offset == 0 && info.numel() == info.storage_len && info.is_contiguous()
+}
+
+/// Every tensor of `v`.
+fn collect<'v>(v: &'v Value, out: &mut Vec<&'v TensorInfo>) {
+    match v {
+        Value::Tensor(t) => out.push(t),
+        Value::List(items) | Value::Tuple(items) => items.iter().for_each(|x| collect(x, out)),
+        Value::Dict(items) => items.iter().for_each(|(k, x)| {
+            collect(k, out);
+            collect(x, out);
+        }),
+        _ => {}
+    }
 }
 
 /// Copies a strided view of `storage` into `out`, in row-major order.
