@@ -10,16 +10,27 @@
 //! `done g` after each `Adadelta::save`. The parent kills it after a random
 //! delay, then checks the file against what the child printed.
 //!
+//! A killed save leaves its temporary file (`.<hash>.<pid>.<n>.adadelta-tmp`,
+//! `fast/src/checkpoint/atomic.rs`); the next save of the same destination
+//! removes it. The parent never removes one: after every kill the directory
+//! must hold the checkpoint and at most one temporary, the last one must be
+//! gone as soon as the next child has completed a save, and after the
+//! parent's own final save none may be left. A second test kills several
+//! children saving to the same file at once: none may remove a temporary
+//! another is writing (that save would fail and its child exit before the
+//! kill).
+//!
 //! ```sh
-//! cargo test -p adadelta --test reliability_kill -- --nocapture                         # 100 kills
+//! cargo test -p adadelta --test reliability_kill -- --nocapture                         # 100 kills, 10 x 3 concurrent
 //! ADADELTA_KILL_ROUNDS=1000 cargo test -p adadelta --test reliability_kill -- --nocapture # the long run
+//! ADADELTA_KILL_CONCURRENT_ROUNDS=100 cargo test -p adadelta --test reliability_kill concurrent -- --nocapture
 //! ```
 
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use adadelta::{Adadelta, GroupSpec, Options, Param, ParamStateDict, StateDict, TensorData};
@@ -108,13 +119,40 @@ fn child(dir: &Path) {
     }
 }
 
-/// Files in `dir` other than the checkpoint: temporaries of killed saves.
-fn leftovers(dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir)
+/// The 64-bit FNV-1a hash of `bytes` (the temporary names' prefix).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
+
+/// The files in `dir` other than the checkpoint, as (name, writer's pid):
+/// each must be a temporary of `ckpt.json`, `.<hash>.<pid>.<n>.adadelta-tmp`.
+/// Without `/proc` (not Linux) a save leaves an empty temporary for a
+/// minute (its writer may be about to lock it): those are not counted.
+fn leftovers(dir: &Path) -> Vec<(String, u32)> {
+    let prefix = format!(".{:016x}.", fnv1a(b"ckpt.json"));
+    let mut v: Vec<(String, u32)> = std::fs::read_dir(dir)
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap() != "ckpt.json")
-        .collect()
+        .map(|e| e.unwrap())
+        .filter(|e| cfg!(target_os = "linux") || e.metadata().unwrap().len() > 0)
+        .map(|e| e.file_name().into_string().unwrap())
+        .filter(|name| name != "ckpt.json")
+        .map(|name| {
+            let pid = name
+                .strip_prefix(&prefix)
+                .and_then(|r| r.strip_suffix(".adadelta-tmp"))
+                .and_then(|r| r.split_once('.'))
+                .and_then(|(pid, n)| Some((pid.parse().ok()?, n.parse::<u64>().ok()?)))
+                .unwrap_or_else(|| panic!("{name:?} in the checkpoint's directory"))
+                .0;
+            (name, pid)
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 #[derive(Debug, Default)]
@@ -131,6 +169,11 @@ struct Figures {
     renamed: u64,
     /// Killed between two saves.
     between: u64,
+    /// Temporaries (left by kills, never removed by this parent) that a
+    /// later save removed: the next child's, or the parent's final one.
+    removed_by_next_save: u64,
+    /// The most found at once.
+    most_at_once: usize,
 }
 
 #[test]
@@ -157,6 +200,8 @@ fn a_save_killed_at_any_moment_leaves_the_old_or_the_new_checkpoint() {
     let exe = std::env::current_exe().unwrap();
     let mut rng = Rng(env_or("ADADELTA_KILL_SEED", 1));
     let mut f = Figures::default();
+    // Temporaries that kills left and no save has removed yet.
+    let mut pending: Vec<(String, u32)> = Vec::new();
     let mut last = 0u32; // the generation the file holds
     for round in 0..rounds {
         let mut child = Command::new(&exe)
@@ -167,6 +212,7 @@ fn a_save_killed_at_any_moment_leaves_the_old_or_the_new_checkpoint() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        let pid = child.id();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         // Wait for the child to be ready, then kill it at a random moment.
         for l in lines.by_ref() {
@@ -203,7 +249,7 @@ fn a_save_killed_at_any_moment_leaves_the_old_or_the_new_checkpoint() {
             Some(b) if done == Some(b) => f.between += 1,
             Some(_) => {
                 f.inside_save += 1;
-                f.with_temporary += u64::from(!temporaries.is_empty());
+                f.with_temporary += u64::from(temporaries.iter().any(|t| t.1 == pid));
                 f.renamed += u64::from(g != expected_old);
             }
         }
@@ -213,15 +259,31 @@ fn a_save_killed_at_any_moment_leaves_the_old_or_the_new_checkpoint() {
             "round {round}: the file holds generation {g}; the child had begun {begun:?}, \
              done {done:?}, the file held {last} before"
         );
-        assert!(
-            temporaries.len() <= 1 && (temporaries.is_empty() || killed_in_save),
-            "round {round}: temporary files {temporaries:?} (begun {begun:?}, done {done:?})"
-        );
-        for t in temporaries {
-            std::fs::remove_file(t).unwrap();
+        // The killed child's temporary, only if killed in a save; an older
+        // one only if this child completed no save (the clean-up is at the
+        // start of each save).
+        let context = format!("round {round}: {temporaries:?} (begun {begun:?}, done {done:?})");
+        assert!(temporaries.len() <= 1, "{context}: more than one temporary");
+        for (name, writer) in &temporaries {
+            if *writer == pid {
+                assert!(killed_in_save, "{context}");
+            } else {
+                assert!(done.is_none(), "{context}: {name} was not removed");
+            }
         }
+        let before = pending.len();
+        pending.retain(|t| temporaries.contains(t));
+        f.removed_by_next_save += (before - pending.len()) as u64;
+        pending.extend(temporaries.iter().filter(|t| t.1 == pid).cloned());
+        f.most_at_once = f.most_at_once.max(temporaries.len());
         last = g;
     }
+    // One more save, in this process: it removes what the last kill left.
+    opt.save(&path).unwrap();
+    let left = leftovers(&dir);
+    assert!(left.is_empty(), "after the final save: {left:?}");
+    f.removed_by_next_save += pending.len() as u64;
+    assert_eq!(f.removed_by_next_save, f.with_temporary, "{f:?}");
     println!("{rounds} SIGKILLs, one save {save:?}, kill delays uniform in [0, {window:?}): {f:?}");
     if rounds >= 40 {
         assert!(
@@ -229,5 +291,138 @@ fn a_save_killed_at_any_moment_leaves_the_old_or_the_new_checkpoint() {
             "no kill landed inside a save: {f:?}"
         );
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A child saving generations into a directory; killed when dropped, so
+/// that a failing test leaves no process behind.
+struct Saver {
+    child: Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+impl Saver {
+    /// Starts a child that saves generations from `start` on into `dir`,
+    /// and waits until it is ready.
+    fn spawn(dir: &Path, start: u32) -> Saver {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+            .env(CHILD, dir)
+            .env("ADADELTA_KILL_START", start.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        for l in lines.by_ref() {
+            if l.unwrap() == "ready" {
+                break;
+            }
+        }
+        Saver { child, lines }
+    }
+
+    /// Reads the child's output until it has reported `n` more completed
+    /// saves; false if its output ended first (it exited).
+    fn wait_for_saves(&mut self, n: u64) -> bool {
+        let mut done = 0;
+        while done < n {
+            match self.lines.next() {
+                Some(l) => done += u64::from(l.unwrap().starts_with("done ")),
+                None => return false,
+            }
+        }
+        true
+    }
+}
+
+impl Drop for Saver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn concurrent_savers_in_several_processes_never_remove_each_others_temporaries() {
+    if std::env::var(CHILD).is_ok() {
+        return;
+    }
+    const SAVERS: u32 = 3;
+    const SAVES_BEFORE_KILL: u64 = 3;
+    let rounds = env_or("ADADELTA_KILL_CONCURRENT_ROUNDS", 10);
+    let dir = common::temp_dir("kill-concurrent");
+    let path = dir.join("ckpt.json");
+    let mut opt = optimizer();
+    opt.load_state_dict(generation(&opt, 0)).unwrap();
+    opt.save(&path).unwrap();
+    let t = Instant::now();
+    opt.save(&path).unwrap();
+    // The kill: at a random moment of a few saves (slower when all save).
+    let window = t.elapsed() * 2 * SAVERS;
+    let mut rng = Rng(env_or("ADADELTA_KILL_SEED", 1));
+    let (mut saves, mut left, mut most) = (0u64, 0u64, 0usize);
+    let mut last = 0u32; // the generation the file holds
+    for round in 0..rounds {
+        let start = |i: u32| (round as u32 * SAVERS + i) * 100_000 + 1;
+        let mut savers: Vec<Saver> = (0..SAVERS).map(|i| Saver::spawn(&dir, start(i))).collect();
+        // Each completes a few saves, all at once (a child whose save
+        // failed, its temporary removed by another, exits: its output ends).
+        for s in &mut savers {
+            let id = s.child.id();
+            assert!(
+                s.wait_for_saves(SAVES_BEFORE_KILL),
+                "round {round}: saver {id} exited by itself"
+            );
+            saves += SAVES_BEFORE_KILL;
+        }
+        std::thread::sleep(window.mul_f64(rng.below(1 << 20) as f64 / (1 << 20) as f64));
+        let mut pids = Vec::new();
+        for s in &mut savers {
+            let id = s.child.id();
+            assert!(
+                s.child.try_wait().unwrap().is_none(),
+                "round {round}: saver {id} exited by itself (a save failed)"
+            );
+            s.child.kill().unwrap(); // SIGKILL
+            s.child.wait().unwrap();
+            pids.push(id);
+            saves += s
+                .lines
+                .by_ref()
+                .map(|l| l.unwrap())
+                .filter(|l| l.starts_with("done "))
+                .count() as u64;
+        }
+        drop(savers);
+        let g = generation_of(&path).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        // Whole (checked above), and the last completed rename's: one of
+        // this round's savers', or the file as it was.
+        assert!(
+            g == last || (start(0)..start(SAVERS)).contains(&g),
+            "round {round}: generation {g}, {last} before"
+        );
+        last = g;
+        let temporaries = leftovers(&dir);
+        assert!(
+            temporaries.len() <= SAVERS as usize,
+            "round {round}: {temporaries:?}"
+        );
+        // Each saver completed saves: the older temporaries are gone.
+        assert!(
+            temporaries.iter().all(|t| pids.contains(&t.1)),
+            "round {round}: {temporaries:?} are not this round's ({pids:?})"
+        );
+        left += temporaries.len() as u64;
+        most = most.max(temporaries.len());
+    }
+    opt.save(&path).unwrap();
+    let after = leftovers(&dir);
+    assert!(after.is_empty(), "after the final save: {after:?}");
+    println!(
+        "{rounds} rounds of {SAVERS} concurrent savers killed: {saves} saves completed, \
+         {left} temporaries left by the kills (at most {most} at once), none after the final save"
+    );
+    assert!(saves > 0);
     std::fs::remove_dir_all(&dir).unwrap();
 }
