@@ -195,7 +195,8 @@ fn child(spec: &str) {
         PathBuf::from(w.next().unwrap()),
         w.next().unwrap(),
     );
-    let sizes: Vec<usize> = serde_json::from_str(&std::fs::read_to_string(sizes_file).unwrap()).unwrap();
+    let sizes: Vec<usize> =
+        serde_json::from_str(&std::fs::read_to_string(sizes_file).unwrap()).unwrap();
     let mut opt = match op {
         Op::Save(..) => stepped(&sizes),
         Op::Load(_) => fresh(&sizes),
@@ -243,7 +244,10 @@ fn script() -> PathBuf {
 
 fn python_rss(what: &str, sizes_file: &Path, path: &Path, durable: bool) -> Rss {
     let mut cmd = Command::new(adadelta_difftest::pytorch::python_path());
-    cmd.arg(script()).args(["rss", what]).arg(sizes_file).arg(path);
+    cmd.arg(script())
+        .args(["rss", what])
+        .arg(sizes_file)
+        .arg(path);
     if durable {
         cmd.arg("durable");
     }
@@ -351,7 +355,9 @@ fn main() {
     let mut group = c.benchmark_group("checkpoint");
     group.sampling_mode(SamplingMode::Flat);
     for op in OPS.iter().filter(|o| matches!(o, Op::Save(..))) {
-        let Op::Save(format, durability) = *op else { unreachable!() };
+        let Op::Save(format, durability) = *op else {
+            unreachable!()
+        };
         let path = op.file(&dir);
         let mut times = Vec::new();
         group.bench_function(op.label(), |b| {
@@ -387,7 +393,9 @@ fn main() {
             b.iter_custom(|iters| {
                 let mut sum = Duration::ZERO;
                 for _ in 0..iters {
-                    let d = torch.call(serde_json::json!({"op": "save", "path": torch_pt, "durable": durable}));
+                    let d = torch.call(
+                        serde_json::json!({"op": "save", "path": torch_pt, "durable": durable}),
+                    );
                     times.push(d);
                     sum += d;
                 }
@@ -467,7 +475,12 @@ fn main() {
             None if row.label.starts_with("torch.load") => {
                 python_rss("load", &sizes_file, &torch_pt, false)
             }
-            None => python_rss("save", &sizes_file, &torch_pt, row.label.contains("fsync (")),
+            None => python_rss(
+                "save",
+                &sizes_file,
+                &torch_pt,
+                row.label.contains("fsync ("),
+            ),
         };
     }
     print_table(&rows, total, state_bytes);

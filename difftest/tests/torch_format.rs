@@ -47,7 +47,10 @@ fn python(args: &[&str]) -> String {
 }
 
 fn temp_dir(kind: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("adadelta-torch-format-{kind}-{}", std::process::id()));
+    let d = std::env::temp_dir().join(format!(
+        "adadelta-torch-format-{kind}-{}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -77,8 +80,13 @@ fn read_inputs(dir: &Path) -> Inputs {
     let groups = groups
         .iter()
         .map(|g| {
-            let Some(Value::List(names)) = g.get("names") else { panic!("names") };
-            let names = names.iter().map(|n| n.as_str().unwrap().to_string()).collect();
+            let Some(Value::List(names)) = g.get("names") else {
+                panic!("names")
+            };
+            let names = names
+                .iter()
+                .map(|n| n.as_str().unwrap().to_string())
+                .collect();
             let options = Options {
                 lr: float(g, "lr"),
                 rho: float(g, "rho"),
@@ -106,7 +114,10 @@ impl Inputs {
     /// libtorch's numerics.
     fn optimizer(&self, values: &[(String, TensorData)]) -> Adadelta {
         let param = |name: &String| {
-            let (_, t) = values.iter().find(|(n, _)| n == name).expect("a value per name");
+            let (_, t) = values
+                .iter()
+                .find(|(n, _)| n == name)
+                .expect("a value per name");
             Param::with_shape(t.data().to_vec(), t.shape().to_vec()).unwrap()
         };
         let groups = self
@@ -170,10 +181,16 @@ fn pytorch_file_loads_and_continues_bit_for_bit(kind: &str) {
         assert_eq!(f.get("epoch"), Some(&Value::Int(3)));
         let sched = f.get("scheduler").expect("the scheduler's state is kept");
         assert_eq!(sched.get("last_epoch"), Some(&Value::Int(3)));
-        (f.tensors_at("model").unwrap(), f.state_dict_at("optimizer").unwrap())
+        (
+            f.tensors_at("model").unwrap(),
+            f.state_dict_at("optimizer").unwrap(),
+        )
     } else {
         (
-            TorchFile::open(dir.join("params3.pt")).unwrap().tensors().unwrap(),
+            TorchFile::open(dir.join("params3.pt"))
+                .unwrap()
+                .tensors()
+                .unwrap(),
             adadelta::checkpoint::load(&saved).unwrap(),
         )
     };
@@ -184,15 +201,21 @@ fn pytorch_file_loads_and_continues_bit_for_bit(kind: &str) {
         opt.load(&saved).unwrap(); // the path users take
         assert_eq!(opt.state_dict(), sd);
     }
-    assert!(opt.state(4).is_none(), "parameter e had no gradient: no state");
+    assert!(
+        opt.state(4).is_none(),
+        "parameter e had no gradient: no state"
+    );
     for t in SAVE_AT + 1..=STEPS {
         inputs.step(&mut opt, t);
     }
     let mut expected = TorchFile::open(dir.join("expected.pt")).unwrap();
     let want = expected.tensors_at("params").unwrap();
     for ((name, w), p) in want.iter().zip(opt.params()) {
-        assert_eq!(w.shape(), &p.shape()[..], "{kind}: {name}");
-        assert!(same_bits(w.data(), p.data()), "{kind}: parameter {name} differs from PyTorch's");
+        assert_eq!(w.shape(), p.shape(), "{kind}: {name}");
+        assert!(
+            same_bits(w.data(), p.data()),
+            "{kind}: parameter {name} differs from PyTorch's"
+        );
     }
     assert_eq!(
         opt.state_dict(),
@@ -212,8 +235,10 @@ fn adadelta_file_loads_in_pytorch_and_continues_bit_for_bit(kind: &str) {
     let mut opt = inputs.optimizer(&inputs.init);
     if kind == "extra_keys" {
         for (g, (names, o)) in inputs.groups.iter().enumerate() {
-            opt.set_group_extra(g, "param_names", serde_json::json!(names)).unwrap();
-            opt.set_group_extra(g, "initial_lr", serde_json::json!(o.lr)).unwrap();
+            opt.set_group_extra(g, "param_names", serde_json::json!(names))
+                .unwrap();
+            opt.set_group_extra(g, "initial_lr", serde_json::json!(o.lr))
+                .unwrap();
         }
     }
     for t in 1..=SAVE_AT {
@@ -298,10 +323,19 @@ fn the_legacy_pre_zip_format_is_refused_with_a_message() {
 
 #[test]
 fn float64_state_is_refused_naming_the_dtype_and_the_tensor() {
-    refused_with("float64", &["torch.float64", "state[0].", "only torch.float32"]);
+    refused_with(
+        "float64",
+        &["torch.float64", "state[0].", "only torch.float32"],
+    );
 }
 
 #[test]
 fn a_global_outside_the_allow_list_is_refused_and_nothing_is_executed() {
-    refused_with("global", &["GLOBAL __main__.NotAllowed is not accepted", "nothing in the file is executed"]);
+    refused_with(
+        "global",
+        &[
+            "GLOBAL __main__.NotAllowed is not accepted",
+            "nothing in the file is executed",
+        ],
+    );
 }

@@ -49,9 +49,9 @@ use std::path::Path;
 use serde::Serialize;
 
 pub(crate) use atomic::atomic_write;
-pub use error::CheckpointError;
 #[allow(unused_imports)] // used by the loaders being written
 pub(crate) use error::excerpt;
+pub use error::CheckpointError;
 pub use view::{ParamStateRef, StateDictRef, TensorRef};
 
 use crate::optimizer::StateDict;

@@ -186,14 +186,20 @@ impl Archive {
         let mut crc = crc32fast::Hasher::new();
         crc.update(out);
         if crc.finalize() != extent.crc {
-            return Err(fail("its CRC-32 does not match: the file is corrupt".into()));
+            return Err(fail(
+                "its CRC-32 does not match: the file is corrupt".into(),
+            ));
         }
         Ok(())
     }
 
     /// Reads storage `key`'s record, exactly `out.len()` bytes, into `out`,
     /// and checks its CRC-32.
-    pub(crate) fn read_storage(&mut self, key: &str, out: &mut [u8]) -> Result<(), CheckpointError> {
+    pub(crate) fn read_storage(
+        &mut self,
+        key: &str,
+        out: &mut [u8],
+    ) -> Result<(), CheckpointError> {
         let name = self.name(&format!("data/{key}"));
         let mut f = self.zip.by_name(&name).map_err(zip_err)?;
         if f.size() != out.len() as u64 {

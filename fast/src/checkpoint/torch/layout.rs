@@ -109,7 +109,13 @@ fn to_json(
     what: &dyn Fn() -> String,
     scalar: &mut dyn FnMut(&TensorInfo) -> Result<f64, CheckpointError>,
 ) -> Result<Json, CheckpointError> {
-    let bad = |v: &Value| invalid(format!("{} is {}, which a group cannot hold", what(), v.kind()));
+    let bad = |v: &Value| {
+        invalid(format!(
+            "{} is {}, which a group cannot hold",
+            what(),
+            v.kind()
+        ))
+    };
     Ok(match v {
         Value::None => Json::Null,
         Value::Bool(b) => Json::Bool(*b),
@@ -194,7 +200,10 @@ pub(crate) fn state_dict_from(
             }
         };
         let Value::Dict(fields) = entry else {
-            return Err(invalid(format!("state[{index}] is {}, not a dict", entry.kind())));
+            return Err(invalid(format!(
+                "state[{index}] is {}, not a dict",
+                entry.kind()
+            )));
         };
         if fields.is_empty() {
             continue; // PyTorch's empty per-parameter dict: no state yet
@@ -258,11 +267,17 @@ pub(crate) fn state_dict_from(
         }
     }
     let Value::List(groups) = groups else {
-        return Err(invalid(format!("param_groups is {}, not a list", groups.kind())));
+        return Err(invalid(format!(
+            "param_groups is {}, not a list",
+            groups.kind()
+        )));
     };
     for (gi, g) in groups.iter().enumerate() {
         let Value::Dict(fields) = g else {
-            return Err(invalid(format!("param_groups[{gi}] is {}, not a dict", g.kind())));
+            return Err(invalid(format!(
+                "param_groups[{gi}] is {}, not a dict",
+                g.kind()
+            )));
         };
         let mut m = Map::new();
         for (k, v) in fields {

@@ -27,12 +27,15 @@
 //! position in `data.pkl`.
 //!
 //! **Bounds on a hostile file.** `data.pkl` is read only up to 64 MiB; it
-//! may make at most 4,000,000 values (about 64 bytes each), nested at most
-//! 200 deep, and shared references may not expand beyond that count. Every
-//! tensor must lie inside its storage, every storage record must have
+//! may make at most 4,000,000 values (about 120 bytes each), and the tree
+//! they form, shared references expanded, may take at most 256 MiB and nest
+//! at most 200 deep, which is checked before the tree is built. Every
+//! tensor must lie inside its storage (a view of more elements than its
+//! storage, an expanded tensor, is refused), every storage record must have
 //! exactly its declared size, and every record's CRC-32 is checked. So a
-//! load takes at most the file's own size in tensor memory plus about
-//! 320 MiB, and a hostile file gives an error, never a panic or a hang.
+//! load takes the file's own size in tensor memory (more only when tensors
+//! share a storage: each is read into its own buffer) plus at most about
+//! 800 MiB, and a hostile file gives an error, never a panic or a hang.
 //!
 //! **What loads.** Tensors of other dtypes than float32 are read as
 //! [`TensorInfo`]s (their dtype is named) but cannot become state or
@@ -293,7 +296,11 @@ impl TorchFile {
             .map_err(|e| self.at_path(e))
     }
 
-    fn read_tensor(&mut self, info: &TensorInfo, what: &str) -> Result<TensorData, CheckpointError> {
+    fn read_tensor(
+        &mut self,
+        info: &TensorInfo,
+        what: &str,
+    ) -> Result<TensorData, CheckpointError> {
         if info.dtype != Dtype::Float32 {
             return Err(CheckpointError::format(format!(
                 "{what} is {}; only torch.float32 tensors are supported",
@@ -351,7 +358,8 @@ impl TorchFile {
             gather(&storage, info, &mut out);
             out
         };
-        TensorData::new(info.shape.clone(), data).map_err(|e| CheckpointError::format(e.to_string()))
+        TensorData::new(info.shape.clone(), data)
+            .map_err(|e| CheckpointError::format(e.to_string()))
     }
 
     /// A 1-element tensor's value as an f64 (float32 or float64).
@@ -360,13 +368,19 @@ impl TorchFile {
             Dtype::Float32 => Ok(f64::from(self.read_tensor(info, "a scalar")?.data()[0])),
             Dtype::Float64 => {
                 let size = self.archive.storage_size(&info.storage)?;
-                if u128::from(size) != info.storage_len as u128 * 8 || info.offset >= info.storage_len {
-                    return Err(CheckpointError::format("a float64 scalar's storage is not its size"));
+                if u128::from(size) != info.storage_len as u128 * 8
+                    || info.offset >= info.storage_len
+                {
+                    return Err(CheckpointError::format(
+                        "a float64 scalar's storage is not its size",
+                    ));
                 }
                 let mut bytes = vec![0u8; size as usize];
                 self.archive.read_storage(&info.storage, &mut bytes)?;
                 let at = info.offset * 8;
-                Ok(f64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes")))
+                Ok(f64::from_le_bytes(
+                    bytes[at..at + 8].try_into().expect("8 bytes"),
+                ))
             }
             d => Err(CheckpointError::format(format!(
                 "a scalar tensor of {d}; float32 and float64 are read"
@@ -421,22 +435,23 @@ impl TorchFile {
         jobs.sort_by_key(|(_, _, b)| std::cmp::Reverse(b.capacity()));
         use rayon::prelude::*;
         let archive = &self.archive;
-        jobs.par_iter_mut()
-            .try_for_each(|(key, extent, buf)| {
-                buf.resize(buf.capacity(), 0.0);
-                archive.read_extent(key, extent, bytemuck::cast_slice_mut(buf))?;
-                if cfg!(target_endian = "big") {
-                    buf.iter_mut()
-                        .for_each(|x| *x = f32::from_bits(x.to_bits().swap_bytes()));
-                }
-                Ok::<(), CheckpointError>(())
-            })?;
+        jobs.par_iter_mut().try_for_each(|(key, extent, buf)| {
+            buf.resize(buf.capacity(), 0.0);
+            archive.read_extent(key, extent, bytemuck::cast_slice_mut(buf))?;
+            if cfg!(target_endian = "big") {
+                buf.iter_mut()
+                    .for_each(|x| *x = f32::from_bits(x.to_bits().swap_bytes()));
+            }
+            Ok::<(), CheckpointError>(())
+        })?;
         self.ready = jobs.into_iter().map(|(k, _, b)| (k, b)).collect();
         Ok(())
     }
 
     fn state_dict_of(&mut self, v: &Value) -> Result<StateDict, CheckpointError> {
-        let r = self.prefetch(v).and_then(|()| self.state_dict_unprefetched(v));
+        let r = self
+            .prefetch(v)
+            .and_then(|()| self.state_dict_unprefetched(v));
         self.ready.clear();
         r
     }
@@ -552,7 +567,12 @@ fn gather(storage: &[f32], info: &TensorInfo, out: &mut [f32]) {
     let n = info.shape.len();
     let mut index = vec![0usize; n];
     for slot in out.iter_mut() {
-        let at = info.offset + index.iter().zip(&info.stride).map(|(i, s)| i * s).sum::<usize>();
+        let at = info.offset
+            + index
+                .iter()
+                .zip(&info.stride)
+                .map(|(i, s)| i * s)
+                .sum::<usize>();
         *slot = storage[at];
         for d in (0..n).rev() {
             index[d] += 1;

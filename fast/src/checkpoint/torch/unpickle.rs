@@ -6,8 +6,9 @@
 //!
 //! The values are kept in an arena while the pickle runs, so that a memo
 //! entry refers to the same (mutable) object as Python's would; the result
-//! is then expanded into a [`Value`] tree, with a budget on its size and
-//! depth, so that shared references cannot expand without bound.
+//! is then measured (each node once) and, only if it fits the bounds on
+//! its size in bytes and its depth, expanded into a [`Value`] tree, so that
+//! shared references cannot expand without bound.
 
 use std::collections::HashMap;
 
@@ -15,11 +16,14 @@ use super::value::{Dtype, TensorInfo, Value};
 use crate::checkpoint::{excerpt, CheckpointError};
 
 /// The most values (arena nodes, and nodes of the expanded tree) one pickle
-/// may make: about 250,000 tensors' worth. It bounds memory at about
-/// 64 bytes a value, 256 MiB, beyond the pickle's own size.
+/// may make: about 250,000 tensors' worth. It bounds the arena at about
+/// 120 bytes a value, 480 MiB, beyond the pickle's own size.
 pub(crate) const MAX_VALUES: usize = 4_000_000;
 /// The deepest nesting of the expanded tree.
 pub(crate) const MAX_DEPTH: usize = 200;
+/// The most memory the expanded tree may take: its values and what they
+/// own (strings, shapes), checked before any of it is built.
+pub(crate) const MAX_TREE_BYTES: u64 = 256 << 20;
 
 type Id = usize;
 
@@ -73,6 +77,7 @@ pub(crate) fn unpickle(data: &[u8]) -> Result<Value, CheckpointError> {
         memo: HashMap::new(),
     };
     let root = m.run()?;
+    m.measure(root)?;
     let mut budget = MAX_VALUES;
     m.expand(root, 0, &mut budget)
 }
@@ -309,7 +314,10 @@ impl Machine<'_> {
                         .get(&i)
                         .ok_or_else(|| err(at, format!("memo entry {i} was never stored")))?;
                     if self.stack.len() >= MAX_VALUES {
-                        return Err(err(at, format!("more than {MAX_VALUES} values on the stack")));
+                        return Err(err(
+                            at,
+                            format!("more than {MAX_VALUES} values on the stack"),
+                        ));
                     }
                     self.stack.push(id);
                 }
@@ -357,10 +365,7 @@ impl Machine<'_> {
                     let _state = self.pop(at)?;
                     let inst = self.top(at)?;
                     if !matches!(self.nodes[inst], Node::Dict(_)) {
-                        return Err(err(
-                            at,
-                            format!("BUILD on {}", kind(&self.nodes[inst])),
-                        ));
+                        return Err(err(at, format!("BUILD on {}", kind(&self.nodes[inst]))));
                     }
                 }
                 _ => {
@@ -378,7 +383,12 @@ impl Machine<'_> {
 
     /// `BINPERSID` of `('storage', <StorageClass>, key, location, numel)`.
     fn storage(&self, pid: Id, at: usize) -> Result<Node, CheckpointError> {
-        let bad = || err(at, "a persistent id that is not ('storage', type, key, location, size)");
+        let bad = || {
+            err(
+                at,
+                "a persistent id that is not ('storage', type, key, location, size)",
+            )
+        };
         let Node::Tuple(items) = &self.nodes[pid] else {
             return Err(bad());
         };
@@ -421,7 +431,10 @@ impl Machine<'_> {
                     len,
                 } = self.nodes[args[0]]
                 else {
-                    return Err(err(at, "_rebuild_tensor_v2 of something that is not a storage"));
+                    return Err(err(
+                        at,
+                        "_rebuild_tensor_v2 of something that is not a storage",
+                    ));
                 };
                 let offset = self.int_of(args[1], at, "a tensor's storage offset")?;
                 let shape = self.ints_of(args[2], at, "a tensor's size")?;
@@ -476,6 +489,83 @@ impl Machine<'_> {
         }
     }
 
+    /// Refuses, before anything is built, a tree that would be larger than
+    /// [`MAX_TREE_BYTES`] or nest deeper than [`MAX_DEPTH`] (a value that
+    /// contains itself nests without end). Each node is measured once, so
+    /// shared references cost what they expand to, in time linear in the
+    /// arena.
+    fn measure(&self, root: Id) -> Result<(), CheckpointError> {
+        // Per node: its tree's bytes and height + 1 (0: not measured yet).
+        let mut seen = vec![(0u32, 0u8); self.nodes.len()];
+        self.measure_node(root, 0, &mut seen).map(|_| ())
+    }
+
+    fn measure_node(
+        &self,
+        id: Id,
+        depth: usize,
+        seen: &mut [(u32, u8)],
+    ) -> Result<(u64, usize), CheckpointError> {
+        let too_deep = || {
+            CheckpointError::format(format!(
+                "data.pkl: values nested more than {MAX_DEPTH} deep (or a value that contains itself)"
+            ))
+        };
+        if let (bytes, 1..) = seen[id] {
+            let height = usize::from(seen[id].1 - 1);
+            if depth + height > MAX_DEPTH {
+                return Err(too_deep());
+            }
+            return Ok((u64::from(bytes), height));
+        }
+        if depth > MAX_DEPTH {
+            return Err(too_deep());
+        }
+        // A heap block of `n` bytes, with the allocator's overhead. A value
+        // itself is counted in its parent's vector.
+        let heap = |n: usize| if n == 0 { 0 } else { n as u64 + 16 };
+        let mut bytes = 0u64;
+        let mut height = 0;
+        let mut child = |c: Id, bytes: &mut u64| -> Result<(), CheckpointError> {
+            let (b, h) = self.measure_node(c, depth + 1, seen)?;
+            *bytes = bytes.saturating_add(b);
+            height = height.max(h + 1);
+            Ok(())
+        };
+        match &self.nodes[id] {
+            Node::Str(s) => bytes += heap(s.len()),
+            Node::Tensor(t) => {
+                bytes += heap(8 * t.shape.len())
+                    + heap(8 * t.stride.len())
+                    + heap(t.storage.len())
+                    + heap(t.location.len())
+            }
+            Node::List(v) | Node::Tuple(v) => {
+                bytes += heap(std::mem::size_of::<Value>() * v.len());
+                for &c in v {
+                    child(c, &mut bytes)?;
+                }
+            }
+            Node::Dict(items) => {
+                bytes += heap(2 * std::mem::size_of::<Value>() * items.len());
+                for &(k, v) in items {
+                    child(k, &mut bytes)?;
+                    child(v, &mut bytes)?;
+                }
+            }
+            _ => {}
+        }
+        if bytes > MAX_TREE_BYTES {
+            return Err(CheckpointError::format(format!(
+                "data.pkl: its values (with their shared references expanded) would take more \
+                 than {} MiB",
+                MAX_TREE_BYTES >> 20
+            )));
+        }
+        seen[id] = (bytes as u32, height as u8 + 1);
+        Ok((bytes, height))
+    }
+
     fn expand(&self, id: Id, depth: usize, budget: &mut usize) -> Result<Value, CheckpointError> {
         if depth > MAX_DEPTH {
             return Err(CheckpointError::format(format!(
@@ -488,10 +578,13 @@ impl Machine<'_> {
             )));
         }
         *budget -= 1;
+        // Vectors of their exact length, as `measure` counted them.
         let all = |ids: &[Id], budget: &mut usize| -> Result<Vec<Value>, CheckpointError> {
-            ids.iter()
-                .map(|&i| self.expand(i, depth + 1, budget))
-                .collect()
+            let mut out = Vec::with_capacity(ids.len());
+            for &i in ids {
+                out.push(self.expand(i, depth + 1, budget)?);
+            }
+            Ok(out)
         };
         Ok(match &self.nodes[id] {
             Node::None => Value::None,
@@ -501,17 +594,16 @@ impl Machine<'_> {
             Node::Str(s) => Value::Str(s.clone()),
             Node::List(v) => Value::List(all(v, budget)?),
             Node::Tuple(v) => Value::Tuple(all(v, budget)?),
-            Node::Dict(items) => Value::Dict(
-                items
-                    .iter()
-                    .map(|&(k, v)| {
-                        Ok((
-                            self.expand(k, depth + 1, budget)?,
-                            self.expand(v, depth + 1, budget)?,
-                        ))
-                    })
-                    .collect::<Result<_, CheckpointError>>()?,
-            ),
+            Node::Dict(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for &(k, v) in items {
+                    out.push((
+                        self.expand(k, depth + 1, budget)?,
+                        self.expand(v, depth + 1, budget)?,
+                    ));
+                }
+                Value::Dict(out)
+            }
             Node::Tensor(t) => Value::Tensor(t.clone()),
             n @ (Node::Global(_) | Node::Storage { .. }) => {
                 return Err(CheckpointError::format(format!(
