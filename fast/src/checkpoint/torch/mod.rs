@@ -257,6 +257,14 @@ impl TorchFile {
                      not supported: load it in PyTorch and save it again with a current version",
                 ));
             }
+            // A zip reader finds an archive anywhere before its end record;
+            // torch.load, and `checkpoint::load`, read one only at the start.
+            if !head[..n].starts_with(b"PK") {
+                return Err(CheckpointError::format(format!(
+                    "not a torch.save file: it starts with {:02x?}, not a zip archive's \"PK\"",
+                    &head[..n]
+                )));
+            }
             f.seek(SeekFrom::Start(0))?;
         }
         let mut archive = Archive::open(file)?;
