@@ -310,6 +310,35 @@ struct Row {
     rss: Rss,
 }
 
+/// Benchmarks `once` (one operation, returning its own duration) under
+/// `label`, keeping every duration for the table; `file` is what it wrote
+/// or read.
+fn measure(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    label: &str,
+    file: &Path,
+    mut once: impl FnMut() -> Duration,
+) -> Row {
+    let mut times = Vec::new();
+    group.bench_function(label, |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let d = once();
+                    times.push(d);
+                    d
+                })
+                .sum()
+        })
+    });
+    Row {
+        label: label.into(),
+        times,
+        bytes: std::fs::metadata(file).map(|m| m.len()).unwrap_or(0),
+        rss: Rss::default(),
+    }
+}
+
 fn median(v: &[Duration]) -> f64 {
     let mut s: Vec<f64> = v.iter().map(Duration::as_secs_f64).collect();
     s.sort_by(f64::total_cmp);
@@ -359,28 +388,12 @@ fn main() {
             unreachable!()
         };
         let path = op.file(&dir);
-        let mut times = Vec::new();
-        group.bench_function(op.label(), |b| {
-            b.iter_custom(|iters| {
-                let mut sum = Duration::ZERO;
-                for _ in 0..iters {
-                    let t = Instant::now();
-                    opt.save_with(&path, &SaveOptions::new(format).durability(durability))
-                        .unwrap();
-                    let d = t.elapsed();
-                    times.push(d);
-                    sum += d;
-                }
-                sum
-            })
-        });
-        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        rows.push(Row {
-            label: op.label(),
-            times,
-            bytes,
-            rss: Rss::default(),
-        });
+        let options = SaveOptions::new(format).durability(durability);
+        rows.push(measure(&mut group, &op.label(), &path, || {
+            let t = Instant::now();
+            opt.save_with(&path, &options).unwrap();
+            t.elapsed()
+        }));
     }
     for durable in [true, false] {
         let label = if durable {
@@ -388,26 +401,9 @@ fn main() {
         } else {
             "torch.save, no fsync (PyTorch)"
         };
-        let mut times = Vec::new();
-        group.bench_function(label, |b| {
-            b.iter_custom(|iters| {
-                let mut sum = Duration::ZERO;
-                for _ in 0..iters {
-                    let d = torch.call(
-                        serde_json::json!({"op": "save", "path": torch_pt, "durable": durable}),
-                    );
-                    times.push(d);
-                    sum += d;
-                }
-                sum
-            })
-        });
-        rows.push(Row {
-            label: label.into(),
-            times,
-            bytes: std::fs::metadata(&torch_pt).map(|m| m.len()).unwrap_or(0),
-            rss: Rss::default(),
-        });
+        rows.push(measure(&mut group, label, &torch_pt, || {
+            torch.call(serde_json::json!({"op": "save", "path": torch_pt, "durable": durable}))
+        }));
     }
     let mut target = Some(fresh(&sizes));
     for op in OPS.iter().filter(|o| matches!(o, Op::Load(_))) {
@@ -415,50 +411,21 @@ fn main() {
         if !path.exists() {
             continue; // filtered out
         }
-        let mut times = Vec::new();
-        group.bench_function(op.label(), |b| {
-            b.iter_custom(|iters| {
-                let mut sum = Duration::ZERO;
-                for _ in 0..iters {
-                    let mut t_opt = target.take().unwrap();
-                    let t = Instant::now();
-                    t_opt.load(&path).unwrap();
-                    let d = t.elapsed();
-                    // Back to a fresh optimizer, outside the timing.
-                    target = Some(Adadelta::new(t_opt.into_params(), Options::default()).unwrap());
-                    times.push(d);
-                    sum += d;
-                }
-                sum
-            })
-        });
-        rows.push(Row {
-            label: op.label(),
-            times,
-            bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
-            rss: Rss::default(),
-        });
+        rows.push(measure(&mut group, &op.label(), &path, || {
+            let mut t_opt = target.take().unwrap();
+            let t = Instant::now();
+            t_opt.load(&path).unwrap();
+            let d = t.elapsed();
+            // Back to a fresh optimizer, outside the timing.
+            target = Some(Adadelta::new(t_opt.into_params(), Options::default()).unwrap());
+            d
+        }));
     }
     if torch_pt.exists() {
         let label = "torch.load + load_state_dict (PyTorch)";
-        let mut times = Vec::new();
-        group.bench_function(label, |b| {
-            b.iter_custom(|iters| {
-                let mut sum = Duration::ZERO;
-                for _ in 0..iters {
-                    let d = torch.call(serde_json::json!({"op": "load", "path": torch_pt}));
-                    times.push(d);
-                    sum += d;
-                }
-                sum
-            })
-        });
-        rows.push(Row {
-            label: label.into(),
-            times,
-            bytes: std::fs::metadata(&torch_pt).map(|m| m.len()).unwrap_or(0),
-            rss: Rss::default(),
-        });
+        rows.push(measure(&mut group, label, &torch_pt, || {
+            torch.call(serde_json::json!({"op": "load", "path": torch_pt}))
+        }));
     }
     group.finish();
     drop(torch);
