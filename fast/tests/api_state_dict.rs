@@ -366,7 +366,15 @@ fn malformed_json_is_a_typed_error() {
         StateDict::from_json_str(&v.to_string())
     };
     let invalid = |r: Result<StateDict, CheckpointError>| match r {
-        Err(CheckpointError::Invalid { source: Error::InvalidStateDict(m), .. }) => m,
+        // Each message says where, after what: "... at line 1 column 162".
+        Err(CheckpointError::Invalid {
+            source: Error::InvalidStateDict(m),
+            ..
+        }) => {
+            let (what, at) = m.rsplit_once(" at line ").expect("a position");
+            assert!(at.starts_with("1 column "), "{m}");
+            what.to_string()
+        }
         other => panic!("expected InvalidStateDict, got {other:?}"),
     };
     let json_err = |r: Result<StateDict, CheckpointError>| match r {
@@ -458,7 +466,10 @@ fn a_failed_file_load_leaves_the_optimizer_unchanged() {
     one_group.save(&path).unwrap();
     assert!(matches!(
         opt.load(&path),
-        Err(CheckpointError::Invalid { source: Error::GroupCountMismatch { .. }, .. })
+        Err(CheckpointError::Invalid {
+            source: Error::GroupCountMismatch { .. },
+            ..
+        })
     ));
     assert_eq!(opt.state_dict(), before);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -485,7 +496,10 @@ fn saving_replaces_the_file_atomically() {
     bad.param_groups[0].extra.insert("params".into(), json!([]));
     assert!(matches!(
         bad.save(&path),
-        Err(CheckpointError::Invalid { source: Error::ReservedGroupKey(_), .. })
+        Err(CheckpointError::Invalid {
+            source: Error::ReservedGroupKey(_),
+            ..
+        })
     ));
     assert_eq!(StateDict::load(&path).unwrap(), second.state_dict());
     // Saving into a missing directory fails cleanly.
