@@ -46,14 +46,13 @@ mod hyper;
 pub mod kernel;
 pub mod optimizer;
 
+pub use checkpoint::CheckpointError;
 pub use error::Error;
 pub use hyper::{Coefficients, Hyperparams};
 pub use kernel::step;
 #[cfg(feature = "ndarray")]
 pub use optimizer::NdParam;
-pub use checkpoint::CheckpointError;
 pub use optimizer::{
-    load_json, save_json, Adadelta, GroupDict, GroupSpec, HookHandle,
-    NonFinitePolicy, Options, Param, ParamGroup, ParamState, ParamStateDict, ParamViewMut,
-    Parameter, StateDict, TensorData,
+    load_json, save_json, Adadelta, GroupDict, GroupSpec, HookHandle, NonFinitePolicy, Options,
+    Param, ParamGroup, ParamState, ParamStateDict, ParamViewMut, Parameter, StateDict, TensorData,
 };

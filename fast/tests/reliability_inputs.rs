@@ -495,7 +495,11 @@ fn state_dicts_of_another_optimizer_layout_or_version_are_refused() {
         assert!(
             matches!(
                 e,
-                CheckpointError::Json { .. } | CheckpointError::Invalid { source: Error::InvalidStateDict(_), .. }
+                CheckpointError::Json { .. }
+                    | CheckpointError::Invalid {
+                        source: Error::InvalidStateDict(_),
+                        ..
+                    }
             ),
             "{what}: {e:?}"
         );

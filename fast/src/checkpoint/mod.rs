@@ -49,7 +49,6 @@ use std::path::Path;
 use serde::Serialize;
 
 pub(crate) use atomic::atomic_write;
-#[allow(unused_imports)] // used by the loaders being written
 pub(crate) use error::excerpt;
 pub use error::CheckpointError;
 pub use view::{ParamStateRef, StateDictRef, TensorRef};

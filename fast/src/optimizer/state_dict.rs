@@ -344,4 +344,3 @@ pub fn load_json<T: serde::de::DeserializeOwned>(
 ) -> Result<T, CheckpointError> {
     checkpoint::load_json_value(path.as_ref())
 }
-
