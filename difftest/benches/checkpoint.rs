@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use adadelta::checkpoint::{Durability, Format, SaveOptions};
 use adadelta::{Adadelta, Options, Param};
+use adadelta_difftest::suite::fill;
 use criterion::{Criterion, SamplingMode};
 
 const CHILD: &str = "ADADELTA_CKPT_CHILD";
@@ -59,19 +60,6 @@ fn sizes(total: usize, tensors: usize) -> Vec<usize> {
     let got: usize = s.iter().sum();
     s[0] = s[0] + total - got;
     s
-}
-
-/// Cheap deterministic values in [-1, 1).
-fn fill(n: usize, seed: u64) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
 }
 
 fn fresh(sizes: &[usize]) -> Adadelta {

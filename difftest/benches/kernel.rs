@@ -22,6 +22,7 @@ use std::time::Duration;
 use adadelta::kernel::{self, Executor, Job, Numerics, Threads};
 use adadelta::Coefficients;
 use adadelta_difftest::case::Hyper;
+use adadelta_difftest::suite::fill;
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use tch::Tensor;
 
@@ -46,19 +47,6 @@ fn model_sizes() -> Vec<usize> {
     let sum: usize = s.iter().sum();
     s[0] += 16 * M - sum;
     s
-}
-
-/// Cheap deterministic values: param and grad in [-1, 1), state zero.
-fn fill(n: usize, seed: u64) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
 }
 
 struct Tensors {

@@ -163,3 +163,23 @@ pub fn default_suite() -> Vec<Case> {
     ));
     cases
 }
+
+/// Cheap deterministic values in [-1, 1) (xorshift), for the benches'
+/// large tensors: fast to make, not for statistics.
+///
+/// ```
+/// let v = adadelta_difftest::suite::fill(4, 1);
+/// assert!(v.iter().all(|x| (-1.0..1.0).contains(x)));
+/// assert_eq!(v, adadelta_difftest::suite::fill(4, 1));
+/// ```
+pub fn fill(n: usize, seed: u64) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}

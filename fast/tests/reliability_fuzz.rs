@@ -41,7 +41,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use adadelta::{load_json, Adadelta, CheckpointError, StateDict};
-use common::{env_or, json, snapshot, Rng};
+use common::{env_or, flip_bits, json, snapshot, splice, truncate, Rng};
 use serde_json::{json, Map, Value};
 
 const DEFAULT_CASES: u64 = 20_000;
@@ -82,18 +82,6 @@ const KINDS: [(Kind, u64); 7] = [
     (Kind::Splice, 1),
     (Kind::Structure, 5),
 ];
-
-fn pick_kind(rng: &mut Rng) -> Kind {
-    let total: u64 = KINDS.iter().map(|k| k.1).sum();
-    let mut r = rng.next() % total;
-    for (k, w) in KINDS {
-        if r < w {
-            return k;
-        }
-        r -= w;
-    }
-    unreachable!()
-}
 
 /// The valid state dicts mutations start from, as JSON values.
 fn seeds() -> Vec<Value> {
@@ -567,15 +555,11 @@ fn mutate(seed_values: &[Value], rng: &mut Rng, kind: Kind) -> Vec<u8> {
         }
         Kind::Truncate => {
             let b = to_bytes(base, rng);
-            b[..rng.below(b.len() + 1)].to_vec()
+            truncate(&b, rng)
         }
         Kind::BitFlip => {
-            let mut b = to_bytes(base, rng);
-            for _ in 0..1 + rng.below(8) {
-                let i = rng.below(b.len());
-                b[i] ^= 1 << rng.below(8);
-            }
-            b
+            let b = to_bytes(base, rng);
+            flip_bits(b, rng)
         }
         Kind::ByteEdit => {
             let mut b = to_bytes(base, rng);
@@ -611,8 +595,7 @@ fn mutate(seed_values: &[Value], rng: &mut Rng, kind: Kind) -> Vec<u8> {
             let a = to_bytes(base, rng);
             let other = &seed_values[rng.below(seed_values.len())];
             let b = to_bytes(other, rng);
-            let (i, j) = (rng.below(a.len() + 1), rng.below(b.len() + 1));
-            [&a[..i], &b[j..]].concat()
+            splice(&a, &b, rng)
         }
         Kind::Structure => {
             let mut v = base.clone();
@@ -799,7 +782,7 @@ fn check(bytes: &[u8], files: Option<&std::path::Path>) -> Outcome {
 fn input(seed_values: &[Value], seed: u64, case: u64) -> (Kind, Vec<u8>) {
     let mut rng = Rng(seed ^ case.wrapping_mul(0xD6E8_FEB8_6659_FD93));
     rng.next();
-    let kind = pick_kind(&mut rng);
+    let kind = rng.pick(&KINDS);
     (kind, mutate(seed_values, &mut rng, kind))
 }
 

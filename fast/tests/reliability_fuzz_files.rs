@@ -55,7 +55,7 @@ use std::time::{Duration, Instant};
 use adadelta::checkpoint::torch::{self as torchfmt, TensorInfo, TorchFile, Value};
 use adadelta::checkpoint::{self, Durability, Format, SaveOptions, TensorRef};
 use adadelta::{Adadelta, CheckpointError, GroupSpec, Options, Param, StateDict};
-use common::{content, env_or, snapshot, Rng};
+use common::{content, env_or, flip_bits, snapshot, splice, truncate, Rng};
 use serde_json::{json, Value as Json};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
@@ -817,18 +817,6 @@ const KINDS: [(Kind, u64); 11] = [
     (Kind::SizeLie, 1),
     (Kind::Safetensors, 4),
 ];
-
-fn pick_kind(rng: &mut Rng) -> Kind {
-    let total: u64 = KINDS.iter().map(|k| k.1).sum();
-    let mut r = rng.next() % total;
-    for (k, w) in KINDS {
-        if r < w {
-            return k;
-        }
-        r -= w;
-    }
-    unreachable!()
-}
 
 fn pick<'a>(seeds: &'a [Seed], rng: &mut Rng, kind: Option<SeedKind>) -> &'a Seed {
     let of: Vec<&Seed> = seeds
@@ -2010,7 +1998,7 @@ fn mutate_st(st: &St, rng: &mut Rng) -> Vec<u8> {
 fn input(seeds: &[Seed], seed: u64, case: u64) -> (Kind, Vec<u8>) {
     let mut rng = Rng(seed ^ case.wrapping_mul(0xD6E8_FEB8_6659_FD93));
     rng.next();
-    let kind = pick_kind(&mut rng);
+    let kind = rng.pick(&KINDS);
     let bytes = mutate(seeds, &mut rng, kind);
     (kind, bytes)
 }
@@ -2018,14 +2006,7 @@ fn input(seeds: &[Seed], seed: u64, case: u64) -> (Kind, Vec<u8>) {
 fn mutate(seeds: &[Seed], rng: &mut Rng, kind: Kind) -> Vec<u8> {
     let any = pick(seeds, rng, None);
     match kind {
-        Kind::BitFlip => {
-            let mut b = any.bytes.clone();
-            for _ in 0..1 + rng.below(8) {
-                let i = rng.below(b.len());
-                b[i] ^= 1 << rng.below(8);
-            }
-            b
-        }
+        Kind::BitFlip => flip_bits(any.bytes.clone(), rng),
         Kind::ByteEdit => {
             let mut b = any.bytes.clone();
             for _ in 0..1 + rng.below(4) {
@@ -2053,14 +2034,10 @@ fn mutate(seeds: &[Seed], rng: &mut Rng, kind: Kind) -> Vec<u8> {
             }
             b
         }
-        Kind::Truncate => any.bytes[..rng.below(any.bytes.len() + 1)].to_vec(),
+        Kind::Truncate => truncate(&any.bytes, rng),
         Kind::Splice => {
             let other = pick(seeds, rng, None);
-            let (i, j) = (
-                rng.below(any.bytes.len() + 1),
-                rng.below(other.bytes.len() + 1),
-            );
-            [&any.bytes[..i], &other.bytes[j..]].concat()
+            splice(&any.bytes, &other.bytes, rng)
         }
         Kind::ZipField => {
             let s = pick(seeds, rng, Some(SeedKind::Torch));

@@ -28,6 +28,20 @@ impl Rng {
         self.below(n) == 0
     }
 
+    /// One of `weighted`'s items, with probability proportional to its
+    /// weight (a fuzzer's choice of mutator).
+    pub fn pick<K: Copy>(&mut self, weighted: &[(K, u64)]) -> K {
+        let total: u64 = weighted.iter().map(|k| k.1).sum();
+        let mut r = self.next() % total;
+        for &(k, w) in weighted {
+            if r < w {
+                return k;
+            }
+            r -= w;
+        }
+        unreachable!()
+    }
+
     /// A finite value of one of several magnitudes, either sign.
     pub fn f32(&mut self) -> f32 {
         let unit = (self.next() >> 40) as f32 / (1u64 << 24) as f32; // [0, 1)
@@ -262,3 +276,25 @@ impl Drop for Mapping {
 // accessors, whose callers keep it unaliased.
 #[cfg(unix)]
 unsafe impl Send for Mapping {}
+
+// ---- Byte mutators of the loader fuzzers ----
+
+/// `b` with 1 to 8 bits flipped (`b` not empty).
+pub fn flip_bits(mut b: Vec<u8>, rng: &mut Rng) -> Vec<u8> {
+    for _ in 0..1 + rng.below(8) {
+        let i = rng.below(b.len());
+        b[i] ^= 1 << rng.below(8);
+    }
+    b
+}
+
+/// `b` cut at a random byte.
+pub fn truncate(b: &[u8], rng: &mut Rng) -> Vec<u8> {
+    b[..rng.below(b.len() + 1)].to_vec()
+}
+
+/// The start of `a` and the end of `b`, each cut at a random byte.
+pub fn splice(a: &[u8], b: &[u8], rng: &mut Rng) -> Vec<u8> {
+    let (i, j) = (rng.below(a.len() + 1), rng.below(b.len() + 1));
+    [&a[..i], &b[j..]].concat()
+}
