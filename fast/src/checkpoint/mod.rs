@@ -221,10 +221,7 @@ fn sniff(file: &mut File) -> Result<Format, CheckpointError> {
         return Ok(f);
     }
     if torch::is_legacy(head) {
-        return Err(CheckpointError::format(
-            "this is PyTorch's legacy (pre-1.6, non-zip) torch.save format, which is not \
-             supported: load it in PyTorch and save it again with a current version",
-        ));
+        return Err(torch::legacy_error());
     }
     Err(CheckpointError::format(format!(
         "not a checkpoint: the file starts with {head:02x?}, which is neither a zip \

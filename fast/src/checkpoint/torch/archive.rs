@@ -128,6 +128,12 @@ impl Archive {
 
     /// The stored size of storage `key`'s record, in bytes.
     pub(crate) fn storage_size(&mut self, key: &str) -> Result<u64, CheckpointError> {
+        Ok(self.storage_extent(key)?.size)
+    }
+
+    /// Where storage `key`'s data lies in the file, checked: present,
+    /// stored, inside the file.
+    pub(crate) fn storage_extent(&mut self, key: &str) -> Result<Extent, CheckpointError> {
         let name = self.name(&format!("data/{key}"));
         let f = self.zip.by_name(&name).map_err(|e| match e {
             zip::result::ZipError::FileNotFound => CheckpointError::format(format!(
@@ -144,21 +150,12 @@ impl Archive {
             )));
         }
         within(&name, f.data_start(), f.size(), self.len)?;
-        Ok(f.size())
-    }
-
-    /// Where storage `key`'s data lies in the file, checked: stored, inside
-    /// the file.
-    pub(crate) fn storage_extent(&mut self, key: &str) -> Result<Extent, CheckpointError> {
-        let size = self.storage_size(key)?;
-        let name = self.name(&format!("data/{key}"));
-        let f = self.zip.by_name(&name).map_err(zip_err)?;
         let start = f.data_start().ok_or_else(|| {
             CheckpointError::format(format!("{}: no data offset", excerpt(&name)))
         })?;
         Ok(Extent {
             start,
-            size,
+            size: f.size(),
             crc: f.crc32(),
         })
     }

@@ -102,6 +102,14 @@ pub(crate) fn is_legacy(head: &[u8]) -> bool {
     head.starts_with(&[0x80, 0x02, 0x8a, 0x0a])
 }
 
+/// The error for a legacy (pre-zip) `torch.save` file.
+pub(crate) fn legacy_error() -> CheckpointError {
+    CheckpointError::format(
+        "this is PyTorch's legacy (pre-1.6, non-zip) torch.save format, which is not \
+         supported: load it in PyTorch and save it again with a current version",
+    )
+}
+
 /// The optimizer state dict `sd` as the [`Value`] that
 /// `torch.save(optimizer.state_dict())` pickles, to save alone or inside a
 /// training checkpoint. Its tensors borrow `sd`'s.
@@ -252,10 +260,7 @@ impl TorchFile {
             let mut f = &file;
             let n = f.read(&mut head)?;
             if is_legacy(&head[..n]) {
-                return Err(CheckpointError::format(
-                    "this is PyTorch's legacy (pre-1.6, non-zip) torch.save format, which is \
-                     not supported: load it in PyTorch and save it again with a current version",
-                ));
+                return Err(legacy_error());
             }
             // A zip reader finds an archive anywhere before its end record;
             // torch.load, and `checkpoint::load`, read one only at the start.
