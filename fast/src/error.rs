@@ -104,6 +104,26 @@ pub enum Error {
     /// A parameter whose memory cannot be stepped as one slice (for example a
     /// non-contiguous array); the text says why.
     UnsupportedLayout(String),
+    /// A step of lent parameters ([`Adadelta::step_lent`](crate::Adadelta::step_lent))
+    /// was lent a different number of parameters than the optimizer was
+    /// built with. Nothing was written.
+    LentCountMismatch {
+        /// Parameters lent to the step.
+        lent: usize,
+        /// Parameters the optimizer has, across its groups.
+        expected: usize,
+    },
+    /// A parameter lent to a step has another shape than the one recorded at
+    /// its position when the optimizer was built: most likely parameters
+    /// lent in another order. Nothing was written.
+    LentShapeMismatch {
+        /// Position of the parameter across the groups.
+        index: usize,
+        /// The shape recorded for that position.
+        expected: Vec<usize>,
+        /// The shape of the parameter lent there.
+        lent: Vec<usize>,
+    },
     // ---- Reliability (`docs/reliability.md`) ----
     /// A gradient holds NaN or an infinity and the optimizer's
     /// [`NonFinitePolicy`](crate::NonFinitePolicy) is `Error`: the step was
@@ -204,6 +224,21 @@ impl fmt::Display for Error {
                 f,
                 "the gradient of parameter {index} is NaN or infinite at element {element}; \
                  the step was refused and nothing was changed"
+            ),
+            Error::LentCountMismatch { lent, expected } => write!(
+                f,
+                "the step was lent {lent} parameters, but the optimizer has {expected}; \
+                 nothing was changed"
+            ),
+            Error::LentShapeMismatch {
+                index,
+                expected,
+                lent,
+            } => write!(
+                f,
+                "the parameter lent at position {index} has shape {lent:?}, but the optimizer \
+                 recorded {expected:?} there (parameters are lent in the order they were \
+                 given); nothing was changed"
             ),
             Error::StateAllocation { index, elements } => write!(
                 f,

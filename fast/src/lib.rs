@@ -53,6 +53,7 @@ pub use kernel::step;
 #[cfg(feature = "ndarray")]
 pub use optimizer::NdParam;
 pub use optimizer::{
-    load_json, save_json, Adadelta, GroupDict, GroupSpec, HookHandle, NonFinitePolicy, Options,
-    Param, ParamGroup, ParamState, ParamStateDict, ParamViewMut, Parameter, StateDict, TensorData,
+    load_json, save_json, Adadelta, GroupDict, GroupSpec, HookHandle, Lent, NonFinitePolicy,
+    Options, Param, ParamGroup, ParamState, ParamStateDict, ParamViewMut, Parameter, Shaped,
+    StateDict, TensorData,
 };

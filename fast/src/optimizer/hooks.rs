@@ -121,7 +121,20 @@ impl<F: ?Sized> HookList<F> {
     }
 }
 
+impl<F: ?Sized> Clone for HookList<F> {
+    fn clone(&self) -> Self {
+        HookList {
+            entries: self.entries.clone(),
+        }
+    }
+}
+
 /// Every hook of one optimizer.
+///
+/// A clone holds the same hooks (the closures are shared, as
+/// `copy.deepcopy` of a PyTorch optimizer keeps the same hook functions)
+/// and the same handle numbering: a handle of the original removes the
+/// same hook from the clone.
 pub(crate) struct Hooks<P> {
     next_id: u64,
     pub(crate) step_pre: HookList<StepHook<P>>,
@@ -130,6 +143,20 @@ pub(crate) struct Hooks<P> {
     pub(crate) state_dict_post: HookList<StateDictPostHook<P>>,
     pub(crate) load_pre: HookList<LoadStateDictPreHook<P>>,
     pub(crate) load_post: HookList<LoadStateDictPostHook<P>>,
+}
+
+impl<P> Clone for Hooks<P> {
+    fn clone(&self) -> Self {
+        Hooks {
+            next_id: self.next_id,
+            step_pre: self.step_pre.clone(),
+            step_post: self.step_post.clone(),
+            state_dict_pre: self.state_dict_pre.clone(),
+            state_dict_post: self.state_dict_post.clone(),
+            load_pre: self.load_pre.clone(),
+            load_post: self.load_post.clone(),
+        }
+    }
 }
 
 impl<P> Default for Hooks<P> {

@@ -37,6 +37,7 @@ mod ndarray;
 mod nonfinite;
 mod param;
 pub mod state_dict;
+mod step;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -49,8 +50,8 @@ use serde_json::{Map, Value};
 use crate::checkpoint::{
     self, CheckpointError, ParamStateRef, SaveOptions, StateDictRef, TensorRef,
 };
-use crate::kernel::{self, Executor, Job};
-use crate::{Coefficients, Error};
+use crate::kernel::Executor;
+use crate::Error;
 
 #[cfg(feature = "ndarray")]
 pub use self::ndarray::NdParam;
@@ -60,7 +61,7 @@ pub use hooks::{
     StepHook,
 };
 pub use nonfinite::NonFinitePolicy;
-pub use param::{Param, ParamViewMut, Parameter};
+pub use param::{Lent, Param, ParamViewMut, Parameter, Shaped};
 pub use state_dict::{load_json, save_json, GroupDict, ParamStateDict, StateDict, TensorData};
 
 use group::check_extra;
@@ -191,11 +192,40 @@ pub struct Adadelta<P = Param> {
     hooks: Hooks<P>,
 }
 
-/// What [`Adadelta::update`] did.
-enum Update {
-    Stepped,
-    /// Skipped by [`NonFinitePolicy::Skip`].
-    Skipped,
+/// A deep copy (PyTorch's `copy.deepcopy(optimizer)`): the parameters
+/// (cloned as `P` clones), the groups, the options, every state tensor, the
+/// executor, the non-finite policy and its count of skipped steps. Hooks are
+/// shared, not copied: the clone calls the same closures (as deepcopy keeps
+/// the same hook functions), so a hook's captured state is common to both,
+/// and a [`HookHandle`] of either removes the hook from the one it is given
+/// to.
+///
+/// ```
+/// use adadelta::{Adadelta, Param};
+/// let mut p = Param::new(vec![1.0]);
+/// p.set_grad(vec![0.5])?;
+/// let mut a = Adadelta::new(vec![p], Default::default())?;
+/// a.step()?;
+/// let mut b = a.clone();
+/// a.step()?;
+/// b.step()?;
+/// assert_eq!(a.state_dict(), b.state_dict());
+/// assert_eq!(a.params()[0].data(), b.params()[0].data());
+/// # Ok::<(), adadelta::Error>(())
+/// ```
+impl<P: Clone> Clone for Adadelta<P> {
+    fn clone(&self) -> Self {
+        Adadelta {
+            defaults: self.defaults,
+            groups: self.groups.clone(),
+            params: self.params.clone(),
+            states: self.states.clone(),
+            executor: self.executor.clone(),
+            non_finite: self.non_finite,
+            skipped: self.skipped,
+            hooks: self.hooks.clone(),
+        }
+    }
 }
 
 impl<P: fmt::Debug> fmt::Debug for Adadelta<P> {
@@ -213,7 +243,7 @@ impl<P: fmt::Debug> fmt::Debug for Adadelta<P> {
     }
 }
 
-impl<P: Parameter> Adadelta<P> {
+impl<P: Shaped> Adadelta<P> {
     /// An optimizer of one group holding `params`, with `defaults` as its
     /// options (PyTorch's `Adadelta(params, lr=..., ...)`).
     ///
@@ -651,184 +681,6 @@ impl<P: Parameter> Adadelta<P> {
     /// ```
     pub fn state(&self, index: usize) -> Option<&ParamState> {
         self.states.get(index).and_then(Option::as_ref)
-    }
-
-    /// Sets every gradient to zero (`set_to_none = false`) or removes it
-    /// (`true`, PyTorch's default), through [`Parameter::zero_grad`].
-    ///
-    /// ```
-    /// use adadelta::{Adadelta, Param};
-    /// let mut p = Param::new(vec![1.0]);
-    /// p.set_grad(vec![3.0])?;
-    /// let mut opt = Adadelta::new(vec![p], Default::default())?;
-    /// opt.zero_grad(false);
-    /// assert_eq!(opt.params()[0].grad(), Some(&[0.0][..]));
-    /// opt.zero_grad(true);
-    /// assert_eq!(opt.params()[0].grad(), None);
-    /// # Ok::<(), adadelta::Error>(())
-    /// ```
-    pub fn zero_grad(&mut self, set_to_none: bool) {
-        for p in &mut self.params {
-            p.zero_grad(set_to_none);
-        }
-    }
-
-    /// One optimisation step (PyTorch's `step()`): the step pre-hooks, then
-    /// every parameter that has a gradient is updated (its state created
-    /// first if needed, its step counter incremented), then the step
-    /// post-hooks. Parameters without a gradient are skipped and get no state.
-    ///
-    /// All lengths are checked before anything is written: on error no
-    /// parameter, state or counter has changed (the pre-hooks have run; the
-    /// post-hooks do not). Gradients holding NaN or infinities are handled
-    /// as the [`NonFinitePolicy`] says (by default they propagate, as in
-    /// PyTorch).
-    ///
-    /// ```
-    /// use adadelta::{Adadelta, Param};
-    /// let mut p = Param::new(vec![1.0, 1.0]);
-    /// p.set_grad(vec![1.0, -1.0])?;
-    /// let mut opt = Adadelta::new(vec![p], Default::default())?;
-    /// opt.step()?;
-    /// let w = opt.params()[0].data();
-    /// assert!(w[0] < 1.0 && w[1] > 1.0);
-    /// # Ok::<(), adadelta::Error>(())
-    /// ```
-    pub fn step(&mut self) -> Result<(), Error> {
-        self.step_with(|_| ())
-    }
-
-    /// A step with a closure (PyTorch's `step(closure)`): after the step
-    /// pre-hooks, `closure` gets the parameters to recompute the loss and set
-    /// the gradients; then the update runs as in [`step`](Self::step), and
-    /// the closure's loss is returned.
-    ///
-    /// ```
-    /// use adadelta::{Adadelta, Param};
-    /// let mut opt = Adadelta::new(vec![Param::new(vec![2.0])], Default::default())?;
-    /// let loss = opt.step_with(|params| {
-    ///     let w = params[0].data()[0];
-    ///     params[0].set_grad(vec![2.0 * w]).unwrap(); // d(w^2)/dw
-    ///     w * w
-    /// })?;
-    /// assert_eq!(loss, 4.0);
-    /// assert!(opt.params()[0].data()[0] < 2.0);
-    /// # Ok::<(), adadelta::Error>(())
-    /// ```
-    pub fn step_with<L>(&mut self, closure: impl FnOnce(&mut [P]) -> L) -> Result<L, Error> {
-        for h in self.hooks.step_pre.snapshot() {
-            h(self);
-        }
-        let loss = closure(&mut self.params);
-        match self.update()? {
-            Update::Stepped => {
-                for h in self.hooks.step_post.snapshot() {
-                    h(self);
-                }
-            }
-            Update::Skipped => self.skipped += 1,
-        }
-        Ok(loss)
-    }
-
-    /// The update of [`step`](Self::step), all or nothing.
-    fn update(&mut self) -> Result<Update, Error> {
-        let coeffs = self
-            .groups
-            .iter()
-            .map(|g| Coefficients::new(&g.options.hyperparams()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut coeff_of = Vec::with_capacity(self.params.len());
-        for (gi, g) in self.groups.iter().enumerate() {
-            coeff_of.extend(std::iter::repeat_n(gi, g.len));
-        }
-        // 1. Check every parameter that has a gradient against its state (or
-        //    the state it will get), and its values if the non-finite policy
-        //    asks, before writing anything.
-        let check_values = self.non_finite != NonFinitePolicy::Propagate;
-        let mut numel: Vec<Option<usize>> = vec![None; self.params.len()];
-        for (i, (p, s)) in self.params.iter_mut().zip(&self.states).enumerate() {
-            let view = p.view_mut()?;
-            let Some(g) = view.grad else { continue };
-            let n = view.data.len();
-            let (v, u) = s
-                .as_ref()
-                .map_or((n, n), |s| (s.square_avg.len(), s.acc_delta.len()));
-            if g.len() != n || v != n || u != n {
-                return Err(Error::LengthMismatch {
-                    param: n,
-                    grad: g.len(),
-                    square_avg: v,
-                    acc_delta: u,
-                });
-            }
-            if check_values {
-                if let Some(element) = nonfinite::first_non_finite(g) {
-                    return match self.non_finite {
-                        NonFinitePolicy::Skip => Ok(Update::Skipped),
-                        _ => Err(Error::NonFiniteGradient { index: i, element }),
-                    };
-                }
-            }
-            numel[i] = Some(n);
-        }
-        // 2. Lazy state, remembered so that an error can undo it.
-        let mut created = Vec::new();
-        for (i, n) in numel.iter().enumerate() {
-            if let (Some(n), None) = (n, &self.states[i]) {
-                let Some(state) = ParamState::try_zeros(*n) else {
-                    for j in created {
-                        self.states[j] = None;
-                    }
-                    return Err(Error::StateAllocation {
-                        index: i,
-                        elements: *n,
-                    });
-                };
-                self.states[i] = Some(state);
-                created.push(i);
-            }
-        }
-        // 3. One kernel run over every parameter with a gradient.
-        let mut stepped = vec![false; self.params.len()];
-        let result = (|| {
-            let mut jobs = Vec::with_capacity(self.params.len());
-            for (i, (p, s)) in self.params.iter_mut().zip(&mut self.states).enumerate() {
-                let Some(s) = s.as_mut().filter(|_| numel[i].is_some()) else {
-                    continue;
-                };
-                let view = p.view_mut()?;
-                let Some(grad) = view.grad else { continue };
-                stepped[i] = true;
-                jobs.push(Job {
-                    coeffs: &coeffs[coeff_of[i]],
-                    param: view.data,
-                    grad,
-                    square_avg: &mut s.square_avg,
-                    acc_delta: &mut s.acc_delta,
-                });
-            }
-            kernel::run(&mut jobs, &self.executor)
-        })();
-        if let Err(e) = result {
-            for i in created {
-                self.states[i] = None;
-            }
-            return Err(e);
-        }
-        for (s, stepped) in self.states.iter_mut().zip(&stepped) {
-            if let (Some(s), true) = (s, stepped) {
-                s.step += 1.0;
-            }
-        }
-        // A parameter whose gradient vanished between the two views was not
-        // stepped: it gets no state.
-        for i in created {
-            if !stepped[i] {
-                self.states[i] = None;
-            }
-        }
-        Ok(Update::Stepped)
     }
 
     /// The optimizer's state in PyTorch's layout (PyTorch's `state_dict()`):

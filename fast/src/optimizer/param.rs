@@ -1,6 +1,7 @@
 //! How the optimizer reaches a parameter: the [`Parameter`] trait, the
-//! borrowed [`ParamViewMut`] it hands out, and the owned [`Param`] for users
-//! with no tensor framework.
+//! borrowed [`ParamViewMut`] it hands out, the owned [`Param`] for users
+//! with no tensor framework, and [`Lent`], the record an optimizer keeps of
+//! a parameter that the model keeps ([`Shaped`] is what both give).
 
 use crate::Error;
 
@@ -28,6 +29,9 @@ pub struct ParamViewMut<'a> {
 
 /// A parameter tensor the optimizer can step: f32 values and an optional
 /// gradient of the same length.
+///
+/// The trait is dyn-compatible: parameters of different types step together
+/// as `&mut dyn Parameter` ([`Adadelta::step_lent`](crate::Adadelta::step_lent)).
 ///
 /// Implement it for your framework's parameter type (or a wrapper around
 /// it) to let [`Adadelta`](crate::Adadelta) own and step it. This crate
@@ -135,13 +139,16 @@ pub trait Parameter {
     /// let (a, b) = (adadelta::Param::new(vec![1.0]), adadelta::Param::new(vec![1.0]));
     /// assert!(!a.is_same(&b)); // equal values, two parameters
     /// ```
-    fn is_same(&self, other: &Self) -> bool {
+    fn is_same(&self, other: &Self) -> bool
+    where
+        Self: Sized,
+    {
         let _ = other;
         false
     }
 }
 
-impl<T: Parameter + ?Sized> Parameter for &mut T {
+impl<T: Parameter> Parameter for &mut T {
     fn numel(&self) -> usize {
         (**self).numel()
     }
@@ -368,5 +375,153 @@ impl Parameter for Param {
     }
     fn zero_grad(&mut self, set_to_none: bool) {
         Param::zero_grad(self, set_to_none)
+    }
+}
+
+/// What the optimizer knows of a parameter between steps: its number of
+/// elements and its shape (which the state dict records), and whether two
+/// are the same parameter. Every [`Parameter`] is `Shaped`, and so is
+/// [`Lent`]: the methods of [`Adadelta`](crate::Adadelta) that do not step
+/// (groups, state dicts, checkpoints, hooks) work for both.
+///
+/// ```
+/// use adadelta::{Lent, Param, Shaped};
+/// let p = Param::with_shape(vec![0.0; 6], vec![2, 3])?;
+/// let lent = Lent::of(&p);
+/// assert_eq!((Shaped::numel(&lent), Shaped::shape(&lent)), (6, vec![2, 3]));
+/// # Ok::<(), adadelta::Error>(())
+/// ```
+pub trait Shaped {
+    /// The number of f32 elements.
+    ///
+    /// ```
+    /// use adadelta::Shaped;
+    /// assert_eq!(Shaped::numel(&adadelta::Param::new(vec![0.0; 3])), 3);
+    /// ```
+    fn numel(&self) -> usize;
+
+    /// The shape, as [`Parameter::shape`].
+    ///
+    /// ```
+    /// use adadelta::Shaped;
+    /// assert_eq!(Shaped::shape(&adadelta::Lent::new(vec![4, 5])), [4, 5]);
+    /// ```
+    fn shape(&self) -> Vec<usize>;
+
+    /// Whether `self` and `other` are the same parameter, as
+    /// [`Parameter::is_same`]. Always `false` for [`Lent`]: parameters lent
+    /// to a step as `&mut` are distinct, which the borrow checker proves.
+    ///
+    /// ```
+    /// use adadelta::{Lent, Shaped};
+    /// assert!(!Lent::new(vec![2]).is_same(&Lent::new(vec![2])));
+    /// ```
+    fn is_same(&self, other: &Self) -> bool;
+}
+
+impl<P: Parameter> Shaped for P {
+    fn numel(&self) -> usize {
+        Parameter::numel(self)
+    }
+    fn shape(&self) -> Vec<usize> {
+        Parameter::shape(self)
+    }
+    fn is_same(&self, other: &Self) -> bool {
+        Parameter::is_same(self, other)
+    }
+}
+
+/// The optimizer's record of a parameter that the model keeps and lends to
+/// each step: its shape (and so its number of elements). An
+/// `Adadelta<Lent>` holds the groups, the options and the state, and
+/// [`step_lent`](crate::Adadelta::step_lent) steps the parameters it is
+/// given, by position, as PyTorch's state dict numbers them.
+///
+/// A shape whose product overflows `usize` cannot be any parameter's: such
+/// a record has 0 elements and no lent parameter matches it.
+///
+/// ```
+/// use adadelta::{Adadelta, Lent, Param, Parameter};
+///
+/// struct Model { w: Param, b: Param }
+/// let mut m = Model { w: Param::with_shape(vec![0.5; 4], vec![2, 2])?, b: Param::new(vec![0.0; 2]) };
+/// let mut opt = Adadelta::new(vec![Lent::of(&m.w), Lent::of(&m.b)], Default::default())?;
+/// m.w.set_grad(vec![1.0; 4])?;
+/// m.b.set_grad(vec![-1.0; 2])?;
+/// opt.step_lent(&mut [&mut m.w, &mut m.b])?; // the model is still the user's
+/// assert!(m.w.data()[0] < 0.5 && m.b.data()[0] > 0.0);
+/// # Ok::<(), adadelta::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lent {
+    shape: Vec<usize>,
+    numel: usize,
+}
+
+impl Lent {
+    /// The record of a parameter of this shape.
+    ///
+    /// ```
+    /// assert_eq!(adadelta::Lent::new(vec![3, 4]).shape(), &[3, 4]);
+    /// ```
+    pub fn new(shape: Vec<usize>) -> Self {
+        let numel = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .unwrap_or(0);
+        Lent { shape, numel }
+    }
+
+    /// The record of `param`: its [`Parameter::shape`], or `[numel]` when
+    /// that shape's product is not its number of elements.
+    ///
+    /// ```
+    /// let p = adadelta::Param::new(vec![0.0; 5]);
+    /// assert_eq!(adadelta::Lent::of(&p).numel(), 5);
+    /// ```
+    pub fn of(param: &(impl Parameter + ?Sized)) -> Self {
+        let n = param.numel();
+        let lent = Lent::new(param.shape());
+        if lent.numel == n {
+            lent
+        } else {
+            Lent::new(vec![n])
+        }
+    }
+
+    /// The recorded shape.
+    ///
+    /// ```
+    /// assert_eq!(adadelta::Lent::new(vec![7]).shape(), &[7]);
+    /// ```
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The recorded number of elements.
+    ///
+    /// ```
+    /// assert_eq!(adadelta::Lent::new(vec![2, 3]).numel(), 6);
+    /// ```
+    pub fn numel(&self) -> usize {
+        self.numel
+    }
+
+    /// Whether `param`, lent at this record's position, fits it: the same
+    /// number of elements and the same shape (as [`Lent::of`] reads it).
+    pub(crate) fn fits(&self, param: &dyn Parameter) -> bool {
+        param.numel() == self.numel && Lent::of(param).shape == self.shape
+    }
+}
+
+impl Shaped for Lent {
+    fn numel(&self) -> usize {
+        self.numel
+    }
+    fn shape(&self) -> Vec<usize> {
+        self.shape.clone()
+    }
+    fn is_same(&self, _: &Self) -> bool {
+        false
     }
 }
