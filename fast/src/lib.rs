@@ -1,15 +1,24 @@
 //! PyTorch's Adadelta optimizer (`torch.optim.Adadelta`) for Rust, in f32,
 //! with PyTorch's numerics.
 //!
-//! This is the production crate of adadelta-rs. At this stage it holds the
-//! portable scalar kernel: one fused pass over `param`, `grad`, `square_avg`
-//! and `acc_delta` that rounds every operation exactly as PyTorch 2.13's CPU
-//! kernels do (see [`kernel`] and `docs/numerics.md`), and
-//! [`Adadelta`], `torch.optim.Adadelta`'s whole API: parameter groups,
-//! `step` with or without a closure, `zero_grad`, `state_dict` /
-//! `load_state_dict` in PyTorch's layout (bit-exact JSON, atomic files) and
-//! hooks, with PyTorch's behaviour and error messages
-//! (`docs/coming-from-pytorch.md`).
+//! * [`Adadelta`] is `torch.optim.Adadelta`'s whole API: [`Options`] with
+//!   PyTorch's defaults, parameter groups ([`GroupSpec`]), lazy state, `step`
+//!   with or without a closure, `zero_grad`, `state_dict` /
+//!   `load_state_dict` in PyTorch's layout ([`StateDict`]) and hooks, with
+//!   PyTorch's behaviour and error messages ([`Error`]). It owns its
+//!   parameters: [`Param`], or any [`Parameter`] type.
+//! * [`kernel`] is the update: one fused pass over `param`, `grad`,
+//!   `square_avg` and `acc_delta` with PyTorch 2.13's op order and rounding,
+//!   in portable scalar Rust and in AVX2 and AVX-512 intrinsics (the best
+//!   the CPU supports, picked at run time; `ADADELTA_KERNEL=scalar|avx2|avx512`
+//!   forces one, see [`kernel::Path`]), on many threads. Every path and
+//!   thread count gives the same bits. The [`kernel::Numerics`] are a
+//!   correctly rounded square root by default, or
+//!   [`ReproduceLibtorch`](kernel::Numerics::ReproduceLibtorch): libtorch
+//!   2.13's CPU results bit for bit.
+//! * [`checkpoint`] saves and loads state dicts in PyTorch's `torch.save`
+//!   format ([`checkpoint::torch`]), safetensors and bit-exact JSON, saves
+//!   atomic ([`Adadelta::save`], [`Adadelta::load`]).
 //!
 //! ```
 //! use adadelta::{Adadelta, Options, Param};
@@ -35,10 +44,16 @@
 //! assert!(param[0] < 1.0 && param[2] > 3.0);
 //! # Ok::<(), adadelta::Error>(())
 //! ```
+
 // `unsafe` only in the SIMD kernel (`kernel/x86.rs` and the intrinsic calls
 // of `kernel/{sqrt,dispatch,scalar}.rs`), each block with a `// SAFETY:` comment.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+
+// The README's examples run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 pub mod checkpoint;
 mod error;
