@@ -9,3 +9,11 @@ mod linear_regression;
 fn the_linear_regression_example_converges_and_resumes_exactly() {
     linear_regression::main().unwrap();
 }
+
+#[path = "../examples/model_struct.rs"]
+mod model_struct;
+
+#[test]
+fn the_model_struct_example_trains_lent_layers_of_several_types_and_resumes_exactly() {
+    model_struct::main().unwrap();
+}

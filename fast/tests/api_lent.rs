@@ -45,7 +45,7 @@ impl Model {
         self.w1.set_grad(rng.vec(12)).unwrap();
         self.b1.grad = Some(Array1::from(rng.vec(3)));
         self.w2.grad = Some(Array3::from_shape_vec((2, 2, 3), rng.vec(12)).unwrap());
-        if step % 2 == 0 {
+        if step.is_multiple_of(2) {
             self.b2.set_grad(rng.vec(2)).unwrap();
         } else {
             self.b2.zero_grad(true);

@@ -497,7 +497,7 @@ fn a_closure_may_also_zero_gradients_itself() {
 mod ndarray_adapter {
     use super::*;
     use adadelta::NdParam;
-    use ndarray::{Array2, ShapeBuilder};
+    use ndarray::Array2;
 
     #[test]
     fn ndarray_parameters_step_like_params() {
@@ -555,21 +555,47 @@ mod ndarray_adapter {
     }
 
     #[test]
-    fn mismatched_layouts_and_shapes_are_errors_before_any_write() {
+    fn a_gradient_in_any_memory_layout_steps_as_the_same_values_in_c_order() {
+        let data = vec![1.0_f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let grad = vec![0.5_f32, -1.0, 0.25, 2.0, -0.125, 1.5];
+        let c_order = || Array2::from_shape_vec((2, 3), grad.clone()).unwrap();
+        // The same logical gradient: in C order, in F order (as
+        // `x.t().dot(..)` gives), and as a non-contiguous view's copy.
+        let f_order = c_order().t().as_standard_layout().t().to_owned();
+        assert!(!f_order.is_standard_layout());
+        let mut wide = Array2::<f32>::zeros((2, 6));
+        wide.slice_mut(ndarray::s![.., ..;2]).assign(&c_order());
+        let mut strided = wide.clone();
+        strided.slice_collapse(ndarray::s![.., ..;2]);
+        assert!(strided.as_slice_memory_order().is_none());
+        let mut finals = Vec::new();
+        for g in [c_order(), f_order, strided] {
+            let mut nd = NdParam::new(Array2::from_shape_vec((2, 3), data.clone()).unwrap());
+            nd.grad = Some(g);
+            let mut opt = Adadelta::new(vec![nd], Options::default()).unwrap();
+            opt.step().unwrap();
+            opt.step().unwrap();
+            let p = &opt.params()[0];
+            assert_eq!(p.grad.as_ref().unwrap(), &c_order()); // same values
+            finals.push((bits(p.data.as_slice().unwrap()), opt.state_dict()));
+        }
+        assert_eq!(finals[0], finals[1]);
+        assert_eq!(finals[0], finals[2]);
+    }
+
+    #[test]
+    fn mismatched_shapes_and_non_contiguous_parameters_are_errors_before_any_write() {
         let data = vec![1.0_f32, 2.0, 3.0, 4.0, 5.0, 6.0];
         let mut nd = NdParam::new(Array2::from_shape_vec((2, 3), data.clone()).unwrap());
-        nd.grad = Some(Array2::from_shape_vec((2, 3).f(), data.clone()).unwrap());
+        nd.grad = Some(Array2::zeros((3, 2)));
         let mut opt = Adadelta::new(vec![nd], Options::default()).unwrap();
-        assert!(matches!(opt.step(), Err(Error::UnsupportedLayout(_))));
-        assert!(opt.state(0).is_none());
-        assert_eq!(opt.params()[0].data.as_slice().unwrap(), &data[..]);
-
-        opt.params_mut()[0].grad = Some(Array2::zeros((3, 2)));
         assert_eq!(
             opt.step().unwrap_err().to_string(),
             "attempting to assign a gradient of size '[3, 2]' to a tensor of size '[2, 3]'. \
              Please ensure that the gradient and the tensor are the same size"
         );
+        assert!(opt.state(0).is_none());
+        assert_eq!(opt.params()[0].data.as_slice().unwrap(), &data[..]);
 
         // A non-contiguous parameter (every other column).
         let mut wide = Array2::from_shape_vec((2, 6), vec![0.0; 12]).unwrap();
@@ -578,6 +604,7 @@ mod ndarray_adapter {
         strided.grad = Some(strided.data.clone());
         let mut opt = Adadelta::new(vec![strided], Options::default()).unwrap();
         assert!(matches!(opt.step(), Err(Error::UnsupportedLayout(_))));
+        assert!(opt.state(0).is_none());
     }
 
     #[test]

@@ -910,7 +910,7 @@ impl<P: Shaped> Adadelta<P> {
     }
 
     /// Saves the state dict to `path` atomically and durably, in the format
-    /// its extension names ([`Format::from_path`]): `.json`, `.safetensors`,
+    /// its extension names ([`Format::from_path`](crate::checkpoint::Format::from_path)): `.json`, `.safetensors`,
     /// or anything else for PyTorch's `torch.save` format. It streams from
     /// the live state ([`state_dict_ref`](Self::state_dict_ref)) unless a
     /// state-dict post-hook is registered, which needs an owned copy.

@@ -8,10 +8,13 @@ use crate::Error;
 /// A parameter held as an `ndarray` array of any dimension, with an
 /// optional gradient of the same shape and memory layout.
 ///
-/// The step works on the arrays' memory as one slice each, so both must be
-/// contiguous (any axis order) and laid out alike; otherwise the step fails
-/// with [`Error::UnsupportedLayout`] (or [`Error::GradSizeMismatch`] for a
-/// different shape) before writing anything.
+/// The step works on the parameter's memory in place, as one slice, so
+/// `data` must be contiguous (in any axis order); otherwise the step fails
+/// with [`Error::UnsupportedLayout`] before writing anything. The gradient
+/// may have any memory layout: one in another order than `data`'s is
+/// re-laid out in `data`'s (same values) at the step. A gradient of another
+/// shape is [`Error::GradSizeMismatch`]. The `ndarray` these types come
+/// from is re-exported as [`adadelta::ndarray`](crate::ndarray).
 ///
 /// ```
 /// use adadelta::{Adadelta, NdParam};
@@ -30,7 +33,7 @@ use crate::Error;
 pub struct NdParam<D: Dimension> {
     /// The values.
     pub data: Array<f32, D>,
-    /// The gradient, if any: same shape and layout as `data`.
+    /// The gradient, if any: the shape of `data`, in any memory layout.
     pub grad: Option<Array<f32, D>>,
 }
 
@@ -65,26 +68,35 @@ impl<D: Dimension> Parameter for NdParam<D> {
     }
 
     fn view_mut(&mut self) -> Result<ParamViewMut<'_>, Error> {
+        if let Some(g) = &self.grad {
+            if g.shape() != self.data.shape() {
+                return Err(Error::GradSizeMismatch {
+                    grad: g.shape().to_vec(),
+                    param: self.data.shape().to_vec(),
+                });
+            }
+        }
+        if self.data.as_slice_memory_order().is_none() {
+            return Err(Error::UnsupportedLayout(
+                "the parameter is not contiguous: it is stepped in place, as one slice".into(),
+            ));
+        }
+        // A gradient in another memory order (the F-order result of
+        // `x.t().dot(..)`, a non-contiguous view's copy) is re-laid out in
+        // the parameter's: same shape and values, one copy per new gradient.
+        if let Some(g) = &self.grad {
+            let contiguous = g.as_slice_memory_order().is_some();
+            if !contiguous || !same_layout(self.data.shape(), g.strides(), self.data.strides()) {
+                let mut relaid = self.data.clone();
+                relaid.assign(g);
+                self.grad = Some(relaid);
+            }
+        }
         let grad = match &self.grad {
             None => None,
-            Some(g) => {
-                if g.shape() != self.data.shape() {
-                    return Err(Error::GradSizeMismatch {
-                        grad: g.shape().to_vec(),
-                        param: self.data.shape().to_vec(),
-                    });
-                }
-                if !same_layout(self.data.shape(), g.strides(), self.data.strides()) {
-                    return Err(Error::UnsupportedLayout(format!(
-                        "the gradient's strides {:?} differ from the parameter's {:?}",
-                        g.strides(),
-                        self.data.strides()
-                    )));
-                }
-                Some(g.as_slice_memory_order().ok_or_else(|| {
-                    Error::UnsupportedLayout("the gradient is not contiguous".into())
-                })?)
-            }
+            Some(g) => Some(g.as_slice_memory_order().ok_or_else(|| {
+                Error::UnsupportedLayout("the gradient is not contiguous".into())
+            })?),
         };
         let data = self
             .data

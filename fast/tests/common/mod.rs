@@ -148,10 +148,14 @@ pub fn json(sd: &StateDict) -> String {
     sd.to_json_string().expect("serialises")
 }
 
-/// A fresh directory under the target's temporary directory.
+/// A fresh directory under the target's temporary directory, its own on
+/// every call (tests of one binary run at once, and one may call this with
+/// the same tag as another).
 pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("reliability-{tag}-{}", std::process::id()));
+        .join(format!("reliability-{tag}-{}-{call}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
