@@ -61,17 +61,17 @@ mod hyper;
 pub mod kernel;
 pub mod optimizer;
 
+/// The `ndarray` crate (0.17) that [`NdParam`] is built on, re-exported so
+/// that a user's arrays are of the same crate version:
+/// `use adadelta::ndarray::Array2;`.
+#[cfg(feature = "ndarray")]
+pub use ::ndarray;
 pub use checkpoint::CheckpointError;
 pub use error::Error;
 pub use hyper::{Coefficients, Hyperparams};
 pub use kernel::step;
 #[cfg(feature = "ndarray")]
 pub use optimizer::NdParam;
-/// The `ndarray` crate (0.17) that [`NdParam`] is built on, re-exported so
-/// that a user's arrays are of the same crate version:
-/// `use adadelta::ndarray::Array2;`.
-#[cfg(feature = "ndarray")]
-pub use ::ndarray;
 pub use optimizer::{
     load_json, save_json, Adadelta, GroupDict, GroupSpec, HookHandle, Lent, NonFinitePolicy,
     Options, Param, ParamGroup, ParamState, ParamStateDict, ParamViewMut, Parameter, Shaped,
