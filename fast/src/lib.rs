@@ -60,6 +60,7 @@ mod error;
 mod hyper;
 pub mod kernel;
 pub mod optimizer;
+mod shape;
 
 /// The `ndarray` crate (0.17) that [`NdParam`] is built on, re-exported so
 /// that a user's arrays are of the same crate version:

@@ -618,7 +618,7 @@ impl<'de> Visitor<'de> for TensorSeed<'_> {
                 1 => shape = Some(map.next_value_seed(Elems::new(ctx, at, "shape", 0))?),
                 _ => {
                     // The exact size when the shape came first (and holds).
-                    let expect = shape.as_deref().and_then(numel).unwrap_or(0);
+                    let expect = shape.as_deref().and_then(crate::shape::numel).unwrap_or(0);
                     bits = Some(map.next_value_seed(Elems::new(ctx, at, "bits", expect))?);
                 }
             }
@@ -636,10 +636,6 @@ impl<'de> Visitor<'de> for TensorSeed<'_> {
             e => ctx.invalid(format_args!("{at}: {e}")),
         })
     }
-}
-
-fn numel(shape: &[usize]) -> Option<usize> {
-    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
 }
 
 /// `dtype`, which must be `"float32"` (always `true`).

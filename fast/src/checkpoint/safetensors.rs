@@ -228,7 +228,7 @@ fn write_to<W: Write>(writer: W, sd: &StateDictRef<'_>) -> Result<(), Checkpoint
         .map_err(|_| CheckpointError::format("safetensors: cannot allocate the header"))?;
     let mut offset = 0usize;
     let mut push = |name: String, shape: &[usize], len: usize| -> Result<(), CheckpointError> {
-        if shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(len) {
+        if crate::shape::numel(shape) != Some(len) {
             return Err(CheckpointError::from(Error::InvalidShape {
                 shape: shape.to_vec(),
                 len,
@@ -412,7 +412,7 @@ fn plan(name: &str, info: &TensorInfo) -> Result<Planned, CheckpointError> {
         )));
     }
     let (begin, end) = info.data_offsets;
-    let numel = info.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    let numel = crate::shape::numel(&info.shape);
     let bytes = numel.and_then(|n| n.checked_mul(F32_BYTES));
     let (Some(numel), Some(bytes)) = (numel, bytes) else {
         return Err(CheckpointError::format(format!(

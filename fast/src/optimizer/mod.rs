@@ -739,16 +739,11 @@ impl<P: Shaped> Adadelta<P> {
             .enumerate()
             .filter_map(|(i, s)| {
                 let s = s.as_ref()?;
-                let shape = self.params[i].shape();
                 // One dimension when the parameter's shape does not fit.
-                let shape = if shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
-                    == Some(s.square_avg.len())
-                {
-                    shape
-                } else {
-                    vec![s.square_avg.len()]
-                };
-                let shape: Cow<'_, [usize]> = Cow::Owned(shape);
+                let shape: Cow<'_, [usize]> = Cow::Owned(crate::shape::fitting(
+                    self.params[i].shape(),
+                    s.square_avg.len(),
+                ));
                 Some((
                     i,
                     ParamStateRef {

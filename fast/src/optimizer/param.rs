@@ -214,7 +214,7 @@ impl Param {
     /// assert_eq!(err.to_string(), "shape '[2, 2]' is invalid for input of size 3");
     /// ```
     pub fn with_shape(data: Vec<f32>, shape: Vec<usize>) -> Result<Self, Error> {
-        if shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(data.len()) {
+        if crate::shape::numel(&shape) != Some(data.len()) {
             return Err(Error::InvalidShape {
                 shape,
                 len: data.len(),
@@ -465,10 +465,7 @@ impl Lent {
     /// assert_eq!(adadelta::Lent::new(vec![3, 4]).shape(), &[3, 4]);
     /// ```
     pub fn new(shape: Vec<usize>) -> Self {
-        let numel = shape
-            .iter()
-            .try_fold(1usize, |a, &d| a.checked_mul(d))
-            .unwrap_or(0);
+        let numel = crate::shape::numel(&shape).unwrap_or(0);
         Lent { shape, numel }
     }
 
@@ -481,11 +478,9 @@ impl Lent {
     /// ```
     pub fn of(param: &(impl Parameter + ?Sized)) -> Self {
         let n = param.numel();
-        let lent = Lent::new(param.shape());
-        if lent.numel == n {
-            lent
-        } else {
-            Lent::new(vec![n])
+        Lent {
+            shape: crate::shape::fitting(param.shape(), n),
+            numel: n,
         }
     }
 
@@ -510,7 +505,7 @@ impl Lent {
     /// Whether `param`, lent at this record's position, fits it: the same
     /// number of elements and the same shape (as [`Lent::of`] reads it).
     pub(crate) fn fits(&self, param: &dyn Parameter) -> bool {
-        param.numel() == self.numel && Lent::of(param).shape == self.shape
+        Lent::of(param) == *self
     }
 }
 

@@ -52,7 +52,7 @@ impl TensorData {
     /// # Ok::<(), adadelta::Error>(())
     /// ```
     pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<Self, Error> {
-        if shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(data.len()) {
+        if crate::shape::numel(&shape) != Some(data.len()) {
             return Err(Error::InvalidShape {
                 shape,
                 len: data.len(),

@@ -96,7 +96,7 @@ impl<'v, 'a> Writer<'v, 'a> {
     }
 
     fn tensor(&mut self, t: &'v TensorRef<'a>) -> Result<(), CheckpointError> {
-        if t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(t.data.len()) {
+        if crate::shape::numel(&t.shape) != Some(t.data.len()) {
             return Err(CheckpointError::format(format!(
                 "a tensor of shape {:?} cannot hold {} elements",
                 t.shape,

@@ -442,7 +442,7 @@ impl Machine<'_> {
                 if shape.len() != stride.len() {
                     return Err(err(at, "a tensor whose size and stride differ in length"));
                 }
-                let numel = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+                let numel = crate::shape::numel(&shape);
                 // The last element the view reaches must be in the storage.
                 let last = shape.iter().zip(&stride).try_fold(offset, |a, (&d, &s)| {
                     a.checked_add(d.saturating_sub(1).checked_mul(s)?)
