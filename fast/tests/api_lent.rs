@@ -7,10 +7,9 @@
 mod common;
 
 use adadelta::{
-    Adadelta, Error, GroupSpec, Lent, NdParam, NonFinitePolicy, Options, Param, ParamViewMut,
-    Parameter,
+    Adadelta, Error, GroupSpec, Lent, NdParam, NonFinitePolicy, Options, Param, Parameter,
 };
-use common::{bits, Rng};
+use common::{bits, BadGrad, Rng};
 use ndarray::{Array1, Array3};
 
 /// A model as Rust training code writes it: layers of different types and
@@ -171,27 +170,14 @@ fn parameters_lent_out_of_order_are_refused_by_shape_and_nothing_changes() {
     assert_eq!((m.bits(), opt.state_dict()), (before, sd));
 }
 
-/// A parameter whose gradient is one element short.
-struct Short(Vec<f32>, Vec<f32>);
-
-impl Parameter for Short {
-    fn numel(&self) -> usize {
-        self.0.len()
-    }
-    fn view_mut(&mut self) -> Result<ParamViewMut<'_>, Error> {
-        Ok(ParamViewMut {
-            data: &mut self.0,
-            grad: Some(&self.1),
-        })
-    }
-    fn zero_grad(&mut self, _: bool) {}
-}
-
 #[test]
 fn a_bad_lent_gradient_refuses_the_whole_step_and_creates_no_state() {
     let mut good = Param::new(vec![1.0; 3]);
     good.set_grad(vec![0.5; 3]).unwrap();
-    let mut short = Short(vec![1.0; 4], vec![0.5; 3]);
+    let mut short = BadGrad {
+        data: vec![1.0; 4],
+        grad: vec![0.5; 3],
+    };
     let mut opt =
         Adadelta::new(vec![Lent::of(&good), Lent::of(&short)], Options::default()).unwrap();
     let err = opt.step_lent(&mut [&mut good, &mut short]).unwrap_err();

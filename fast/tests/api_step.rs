@@ -14,30 +14,9 @@ use adadelta::{
     Adadelta, Coefficients, Error, GroupSpec, Hyperparams, Options, Param, ParamViewMut, Parameter,
 };
 
-/// Deterministic test values (splitmix64), spread over several magnitudes.
-struct Rng(u64);
+mod common;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn f32(&mut self) -> f32 {
-        let unit = (self.next() >> 40) as f32 / (1u64 << 24) as f32; // [0, 1)
-        let scale = [1e-3, 0.1, 1.0, 10.0][(self.next() % 4) as usize];
-        (unit * 2.0 - 1.0) * scale
-    }
-    fn vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.f32()).collect()
-    }
-}
-
-fn bits(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|x| x.to_bits()).collect()
-}
+use common::{bits, BadGrad, Rng};
 
 /// `(square_avg, acc_delta, step)` of one parameter.
 type State = Option<(Vec<f32>, Vec<f32>, f32)>;
@@ -241,26 +220,6 @@ fn step_with_runs_pre_hooks_then_the_closure_then_the_update_then_post_hooks() {
         twin.params()[0].data()[0].to_bits(),
         opt.params()[0].data()[0].to_bits()
     );
-}
-
-/// A parameter that lies about its gradient length: the step must fail
-/// before writing anything.
-struct BadGrad {
-    data: Vec<f32>,
-    grad: Vec<f32>,
-}
-
-impl Parameter for BadGrad {
-    fn numel(&self) -> usize {
-        self.data.len()
-    }
-    fn view_mut(&mut self) -> Result<ParamViewMut<'_>, Error> {
-        Ok(ParamViewMut {
-            data: &mut self.data,
-            grad: Some(&self.grad),
-        })
-    }
-    fn zero_grad(&mut self, _: bool) {}
 }
 
 #[derive(Debug)]

@@ -1,8 +1,8 @@
-//! Helpers shared by the `reliability_*` tests (`docs/reliability.md`) and `api_state_dict`.
+//! Helpers shared by the `reliability_*` and `api_*` tests (`docs/reliability.md`).
 //! Each test binary uses a part of them.
 #![allow(dead_code)]
 
-use adadelta::{Adadelta, GroupSpec, Options, Param, Parameter, StateDict};
+use adadelta::{Adadelta, Error, GroupSpec, Options, Param, ParamViewMut, Parameter, StateDict};
 
 /// Deterministic pseudo-random numbers (splitmix64): every test input is a
 /// function of a seed, so that any failure can be replayed.
@@ -96,6 +96,27 @@ pub fn content(opt: &Adadelta) -> String {
         ));
     }
     s
+}
+
+/// A parameter whose gradient may have another length than its values (a
+/// framework's tensor does not check it as `Param::set_grad` does): a step
+/// must refuse it before writing anything.
+pub struct BadGrad {
+    pub data: Vec<f32>,
+    pub grad: Vec<f32>,
+}
+
+impl Parameter for BadGrad {
+    fn numel(&self) -> usize {
+        self.data.len()
+    }
+    fn view_mut(&mut self) -> Result<ParamViewMut<'_>, Error> {
+        Ok(ParamViewMut {
+            data: &mut self.data,
+            grad: Some(&self.grad),
+        })
+    }
+    fn zero_grad(&mut self, _: bool) {}
 }
 
 /// Two groups, three parameters of shapes (3,), (2, 3), (2, 2, 2) with
