@@ -124,6 +124,25 @@ pub enum Error {
         /// The shape of the parameter lent there.
         lent: Vec<usize>,
     },
+    // ---- Framework adapters (`crate::candle`, `crate::tch`) ----
+    /// A framework tensor that the adapter cannot step in place: another
+    /// dtype or device than CPU f32, a non-contiguous layout, an undefined
+    /// tensor. The reason names what was found. Nothing was written.
+    UnsupportedTensor {
+        /// Position of the parameter across the groups.
+        index: usize,
+        /// What the tensor is, and what the adapter needs.
+        reason: String,
+    },
+    /// Two parameters are views of overlapping memory: stepping them in
+    /// place would write one through the other (PyTorch would update the
+    /// shared elements twice). Nothing was written.
+    SharedMemory {
+        /// Position of the first parameter across the groups.
+        first: usize,
+        /// Position of the second.
+        second: usize,
+    },
     // ---- Reliability (`docs/reliability.md`) ----
     /// A gradient holds NaN or an infinity and the optimizer's
     /// [`NonFinitePolicy`](crate::NonFinitePolicy) is `Error`: the step was
@@ -239,6 +258,15 @@ impl fmt::Display for Error {
                 "the parameter lent at position {index} has shape {lent:?}, but the optimizer \
                  recorded {expected:?} there (parameters are lent in the order they were \
                  given); nothing was changed"
+            ),
+            Error::UnsupportedTensor { index, reason } => write!(
+                f,
+                "parameter {index} cannot be stepped in place: {reason}; nothing was changed"
+            ),
+            Error::SharedMemory { first, second } => write!(
+                f,
+                "parameters {first} and {second} share memory, so a step in place would write \
+                 one through the other; nothing was changed"
             ),
             Error::StateAllocation { index, elements } => write!(
                 f,

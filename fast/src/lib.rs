@@ -55,12 +55,17 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+#[cfg(feature = "candle")]
+pub mod candle;
 pub mod checkpoint;
 mod error;
+pub mod guide;
 mod hyper;
 pub mod kernel;
 pub mod optimizer;
 mod shape;
+#[cfg(feature = "tch")]
+pub mod tch;
 
 /// The `ndarray` crate (0.17) that [`NdParam`] is built on, re-exported so
 /// that a user's arrays are of the same crate version:

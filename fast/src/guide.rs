@@ -1,0 +1,1 @@
+//! The user guide: the pages of `docs/`, rendered here so that docs.rs shows them.

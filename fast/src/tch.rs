@@ -1,0 +1,1 @@
+//! tch adapter (in progress).
