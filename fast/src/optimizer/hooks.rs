@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use super::state_dict::StateDict;
-use super::Adadelta;
+use super::{Adadelta, Shaped};
 
 /// Identifies one registered hook for [`Adadelta::remove_hook`], as
 /// PyTorch's `RemovableHandle`. A handle belongs to the optimizer that
@@ -197,5 +197,186 @@ impl<P> Hooks<P> {
             + self.state_dict_post.len()
             + self.load_pre.len()
             + self.load_post.len()
+    }
+}
+
+impl<P: Shaped> Adadelta<P> {
+    fn register<F: ?Sized>(
+        &mut self,
+        list: impl FnOnce(&mut Hooks<P>) -> &mut HookList<F>,
+        hook: Arc<F>,
+        prepend: bool,
+    ) -> HookHandle {
+        let id = self.hooks.next();
+        list(&mut self.hooks).add(id, hook, prepend);
+        HookHandle(id)
+    }
+
+    /// Registers a hook called with the optimizer at the start of every
+    /// [`step`](Self::step) / [`step_with`](Self::step_with), before the
+    /// closure (PyTorch's `register_step_pre_hook`; hooks run in
+    /// registration order). It may change the optimizer, e.g. the learning
+    /// rate.
+    ///
+    /// ```
+    /// use adadelta::{Adadelta, Param};
+    /// let mut opt = Adadelta::new(vec![Param::new(vec![1.0])], Default::default())?;
+    /// opt.register_step_pre_hook(|opt| opt.set_lr(0.5).unwrap());
+    /// opt.step()?;
+    /// assert_eq!(opt.param_groups()[0].options().lr, 0.5);
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    pub fn register_step_pre_hook(
+        &mut self,
+        hook: impl Fn(&mut Self) + Send + Sync + 'static,
+    ) -> HookHandle {
+        self.register(
+            |h| &mut h.step_pre,
+            Arc::new(hook) as Arc<StepHook<P>>,
+            false,
+        )
+    }
+
+    /// Registers a hook called with the optimizer after every successful
+    /// step (PyTorch's `register_step_post_hook`).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use adadelta::{Adadelta, Param};
+    /// let steps = Arc::new(AtomicUsize::new(0));
+    /// let mut opt = Adadelta::new(vec![Param::new(vec![1.0])], Default::default())?;
+    /// let s = Arc::clone(&steps);
+    /// opt.register_step_post_hook(move |_| { s.fetch_add(1, Ordering::Relaxed); });
+    /// opt.step()?;
+    /// opt.step()?;
+    /// assert_eq!(steps.load(Ordering::Relaxed), 2);
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    pub fn register_step_post_hook(
+        &mut self,
+        hook: impl Fn(&mut Self) + Send + Sync + 'static,
+    ) -> HookHandle {
+        self.register(
+            |h| &mut h.step_post,
+            Arc::new(hook) as Arc<StepHook<P>>,
+            false,
+        )
+    }
+
+    /// Registers a hook called with the optimizer before
+    /// [`state_dict`](Self::state_dict) builds the dict; with `prepend` it
+    /// runs before the hooks already registered.
+    ///
+    /// ```
+    /// use adadelta::{Adadelta, Param};
+    /// let mut opt = Adadelta::new(vec![Param::new(vec![1.0])], Default::default())?;
+    /// opt.register_state_dict_pre_hook(|opt| println!("saving {} groups", opt.param_groups().len()), false);
+    /// let _ = opt.state_dict();
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    pub fn register_state_dict_pre_hook(
+        &mut self,
+        hook: impl Fn(&Self) + Send + Sync + 'static,
+        prepend: bool,
+    ) -> HookHandle {
+        self.register(
+            |h| &mut h.state_dict_pre,
+            Arc::new(hook) as Arc<StateDictPreHook<P>>,
+            prepend,
+        )
+    }
+
+    /// Registers a hook that may change the dict
+    /// [`state_dict`](Self::state_dict) returns (PyTorch's post-hook
+    /// returning a replacement).
+    ///
+    /// ```
+    /// use adadelta::{Adadelta, Param};
+    /// let mut opt = Adadelta::new(vec![Param::new(vec![1.0])], Default::default())?;
+    /// opt.register_state_dict_post_hook(
+    ///     |_, sd| { sd.param_groups[0].extra.insert("saved_by".into(), "me".into()); },
+    ///     false,
+    /// );
+    /// assert_eq!(opt.state_dict().param_groups[0].extra["saved_by"], "me");
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    pub fn register_state_dict_post_hook(
+        &mut self,
+        hook: impl Fn(&Self, &mut StateDict) + Send + Sync + 'static,
+        prepend: bool,
+    ) -> HookHandle {
+        self.register(
+            |h| &mut h.state_dict_post,
+            Arc::new(hook) as Arc<StateDictPostHook<P>>,
+            prepend,
+        )
+    }
+
+    /// Registers a hook that may change a dict before
+    /// [`load_state_dict`](Self::load_state_dict) checks and loads it.
+    ///
+    /// ```
+    /// use adadelta::{Adadelta, Param};
+    /// let mut opt = Adadelta::new(vec![Param::new(vec![1.0])], Default::default())?;
+    /// // Keep the current learning rate instead of the saved one.
+    /// opt.register_load_state_dict_pre_hook(
+    ///     |opt, sd| { for g in &mut sd.param_groups { g.options.lr = opt.param_groups()[0].options().lr; } },
+    ///     false,
+    /// );
+    /// let mut sd = opt.state_dict();
+    /// sd.param_groups[0].options.lr = 0.25;
+    /// opt.load_state_dict(sd)?;
+    /// assert_eq!(opt.param_groups()[0].options().lr, 1.0);
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    pub fn register_load_state_dict_pre_hook(
+        &mut self,
+        hook: impl Fn(&Self, &mut StateDict) + Send + Sync + 'static,
+        prepend: bool,
+    ) -> HookHandle {
+        self.register(
+            |h| &mut h.load_pre,
+            Arc::new(hook) as Arc<LoadStateDictPreHook<P>>,
+            prepend,
+        )
+    }
+
+    /// Registers a hook called with the optimizer after a successful
+    /// [`load_state_dict`](Self::load_state_dict).
+    ///
+    /// ```
+    /// use adadelta::{Adadelta, Param};
+    /// let mut opt = Adadelta::new(vec![Param::new(vec![1.0])], Default::default())?;
+    /// opt.register_load_state_dict_post_hook(|opt| opt.set_lr(0.1).unwrap(), false);
+    /// opt.load_state_dict(opt.state_dict())?;
+    /// assert_eq!(opt.param_groups()[0].options().lr, 0.1);
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    pub fn register_load_state_dict_post_hook(
+        &mut self,
+        hook: impl Fn(&mut Self) + Send + Sync + 'static,
+        prepend: bool,
+    ) -> HookHandle {
+        self.register(
+            |h| &mut h.load_post,
+            Arc::new(hook) as Arc<LoadStateDictPostHook<P>>,
+            prepend,
+        )
+    }
+
+    /// Removes the hook `handle` identifies; whether it was registered
+    /// (PyTorch's `handle.remove()`).
+    ///
+    /// ```
+    /// use adadelta::{Adadelta, Param};
+    /// let mut opt = Adadelta::new(vec![Param::new(vec![1.0])], Default::default())?;
+    /// let h = opt.register_state_dict_pre_hook(|_| panic!("removed hooks never run"), false);
+    /// assert!(opt.remove_hook(h));
+    /// let _ = opt.state_dict();
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    pub fn remove_hook(&mut self, handle: HookHandle) -> bool {
+        self.hooks.remove(handle.0)
     }
 }
