@@ -520,3 +520,27 @@ impl Shaped for Lent {
         false
     }
 }
+
+/// A view a framework adapter lent for one step, as a [`Parameter`]: what
+/// [`update`](super::step) steps when the parameters are a framework's
+/// tensors, whose storage the adapter holds for the step's length.
+pub(crate) struct Borrowed<'a>(pub(crate) ParamViewMut<'a>);
+
+impl Parameter for Borrowed<'_> {
+    fn numel(&self) -> usize {
+        self.0.data.len()
+    }
+    fn view_mut(&mut self) -> Result<ParamViewMut<'_>, Error> {
+        Ok(ParamViewMut {
+            data: &mut *self.0.data,
+            grad: self.0.grad,
+        })
+    }
+    /// Never called: an update does not clear gradients, and the adapters
+    /// clear them through their framework.
+    fn zero_grad(&mut self, set_to_none: bool) {
+        if set_to_none {
+            self.0.grad = None;
+        }
+    }
+}

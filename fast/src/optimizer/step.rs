@@ -3,12 +3,13 @@
 //! the one update both run ([`update`]): check everything, then allocate the
 //! new state, then run the kernel once over every parameter, then commit.
 
-use super::{Adadelta, Lent, NonFinitePolicy, ParamGroup, ParamState, Parameter};
+use super::param::Borrowed;
+use super::{Adadelta, Lent, NonFinitePolicy, ParamGroup, ParamState, ParamViewMut, Parameter};
 use crate::kernel::{self, Executor, Job};
 use crate::{Coefficients, Error};
 
 /// What [`update`] did.
-pub(super) enum Update {
+pub(crate) enum Update {
     Stepped,
     /// Skipped by [`NonFinitePolicy::Skip`].
     Skipped,
@@ -78,9 +79,7 @@ impl<P: Parameter> Adadelta<P> {
     /// # Ok::<(), adadelta::Error>(())
     /// ```
     pub fn step_with<L>(&mut self, closure: impl FnOnce(&mut [P]) -> L) -> Result<L, Error> {
-        for h in self.hooks.step_pre.snapshot() {
-            h(self);
-        }
+        self.before_update();
         let loss = closure(&mut self.params);
         let mut lent: Vec<&mut dyn Parameter> = self
             .params
@@ -100,8 +99,45 @@ impl<P: Parameter> Adadelta<P> {
 }
 
 impl<P> Adadelta<P> {
+    /// The step pre-hooks, which every form of step runs first.
+    pub(crate) fn before_update(&mut self) {
+        for h in self.hooks.step_pre.snapshot() {
+            h(self);
+        }
+    }
+
+    /// The update of views a framework adapter lent, one per parameter in
+    /// position order (an empty view without gradient for a parameter it
+    /// skips). The adapter has checked that the views do not overlap, and
+    /// that each has its parameter's number of elements; [`update`] checks
+    /// the rest. The caller runs [`after_update`](Self::after_update) once
+    /// it has released the framework's storage, since post-hooks may read it.
+    pub(crate) fn update_views(&mut self, views: Vec<ParamViewMut<'_>>) -> Result<Update, Error> {
+        let mut views: Vec<Borrowed<'_>> = views.into_iter().map(Borrowed).collect();
+        let mut lent: Vec<&mut dyn Parameter> =
+            views.iter_mut().map(|v| v as &mut dyn Parameter).collect();
+        update(
+            &self.groups,
+            &mut self.states,
+            &self.executor,
+            self.non_finite,
+            &mut lent,
+        )
+    }
+
+    /// Sets every group's learning rate without validating it, for
+    /// interfaces whose setter cannot fail (`candle_nn::Optimizer`): a value
+    /// the kernel refuses makes the next step fail with its error
+    /// ([`Error::InvalidLr`]), before anything is written.
+    #[cfg_attr(not(feature = "candle"), allow(dead_code))]
+    pub(crate) fn set_lr_unchecked(&mut self, lr: f64) {
+        for g in &mut self.groups {
+            g.options.lr = lr;
+        }
+    }
+
     /// The step post-hooks after a step, or the count of a skipped one.
-    fn after_update(&mut self, update: Update) {
+    pub(crate) fn after_update(&mut self, update: Update) {
         match update {
             Update::Stepped => {
                 for h in self.hooks.step_post.snapshot() {
@@ -140,9 +176,7 @@ impl Adadelta<Lent> {
     /// # Ok::<(), adadelta::Error>(())
     /// ```
     pub fn step_lent(&mut self, params: &mut [&mut dyn Parameter]) -> Result<(), Error> {
-        for h in self.hooks.step_pre.snapshot() {
-            h(self);
-        }
+        self.before_update();
         if params.len() != self.params.len() {
             return Err(Error::LentCountMismatch {
                 lent: params.len(),
