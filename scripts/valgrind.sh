@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Memory check of the fast crate's SIMD kernel under valgrind memcheck
-# (docs/reliability.md). Miri and -Zsanitizer need a nightly toolchain; this
+# (fast/docs/reliability.md). Miri and -Zsanitizer need a nightly toolchain; this
 # runs on stable.
 #
 # Builds the `adadelta` test binaries (test profile: optimised, with debug

@@ -25,7 +25,7 @@
 //! ADADELTA_CKPT_PARAMS=10000000 cargo bench -p adadelta-difftest --bench checkpoint   # quicker
 //! ```
 //!
-//! At the end it prints the table of `docs/performance.md`.
+//! At the end it prints the table of `fast/docs/performance.md`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

@@ -9,7 +9,7 @@
 //! cargo bench -p adadelta-difftest --bench kernel -- 16M     # a criterion filter
 //! ```
 //!
-//! At the end it prints the ns/element table of `docs/performance.md` from
+//! At the end it prints the ns/element table of `fast/docs/performance.md` from
 //! criterion's samples (`target/criterion/*/*/*/new/sample.json`) and the
 //! load average before and after the run (the machine may be shared).
 
@@ -395,7 +395,7 @@ fn load() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// The table of `docs/performance.md`: median ns/element (minimum in
+/// The table of `fast/docs/performance.md`: median ns/element (minimum in
 /// brackets), and fast's throughput as a fraction of the probe's (median
 /// over median; minimum over minimum in brackets).
 fn print_table() {

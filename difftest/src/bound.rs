@@ -7,7 +7,7 @@
 //! bounds `|computed - exact|` for the new `param`, `square_avg` and
 //! `acc_delta`, where *exact* is the real-number Adadelta step applied to the
 //! same f32 inputs with the **exact** f64 hyperparameters. The derivation is in
-//! `docs/numerics.md` ("Error bound of one step"); in short, every rounded op
+//! `fast/docs/numerics.md` ("Error bound of one step"); in short, every rounded op
 //! `fl(x)` of the f32 recipe satisfies `|fl(x) - x| <= u|fl(x)|(1 + 2u) + eta`
 //! with `u = 2^-24` and `eta = 2^-150` (subnormal spacing / 2), the scalar
 //! conversions contribute their exact f64 conversion errors, and errors are
@@ -29,7 +29,7 @@ pub enum SqrtAccuracy {
     /// IEEE correctly rounded: at most 1/2 ulp, i.e. relative `u`.
     CorrectlyRounded,
     /// Within 1 ulp of the correctly rounded result (measured for libtorch's
-    /// oneMKL f32 sqrt on the machines of this project, see `docs/numerics.md`):
+    /// oneMKL f32 sqrt on the machines of this project, see `fast/docs/numerics.md`):
     /// at most 3/2 ulp from the exact root, i.e. relative `3u` (1 ulp <= 2u|x|).
     WithinOneUlpOfCorrect,
 }

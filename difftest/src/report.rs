@@ -8,7 +8,7 @@
 //! 2. libtorch through tch equals real `torch.optim.Adadelta` bit for bit
 //!    (when PyTorch is run);
 //! 3. every implementation's per-step error is within the bound of
-//!    `docs/numerics.md`, and parameters without a gradient never change.
+//!    `fast/docs/numerics.md`, and parameters without a gradient never change.
 
 use crate::accuracy::{self, Accuracy};
 use crate::case::{Case, Trajectory};
@@ -237,7 +237,7 @@ pub fn run(cases: &[Case], opts: &Options) -> Report {
         let [mp, mv, mu] = acc.max_ulps_by_output;
         promises.push(Promise {
             promise: format!(
-                "{}: per-step error within the bound of docs/numerics.md",
+                "{}: per-step error within the bound of fast/docs/numerics.md",
                 imp.name()
             ),
             held: acc.violation_count == 0,
@@ -397,7 +397,7 @@ pub fn render(r: &Report) -> String {
             "-"
         );
     }
-    let _ = writeln!(s, "\nColumns: largest per-step error of each output and mean over all outputs, in ULPs; \"within bound\": no output exceeds the per-element bound of docs/numerics.md (largest error/bound ratio in brackets); \"= libtorch\": share of elements bit-identical to libtorch; ns/el: wall time of the steps alone per element-step, one thread, small tensors (indicative only; cargo bench measures speed, see docs/performance.md).");
+    let _ = writeln!(s, "\nColumns: largest per-step error of each output and mean over all outputs, in ULPs; \"within bound\": no output exceeds the per-element bound of fast/docs/numerics.md (largest error/bound ratio in brackets); \"= libtorch\": share of elements bit-identical to libtorch; ns/el: wall time of the steps alone per element-step, one thread, small tensors (indicative only; cargo bench measures speed, see fast/docs/performance.md).");
     for row in &r.rows {
         if let Some(t) = &row.tightest {
             let _ = writeln!(s, "  tightest for {}: {t}", row.implementation);

@@ -19,7 +19,7 @@
 //!   step from PyTorch's state (and PyTorch's step from `fast`'s state)
 //!   against the other's. The kernels differ only in sqrt: `fast`'s default
 //!   numerics round sqrt correctly, libtorch's oneMKL sqrt is within 1 ulp
-//!   of that (`docs/numerics.md`). Each result is within
+//!   of that (`fast/docs/numerics.md`). Each result is within
 //!   `difftest/src/bound.rs`'s bound of the exact step (correctly rounded
 //!   sqrt for fast, 1-ulp sqrt for libtorch), so the two are within the sum
 //!   of the two bounds of each other; non-finite results must match in
@@ -435,7 +435,7 @@ fn assert_same_snapshot(ours: &Snapshot, theirs: &Snapshot, what: &str) {
 /// state tensor and counter after each of the M steps, bit for bit (NaNs of
 /// any payload equal). Valid as a bit-for-bit comparison because that mode
 /// computes libtorch's own oneMKL square root, the only op where the
-/// default numerics differ (`docs/numerics.md`).
+/// default numerics differ (`fast/docs/numerics.md`).
 #[test]
 fn with_libtorch_numerics_a_pytorch_checkpoint_continues_bit_for_bit() {
     let executor = Executor::with_numerics(Numerics::ReproduceLibtorch);

@@ -1,6 +1,6 @@
 //! Property tests: fast vs the MPFR reference (binary32 emulation, bit for
 //! bit), and fast and libtorch vs the high-precision reference (per-step
-//! error within the bound derived in `docs/numerics.md`).
+//! error within the bound derived in `fast/docs/numerics.md`).
 //!
 //! Case counts follow `PROPTEST_CASES` when set (nightly-style long runs);
 //! the defaults below keep the suite quick.
@@ -56,7 +56,7 @@ fn check_within_bound(case: &Case, imp: Implementation) -> Result<Accuracy, Test
     let traj = imp.run(case);
     let acc = accuracy::per_step(case, &traj, imp.sqrt_accuracy());
     // Tolerance: the per-element bound of `bound::one_step` (derived in
-    // docs/numerics.md), i.e. the sum of every rounding error of the f32 recipe
+    // fast/docs/numerics.md), i.e. the sum of every rounding error of the f32 recipe
     // propagated to the output, with sqrt at 1/2 ulp (fast) or 3/2 ulp
     // (libtorch's oneMKL sqrt, measured within 1 ulp of correct).
     prop_assert_eq!(

@@ -2,7 +2,7 @@
 //! `fixtures/MANIFEST.json`) against libtorch through tch, fast and the
 //! reference.
 //!
-//! libtorch's f32 sqrt depends on the machine (oneMKL, `docs/numerics.md`).
+//! libtorch's f32 sqrt depends on the machine (oneMKL, `fast/docs/numerics.md`).
 //! Each fixture records the sqrt of its generating machine as a probe; when
 //! this machine's libtorch gives other bits on that probe, the tests say so
 //! on stderr and compare what still can be compared (per-step error bounds)
@@ -104,7 +104,7 @@ fn libtorch_replays_every_fixture() {
 }
 
 /// PyTorch's own numbers obey the per-step error bound derived in
-/// docs/numerics.md (sqrt allowed 3/2 ulp: libtorch's oneMKL sqrt is within
+/// fast/docs/numerics.md (sqrt allowed 3/2 ulp: libtorch's oneMKL sqrt is within
 /// 1 ulp of correctly rounded on the machines measured).
 #[test]
 fn pytorch_fixtures_obey_the_error_bound() {

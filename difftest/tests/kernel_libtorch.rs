@@ -10,7 +10,7 @@
 //! The exhaustive check of the square root alone over all 2^32 inputs is
 //! `#[ignore]`d (about a minute); run it with
 //! `cargo test --release -p adadelta-difftest --test kernel_libtorch -- --ignored`
-//! (see `docs/numerics.md` for the command per oneMKL kernel and the result).
+//! (see `fast/docs/numerics.md` for the command per oneMKL kernel and the result).
 //!
 //! Case counts follow `PROPTEST_CASES` when set.
 
@@ -176,7 +176,7 @@ proptest! {
 
 /// The square root alone, on every path, over all 2^32 f32 bit patterns,
 /// against libtorch's `torch.sqrt` (`Tensor::sqrt`, oneMKL VML) on the same
-/// chunk. Prints the figures for `docs/numerics.md`.
+/// chunk. Prints the figures for `fast/docs/numerics.md`.
 #[test]
 #[ignore = "exhaustive: all 2^32 inputs, about a minute in release"]
 fn exhaustive_sqrt_equals_torch_sqrt() {

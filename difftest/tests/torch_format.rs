@@ -13,7 +13,7 @@
 //!
 //! Bit for bit holds because `adadelta` runs with
 //! `Numerics::ReproduceLibtorch`, which computes libtorch 2.13's own
-//! rounding, square root included (`docs/numerics.md`); the file formats add
+//! rounding, square root included (`fast/docs/numerics.md`); the file formats add
 //! no rounding at all. The kinds of file are what PyTorch really writes:
 //! `step` as a 0-dim tensor and as a plain number (older PyTorch), `lr` as a
 //! float and as a 1-element tensor, extra group keys, state for only some

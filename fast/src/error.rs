@@ -143,7 +143,7 @@ pub enum Error {
         /// Position of the second.
         second: usize,
     },
-    // ---- Reliability (`docs/reliability.md`) ----
+    // ---- Reliability (`fast/docs/reliability.md`) ----
     /// A gradient holds NaN or an infinity and the optimizer's
     /// [`NonFinitePolicy`](crate::NonFinitePolicy) is `Error`: the step was
     /// refused before anything was written.

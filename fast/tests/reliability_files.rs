@@ -1,4 +1,4 @@
-//! Checkpoint files (`docs/reliability.md`, "Files: temporaries,
+//! Checkpoint files (`fast/docs/reliability.md`, "Files: temporaries,
 //! permissions, durability"): destination names of any valid length, the
 //! permissions a save gives the new file, errors that name their path, and
 //! the clean-up of the temporaries that killed saves leave.

@@ -1,4 +1,4 @@
-//! Fuzzing the state-dict loaders (`docs/reliability.md`): arbitrary
+//! Fuzzing the state-dict loaders (`fast/docs/reliability.md`): arbitrary
 //! bytes, JSON token soup, truncated files, flipped bits, byte edits,
 //! splices of two files, and structure-aware mutations of valid state
 //! dicts. Every input must give an error or a valid optimizer; never a

@@ -1,4 +1,4 @@
-//! Fuzzing the torch-format and safetensors loaders (`docs/reliability.md`,
+//! Fuzzing the torch-format and safetensors loaders (`fast/docs/reliability.md`,
 //! "Fuzzing the torch-format and safetensors loaders"): a hand-written,
 //! deterministic, structure-aware fuzzer, as `reliability_fuzz.rs` is for
 //! JSON. Every input is a function of a seed and its number.

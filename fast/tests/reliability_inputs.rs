@@ -1,4 +1,4 @@
-//! Bad input at every public entry point (`docs/reliability.md`): a typed
+//! Bad input at every public entry point (`fast/docs/reliability.md`): a typed
 //! error, never a panic, and nothing half-applied: on error the optimizer's
 //! state dict, parameters and gradients are bit-identical to before.
 //!

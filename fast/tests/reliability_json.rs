@@ -1,4 +1,4 @@
-//! The JSON state-dict reader against hostile input (`docs/reliability.md`,
+//! The JSON state-dict reader against hostile input (`fast/docs/reliability.md`,
 //! "JSON: memory, duplicate keys, error length"): it reads tensors straight
 //! into their final buffers, keeps its memory within a small multiple of
 //! the file, turns a failed allocation into an error, refuses duplicate

@@ -1,4 +1,4 @@
-//! Atomic checkpoints under fault injection (`docs/reliability.md`): a
+//! Atomic checkpoints under fault injection (`fast/docs/reliability.md`): a
 //! child process saves checkpoints back to back and is killed with SIGKILL
 //! at a random moment; the checkpoint file must then load, whole, as the
 //! last completed save or the one under way, never a mixture and never a

@@ -1,4 +1,4 @@
-//! Memory safety of the SIMD kernel (`docs/reliability.md`).
+//! Memory safety of the SIMD kernel (`fast/docs/reliability.md`).
 //!
 //! * **Guard pages**, natively, on every path this CPU has (AVX-512
 //!   included, which valgrind cannot run): each of the kernel's four slices

@@ -1,4 +1,4 @@
-//! Non-finite gradients (`docs/reliability.md`): PyTorch's default
+//! Non-finite gradients (`fast/docs/reliability.md`): PyTorch's default
 //! propagation keeps each NaN or infinity in its own element, and the opt-in
 //! `NonFinitePolicy::Error` / `Skip` leave every parameter, state tensor and
 //! step counter bit-identical, wherever the bad element sits: inside a SIMD

@@ -1,4 +1,4 @@
-//! Scale and concurrency (`docs/reliability.md`): a parameter of more than
+//! Scale and concurrency (`fast/docs/reliability.md`): a parameter of more than
 //! 2^31 elements (no 32-bit index anywhere), state that cannot be allocated
 //! (a typed error, not an abort), the f32 step counter past 2^24 as PyTorch
 //! stores it, many optimizers stepping on many threads at once, and many

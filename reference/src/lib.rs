@@ -27,7 +27,7 @@
 //!   which is not correctly rounded and depends on the CPU: on Intel AVX-512
 //!   about 0.6 % of [1, 4) is 1 ulp low; on this project's AMD EPYC machines
 //!   (where MKL runs its SSE-level kernel) about 17 % is ±1 ulp off. See
-//!   `docs/numerics.md`. [`Binary32`] uses the correctly rounded IEEE square
+//!   `fast/docs/numerics.md`. [`Binary32`] uses the correctly rounded IEEE square
 //!   root, the default numerics of the `adadelta` crate.
 //! * PyTorch's `step` counter is a `float32` tensor that stops increasing at
 //!   2^24; [`ParamState::step`] is an exact `u64`.

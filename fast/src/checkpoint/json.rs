@@ -25,7 +25,7 @@
 //! copy); reading parses straight into the tensors' final buffers, which
 //! [`load_state_dict`](crate::Adadelta::load_state_dict) then moves into
 //! the optimizer. Reading is safe on hostile input
-//! (`docs/reliability.md`):
+//! ([`guide::reliability`](crate::guide::reliability)):
 //!
 //! * its peak memory is at most 4.5 times the file plus 24 MiB: the group
 //!   keys other than the optimizer's own are capped ([`EXTRA_LIMIT`]), and

@@ -11,7 +11,7 @@ use crate::{Coefficients, Error};
 /// An instruction-set path of the kernel. Every path computes the same
 /// formula, operation for operation, so every path gives the same bits as
 /// every other (NaN results may differ in payload only; see
-/// `docs/numerics.md`).
+/// [`guide::numerics`](crate::guide::numerics)).
 ///
 /// ```
 /// use adadelta::kernel::Path;

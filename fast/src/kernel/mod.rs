@@ -336,7 +336,8 @@ pub struct Executor {
 
 /// The default [`Executor::grain`]: 32768 elements (896 KiB of traffic,
 /// 7 to 17 µs on one core), well above rayon's fork-join cost of a few
-/// microseconds; `docs/performance.md` has the measurements.
+/// microseconds; [`guide::performance`](crate::guide::performance) has the
+/// measurements.
 ///
 /// ```
 /// assert_eq!(adadelta::kernel::Executor::default().grain, adadelta::kernel::DEFAULT_GRAIN);
@@ -430,7 +431,7 @@ pub fn run(jobs: &mut [Job<'_>], exec: &Executor) -> Result<(), Error> {
 /// The square root `numerics` computes, on `path`, over `x` in place: the
 /// exact operation the kernel applies to `square_avg + eps` and
 /// `acc_delta + eps`. For verifying the emulated oneMKL square roots against
-/// libtorch (`docs/numerics.md`).
+/// libtorch ([`guide::numerics`](crate::guide::numerics)).
 ///
 /// ```
 /// use adadelta::kernel::{sqrt, Numerics, Path};

@@ -2,7 +2,8 @@
 //! the three oneMKL VML kernels that libtorch's `torch.sqrt` runs on x86-64
 //! (`vmsSqrt(.., VML_HA | VML_FTZDAZ_OFF | VML_ERRMODE_IGNORE)`), each written
 //! down op by op from its disassembly in torch 2.13.0's `libtorch_cpu.so`
-//! (oneMKL 2024.2). See `docs/numerics.md`, "Reproduce-libtorch mode".
+//! (oneMKL 2024.2). See [`guide::numerics`](crate::guide::numerics), "The
+//! two numerics of `fast`".
 //!
 //! This file holds the scalar forms (the definition every SIMD form is tested
 //! against), which kernel a machine's libtorch runs ([`LibtorchSqrt::detect`]),
@@ -20,7 +21,7 @@ use crate::Error;
 /// rounded, and each is reproduced with the same hardware approximation
 /// instruction that oneMKL itself executes, so a reproduction is exact on the
 /// machine it runs on by construction (and verified exhaustively on this
-/// project's machine, see `docs/numerics.md`).
+/// project's machine, see [`guide::numerics`](crate::guide::numerics)).
 ///
 /// ```
 /// use adadelta::kernel::LibtorchSqrt;
@@ -131,7 +132,7 @@ impl LibtorchSqrt {
     /// Which kernel libtorch 2.13's `torch.sqrt` (oneMKL 2024.2) runs on this
     /// machine, or why it cannot be reproduced. Computed once per process.
     ///
-    /// The rule (`docs/numerics.md`):
+    /// The rule ([`guide::numerics`](crate::guide::numerics)):
     ///
     /// 1. `ADADELTA_LIBTORCH_SQRT=exha|z0ha|l9ha` overrides everything below
     ///    (for reproducing another machine kind's libtorch, or a oneMKL run

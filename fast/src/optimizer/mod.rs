@@ -9,8 +9,8 @@
 //! [`Parameter::view_mut`] and runs the kernel ([`crate::kernel::run`]) on
 //! all of them at once.
 //!
-//! `docs/coming-from-pytorch.md` maps every PyTorch call to its counterpart
-//! here.
+//! [`guide::coming_from_pytorch`](crate::guide::coming_from_pytorch) maps
+//! every PyTorch call to its counterpart here.
 //!
 //! ```
 //! use adadelta::optimizer::{Adadelta, Options, Param};

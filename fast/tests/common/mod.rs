@@ -1,4 +1,4 @@
-//! Helpers shared by the `reliability_*` and `api_*` tests (`docs/reliability.md`).
+//! Helpers shared by the `reliability_*` and `api_*` tests (`fast/docs/reliability.md`).
 //! Each test binary uses a part of them.
 #![allow(dead_code)]
 
