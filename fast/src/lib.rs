@@ -46,7 +46,8 @@
 //! ```
 
 // `unsafe` only in the SIMD kernel (`kernel/x86.rs` and the intrinsic calls
-// of `kernel/{sqrt,dispatch,scalar}.rs`), each block with a `// SAFETY:` comment.
+// of `kernel/{sqrt,dispatch,scalar}.rs`) and in the tch adapter's slice of a
+// tensor's memory (`tch.rs`, FFI storage), each block with a `// SAFETY:` comment.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
