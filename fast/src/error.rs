@@ -99,8 +99,17 @@ pub enum Error {
         len: usize,
     },
     /// An extra parameter-group key that is one of the optimizer's own
-    /// (`lr`, ..., `params`): set those through the group's options.
+    /// (`lr`, ..., `params`, `param_names`): set those through the group's
+    /// options, or name the parameters with
+    /// [`GroupSpec::named`](crate::GroupSpec::named).
     ReservedGroupKey(String),
+    /// A group of named parameters added to an optimizer whose groups are
+    /// not named (`with_names: true`), or the reverse (PyTorch's
+    /// `ValueError`, its text): either every group is named or none is.
+    MixedParamNames {
+        /// Whether the group being added is named.
+        with_names: bool,
+    },
     /// A parameter whose memory cannot be stepped as one slice (for example a
     /// non-contiguous array); the text says why.
     UnsupportedLayout(String),
@@ -196,6 +205,12 @@ impl fmt::Display for Error {
             Error::DuplicateParam => {
                 f.write_str("optimizer contains a parameter group with duplicate parameters")
             }
+            Error::MixedParamNames { with_names } => write!(
+                f,
+                "all optimizer param groups should be with/without names. \
+                 cannot add param group {} to the optimizer",
+                if *with_names { "with names" } else { "without names" }
+            ),
             Error::CapturableUnsupported => f.write_str(
                 "If capturable=True, params and state_steps must be on supported devices: \
                  ['cuda', 'xpu', 'hpu', 'privateuseone'].",

@@ -103,6 +103,7 @@ fn exotic() -> StateDict {
             options: Options::default(),
             extra: Map::new(),
             params: (0..8).collect(),
+            param_names: None,
         }],
     }
 }

@@ -49,7 +49,7 @@ use serde_json::{Map, Number, Value};
 use super::error::{excerpt, EXCERPT_CHARS};
 use super::view::{ParamStateRef, StateDictRef};
 use super::CheckpointError;
-use crate::optimizer::group::{check_extra, Options, GROUP_KEYS};
+use crate::optimizer::group::{check_extra, Options, GROUP_KEYS, PARAM_NAMES};
 use crate::optimizer::{GroupDict, ParamStateDict, StateDict, TensorData};
 use crate::Error;
 
@@ -131,12 +131,17 @@ fn f64_value(x: f64) -> Value {
 }
 
 impl Serialize for GroupDict {
-    /// PyTorch's key order: the options, the extra keys, then `params`. An
-    /// extra key that is one of the optimizer's own is an error.
+    /// PyTorch's key order: `param_names` (for named parameters), the
+    /// options, the extra keys, then `params`. An extra key that is one of
+    /// the optimizer's own is an error.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         check_extra(&self.extra).map_err(serde::ser::Error::custom)?;
         let o = &self.options;
-        let mut m = s.serialize_map(Some(9 + self.extra.len()))?;
+        let named = usize::from(self.param_names.is_some());
+        let mut m = s.serialize_map(Some(9 + named + self.extra.len()))?;
+        if let Some(names) = &self.param_names {
+            m.serialize_entry(PARAM_NAMES, names)?;
+        }
         m.serialize_entry("lr", &f64_value(o.lr))?;
         m.serialize_entry("rho", &f64_value(o.rho))?;
         m.serialize_entry("eps", &f64_value(o.eps))?;
@@ -782,7 +787,7 @@ impl<'de> Visitor<'de> for GroupsSeed<'_> {
 }
 
 /// What each of the optimizer's own group keys ([`GROUP_KEYS`]) must be.
-const WANT: [&str; 9] = [
+const WANT: [&str; 10] = [
     "a number",
     "a number",
     "a number",
@@ -792,10 +797,13 @@ const WANT: [&str; 9] = [
     "true, false or null",
     "true or false",
     "a list of parameter indices",
+    "a list of parameter names",
 ];
 
 /// A group: the four numbers are required, the flags default as in
-/// PyTorch's `__setstate__`, `params` is required, other keys are extras.
+/// PyTorch's `__setstate__`, `params` is required, `param_names` (a list of
+/// strings, counted in the extra keys' allowance) may be there, other keys
+/// are extras.
 struct GroupSeed<'c> {
     ctx: &'c Ctx,
     index: usize,
@@ -811,10 +819,10 @@ impl<'de> Visitor<'de> for GroupSeed<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<GroupDict, A::Error> {
         let (ctx, i) = (self.ctx, self.index);
-        let mut seen = [false; 9];
+        let mut seen = [false; 10];
         let mut numbers = [None; 4];
         let mut flags = [false; 9];
-        let (mut foreach, mut params) = (None, None);
+        let (mut foreach, mut params, mut param_names) = (None, None, None);
         let mut extra = Map::new();
         while let Some(key) = map.next_key_seed(GroupKeySeed { ctx, index: i })? {
             let k = match key {
@@ -834,6 +842,20 @@ impl<'de> Visitor<'de> for GroupSeed<'_> {
             };
             seen[k] = true;
             let at = At(i, GROUP_KEYS[k]);
+            if k == 9 {
+                let value = map.next_value_seed(ExtraSeed {
+                    ctx,
+                    at: &at.to_string(),
+                })?;
+                param_names = Some(names(value).map_err(|v| {
+                    ctx.invalid::<A::Error>(format_args!(
+                        "{at} is {}, not {}",
+                        excerpt(&v.to_string()),
+                        WANT[k]
+                    ))
+                })?);
+                continue;
+            }
             let atom = map.next_value_seed(AtomSeed {
                 ctx,
                 at,
@@ -870,7 +892,22 @@ impl<'de> Visitor<'de> for GroupSeed<'_> {
             options,
             extra,
             params: params.ok_or_else(|| need(8))?,
+            param_names,
         })
+    }
+}
+
+/// A list of strings as names; anything else back as it was.
+fn names(value: Value) -> Result<Vec<String>, Value> {
+    match value {
+        Value::Array(items) if items.iter().all(Value::is_string) => Ok(items
+            .into_iter()
+            .filter_map(|x| match x {
+                Value::String(s) => Some(s),
+                _ => None,
+            })
+            .collect()),
+        other => Err(other),
     }
 }
 
@@ -1154,6 +1191,7 @@ mod tests {
                 },
                 extra: Map::new(),
                 params: vec![],
+                param_names: None,
             };
             let s = serde_json::to_string(&g).unwrap();
             let back: GroupDict = serde_json::from_str(&s).unwrap();
@@ -1166,6 +1204,7 @@ mod tests {
             },
             extra: Map::new(),
             params: vec![],
+            param_names: None,
         };
         let back: GroupDict = serde_json::from_str(&serde_json::to_string(&g).unwrap()).unwrap();
         assert!(back.options.lr.is_nan());

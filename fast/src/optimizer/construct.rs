@@ -1,4 +1,4 @@
-//! Building an [`Adadelta`] (`new`, `with_groups`) and its settings that are
+//! Building an [`Adadelta`] (`new`, `new_named`, `with_groups`) and its settings that are
 //! not part of the state dict: the kernel's [`Executor`] and the
 //! [`NonFinitePolicy`].
 
@@ -29,6 +29,38 @@ impl<P: Shaped> Adadelta<P> {
             return Err(Error::EmptyParamList);
         }
         Self::with_groups(vec![GroupSpec::new(params)], defaults)
+    }
+
+    /// An optimizer of one group of named parameters (PyTorch's
+    /// `Adadelta(model.named_parameters(), lr=..., ...)`): as
+    /// [`new`](Self::new), with the names kept in the group
+    /// ([`ParamGroup::param_names`](super::ParamGroup::param_names)) and its
+    /// state dict. Every group added later must be named too
+    /// ([`GroupSpec::named`]).
+    ///
+    /// ```
+    /// use adadelta::{Adadelta, Options, Param};
+    /// let mut opt = Adadelta::new_named(
+    ///     [("linear.weight", Param::new(vec![0.5; 4])), ("linear.bias", Param::new(vec![0.0]))],
+    ///     Options::default(),
+    /// )?;
+    /// opt.params_mut()[0].set_grad(vec![1.0; 4])?;
+    /// opt.step()?;
+    /// let sd = opt.state_dict();
+    /// assert_eq!(sd.param_groups[0].param_names.as_deref(), Some(&["linear.weight".into(), "linear.bias".into()][..]));
+    /// assert!(Adadelta::<Param>::new_named(Vec::<(String, Param)>::new(), Options::default()).is_err());
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    pub fn new_named<S: Into<String>>(
+        params: impl IntoIterator<Item = (S, P)>,
+        defaults: Options,
+    ) -> Result<Self, Error> {
+        defaults.validate()?;
+        let group = GroupSpec::named(params);
+        if group.params.is_empty() {
+            return Err(Error::EmptyParamList);
+        }
+        Self::with_groups(vec![group], defaults)
     }
 
     /// An optimizer of several groups (PyTorch's list of dicts); each

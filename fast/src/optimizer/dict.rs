@@ -95,6 +95,7 @@ impl<P: Shaped> Adadelta<P> {
                 options: g.options,
                 extra: g.extra.clone(),
                 params: g.params().collect(),
+                param_names: g.param_names.clone(),
             })
             .collect();
         StateDictRef {
@@ -108,13 +109,21 @@ impl<P: Shaped> Adadelta<P> {
     /// the groups' options and extra keys and every parameter's state, then
     /// the load post-hooks run.
     ///
+    /// Names do not take part in matching (as in PyTorch): a saved group's
+    /// `param_names` replace the group's names, whether it had any or other
+    /// ones, and a saved group without names keeps the group's own. So an
+    /// optimizer of unnamed parameters that loads a named state dict is
+    /// named from then on, as in PyTorch.
+    ///
     /// Parameters are matched by position: the `i`-th index listed across
     /// the saved groups is the optimizer's `i`-th parameter. Checked, in
     /// this order (PyTorch's checks first, with its messages):
     ///
     /// * the number of groups ([`Error::GroupCountMismatch`]) and each
     ///   group's size ([`Error::GroupSizeMismatch`]);
-    /// * each group's options ([`Options::validate`](super::Options::validate)) and extra keys;
+    /// * each group's options ([`Options::validate`](super::Options::validate)) and extra keys,
+    ///   and its `param_names`, if any, one per parameter
+    ///   ([`Error::InvalidStateDict`]; PyTorch does not check);
     /// * the saved indices are distinct and every state entry belongs to one
     ///   ([`Error::InvalidStateDict`]; PyTorch keeps stray entries);
     /// * each state tensor's length against its parameter
@@ -169,9 +178,18 @@ impl<P: Shaped> Adadelta<P> {
                 });
             }
         }
-        for saved in &param_groups {
+        for (gi, saved) in param_groups.iter().enumerate() {
             saved.options.validate()?;
             check_extra(&saved.extra)?;
+            if let Some(names) = &saved.param_names {
+                if names.len() != saved.params.len() {
+                    return Err(Error::InvalidStateDict(format!(
+                        "param_groups[{gi}] has {} param_names for {} params",
+                        names.len(),
+                        saved.params.len()
+                    )));
+                }
+            }
         }
         let mut position = HashMap::with_capacity(self.params.len());
         for (pos, &index) in param_groups.iter().flat_map(|g| &g.params).enumerate() {
@@ -225,6 +243,9 @@ impl<P: Shaped> Adadelta<P> {
         for (g, saved) in self.groups.iter_mut().zip(param_groups) {
             g.options = saved.options;
             g.extra = saved.extra;
+            if saved.param_names.is_some() {
+                g.param_names = saved.param_names;
+            }
         }
         for h in self.hooks.load_post.snapshot() {
             h(self);

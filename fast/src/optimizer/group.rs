@@ -7,9 +7,11 @@ use serde_json::{Map, Value};
 
 use crate::{Error, Hyperparams};
 
-/// The keys of a parameter group that this crate interprets, in PyTorch's
-/// order (`params` last). Any other key is kept verbatim as an extra.
-pub(crate) const GROUP_KEYS: [&str; 9] = [
+/// The keys of a parameter group that this crate interprets: the options in
+/// PyTorch's order, `params`, and `param_names` (present only in a group of
+/// named parameters, [`GroupSpec::named`]). Any other key is kept verbatim
+/// as an extra.
+pub(crate) const GROUP_KEYS: [&str; 10] = [
     "lr",
     "rho",
     "eps",
@@ -19,7 +21,11 @@ pub(crate) const GROUP_KEYS: [&str; 9] = [
     "foreach",
     "differentiable",
     "params",
+    PARAM_NAMES,
 ];
+
+/// The group key of the parameters' names (PyTorch's, since 2.5).
+pub(crate) const PARAM_NAMES: &str = "param_names";
 
 /// Every option of `torch.optim.Adadelta`, with PyTorch's defaults: the
 /// optimizer's defaults and each group's values.
@@ -139,6 +145,7 @@ pub struct GroupSpec<P> {
     foreach: Option<Option<bool>>,
     capturable: Option<bool>,
     differentiable: Option<bool>,
+    pub(crate) param_names: Option<Vec<String>>,
     pub(crate) extra: Map<String, Value>,
 }
 
@@ -160,8 +167,46 @@ impl<P> GroupSpec<P> {
             foreach: None,
             capturable: None,
             differentiable: None,
+            param_names: None,
             extra: Map::new(),
         }
+    }
+
+    /// A group of named parameters that sets no option (PyTorch's
+    /// `{"params": model.named_parameters()}`, or
+    /// `Adadelta(model.named_parameters())` for one group: see
+    /// [`Adadelta::new_named`](crate::Adadelta::new_named)). The names are
+    /// kept in the group and its state dict (`param_names`) and do not
+    /// affect loading: parameters are matched by position, as in PyTorch.
+    /// Either every group of an optimizer is named or none is
+    /// ([`Error::MixedParamNames`]). As in PyTorch, which finds the names in
+    /// the `(name, tensor)` pairs, a group of no parameters is not named.
+    ///
+    /// ```
+    /// use adadelta::{Adadelta, GroupSpec, Options, Param};
+    /// let g = GroupSpec::named([("weight", Param::new(vec![0.0; 4])), ("bias", Param::new(vec![0.0]))]);
+    /// assert_eq!(g.param_names(), Some(&["weight".to_string(), "bias".to_string()][..]));
+    /// let opt = Adadelta::with_groups(vec![g.lr(0.1)], Options::default())?;
+    /// assert_eq!(opt.state_dict().param_groups[0].param_names.as_deref(), Some(&["weight".into(), "bias".into()][..]));
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    pub fn named<S: Into<String>>(params: impl IntoIterator<Item = (S, P)>) -> Self {
+        let (names, params): (Vec<String>, Vec<P>) =
+            params.into_iter().map(|(n, p)| (n.into(), p)).unzip();
+        GroupSpec {
+            param_names: (!names.is_empty()).then_some(names),
+            ..GroupSpec::new(params)
+        }
+    }
+
+    /// The parameters' names, for a group built by [`named`](Self::named).
+    ///
+    /// ```
+    /// let g = adadelta::GroupSpec::new(vec![adadelta::Param::new(vec![0.0])]);
+    /// assert_eq!(g.param_names(), None);
+    /// ```
+    pub fn param_names(&self) -> Option<&[String]> {
+        self.param_names.as_deref()
     }
 
     /// The group's parameters.
@@ -265,7 +310,7 @@ impl<P> GroupSpec<P> {
     /// Adds a key that the optimizer keeps verbatim in the group and its
     /// state dict, as PyTorch keeps unknown group keys (for example an LR
     /// scheduler's `initial_lr`). A key this crate interprets (`lr`, ...,
-    /// `params`) is refused ([`Error::ReservedGroupKey`]) when the group is
+    /// `params`, `param_names`) is refused ([`Error::ReservedGroupKey`]) when the group is
     /// added.
     ///
     /// ```
@@ -304,8 +349,9 @@ impl<P> GroupSpec<P> {
 }
 
 /// A parameter group of the optimizer: its options, the keys it keeps
-/// verbatim, and which parameters it holds (a range of positions across all
-/// groups, PyTorch's state-dict numbering).
+/// verbatim, which parameters it holds (a range of positions across all
+/// groups, PyTorch's state-dict numbering) and, for named parameters, their
+/// names.
 ///
 /// ```
 /// use adadelta::{Adadelta, Options, Param};
@@ -318,6 +364,7 @@ impl<P> GroupSpec<P> {
 pub struct ParamGroup {
     pub(crate) options: Options,
     pub(crate) extra: Map<String, Value>,
+    pub(crate) param_names: Option<Vec<String>>,
     pub(crate) start: usize,
     pub(crate) len: usize,
 }
@@ -343,6 +390,22 @@ impl ParamGroup {
     /// ```
     pub fn extra(&self) -> &Map<String, Value> {
         &self.extra
+    }
+
+    /// The names of the group's parameters, in order, if it was built from
+    /// named parameters ([`GroupSpec::named`]) or loaded from a state dict
+    /// that names them (PyTorch's `param_groups[i]["param_names"]`).
+    ///
+    /// ```
+    /// use adadelta::{Adadelta, Options, Param};
+    /// let opt = Adadelta::new_named([("w", Param::new(vec![0.0]))], Options::default())?;
+    /// assert_eq!(opt.param_groups()[0].param_names(), Some(&["w".to_string()][..]));
+    /// let opt = Adadelta::new(vec![Param::new(vec![0.0])], Options::default())?;
+    /// assert_eq!(opt.param_groups()[0].param_names(), None);
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    pub fn param_names(&self) -> Option<&[String]> {
+        self.param_names.as_deref()
     }
 
     /// The positions of the group's parameters across all groups.

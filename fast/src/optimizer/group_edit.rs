@@ -29,6 +29,14 @@ impl<P: Shaped> Adadelta<P> {
                 return Err(Error::DuplicateParam);
             }
         }
+        let with_names = group.param_names.is_some();
+        if self
+            .groups
+            .iter()
+            .any(|g| g.param_names.is_some() != with_names)
+        {
+            return Err(Error::MixedParamNames { with_names });
+        }
         if ps.iter().any(|p| self.params.iter().any(|q| p.is_same(q))) {
             return Err(Error::ParamInMultipleGroups);
         }
@@ -43,10 +51,13 @@ impl<P: Shaped> Adadelta<P> {
     /// * a parameter twice in the group: [`Error::DuplicateParam`]. PyTorch
     ///   only warns and then updates that parameter twice per step; this
     ///   crate refuses it;
+    /// * a group of named parameters ([`GroupSpec::named`]) in an optimizer
+    ///   whose groups are not named, or the reverse:
+    ///   [`Error::MixedParamNames`] (PyTorch's `ValueError`);
     /// * a parameter already in another group:
     ///   [`Error::ParamInMultipleGroups`] (PyTorch's `ValueError`).
     ///
-    /// The last two need [`Parameter::is_same`](super::Parameter::is_same); owned parameters such as
+    /// The duplicate and overlap checks need [`Parameter::is_same`](super::Parameter::is_same); owned parameters such as
     /// [`Param`](super::Param) can never be given twice. The new parameters are numbered
     /// after the existing ones. On error the optimizer is unchanged and
     /// `group` is dropped; use [`check_param_group`](Self::check_param_group)
@@ -57,14 +68,26 @@ impl<P: Shaped> Adadelta<P> {
     /// let mut opt = Adadelta::new(vec![Param::new(vec![0.0])], Default::default())?;
     /// opt.add_param_group(GroupSpec::new(vec![Param::new(vec![0.0; 2])]).lr(0.5))?;
     /// assert_eq!(opt.param_groups()[1].params(), 1..2);
+    /// let err = opt.add_param_group(GroupSpec::named([("head", Param::new(vec![0.0]))])).unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "all optimizer param groups should be with/without names. \
+    ///      cannot add param group with names to the optimizer"
+    /// );
     /// # Ok::<(), adadelta::Error>(())
     /// ```
     pub fn add_param_group(&mut self, group: GroupSpec<P>) -> Result<(), Error> {
         let options = self.check_param_group(&group)?;
-        let GroupSpec { params, extra, .. } = group;
+        let GroupSpec {
+            params,
+            extra,
+            param_names,
+            ..
+        } = group;
         self.groups.push(ParamGroup {
             options,
             extra,
+            param_names,
             start: self.params.len(),
             len: params.len(),
         });

@@ -177,7 +177,8 @@ impl PartialEq for ParamStateDict {
 impl Eq for ParamStateDict {}
 
 /// One parameter group of a state dict: its options, the keys kept
-/// verbatim, and its parameters' positions (PyTorch's `params` list).
+/// verbatim, its parameters' positions (PyTorch's `params` list) and, for
+/// named parameters, their names (PyTorch's `param_names`).
 ///
 /// ```
 /// use adadelta::{Adadelta, Param};
@@ -195,6 +196,12 @@ pub struct GroupDict {
     pub extra: Map<String, Value>,
     /// The positions of the group's parameters.
     pub params: Vec<usize>,
+    /// The names of the group's parameters, one per entry of `params`, when
+    /// the group is of named parameters
+    /// ([`GroupSpec::named`](crate::GroupSpec::named)); written first in
+    /// the group, where PyTorch writes them for
+    /// `Adadelta(model.named_parameters())`.
+    pub param_names: Option<Vec<String>>,
 }
 
 /// The optimizer's state in PyTorch's `state_dict` layout, owned (unlike

@@ -5,6 +5,7 @@ use serde_json::{Map, Number, Value as Json};
 
 use super::value::{TensorInfo, Value};
 use crate::checkpoint::{excerpt, json, CheckpointError, StateDictRef, TensorRef};
+use crate::optimizer::group::PARAM_NAMES;
 use crate::optimizer::{ParamStateDict, StateDict, TensorData};
 use crate::Error;
 
@@ -42,10 +43,17 @@ pub(crate) fn state_dict_value<'a>(
         .enumerate()
         .map(|(gi, g)| {
             crate::optimizer::group::check_extra(&g.extra)?;
-            // PyTorch's keys in PyTorch's order, the extra keys, then params.
+            // PyTorch's keys in PyTorch's order (param_names first, where
+            // `Adadelta(model.named_parameters())` has them), the extra
+            // keys, then params.
             let o = &g.options;
             let foreach = o.foreach.map_or(Value::None, Value::Bool);
-            let mut items = vec![
+            let names = g.param_names.iter().map(|names| {
+                let names = names.iter().map(|n| Value::Str(n.clone())).collect();
+                (Value::from(PARAM_NAMES), Value::List(names))
+            });
+            let mut items: Vec<_> = names.collect();
+            items.extend([
                 (Value::from("lr"), Value::Float(o.lr)),
                 (Value::from("rho"), Value::Float(o.rho)),
                 (Value::from("eps"), Value::Float(o.eps)),
@@ -54,7 +62,7 @@ pub(crate) fn state_dict_value<'a>(
                 (Value::from("capturable"), Value::Bool(o.capturable)),
                 (Value::from("foreach"), foreach),
                 (Value::from("differentiable"), Value::Bool(o.differentiable)),
-            ];
+            ]);
             for (k, v) in &g.extra {
                 let v = from_json(v).ok_or_else(|| {
                     invalid(format!(
