@@ -3,6 +3,12 @@
 //! and a memory-bandwidth probe with the same traffic (4 f32 streams read,
 //! 3 written: 28 bytes per element), on 1 and 2 threads.
 //!
+//! The `adapters-*` groups time a whole optimizer step through each
+//! framework adapter (`Adadelta<candle_core::Var>`, `Adadelta<tch::Tensor>`)
+//! and through the plain `Adadelta<Param>`, beside `kernel::run` on the same
+//! sizes and the probe, on one 16M tensor and on the 200-tensor list
+//! (`cargo bench -p adadelta-difftest --bench kernel -- adapters`).
+//!
 //! ```sh
 //! source scripts/env.sh
 //! cargo bench -p adadelta-difftest --bench kernel            # everything (~5 min, ~3.5 GB)
@@ -19,8 +25,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use adadelta::candle::candle_core::{self, Var};
 use adadelta::kernel::{self, Executor, Job, Numerics, Threads};
-use adadelta::Coefficients;
+use adadelta::{Adadelta, Coefficients, Options, Param};
 use adadelta_difftest::case::Hyper;
 use adadelta_difftest::suite::fill;
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
@@ -337,6 +344,100 @@ fn bench_sizes(c: &mut Criterion, name: &str, sizes: &[usize], reference: bool, 
     group.finish();
 }
 
+/// The options of [`hyper`].
+fn options(h: &Hyper) -> Options {
+    Options {
+        lr: h.lr,
+        rho: h.rho,
+        eps: h.eps,
+        weight_decay: h.weight_decay,
+        maximize: h.maximize,
+        ..Options::default()
+    }
+}
+
+/// A whole optimizer step through each adapter, beside `kernel::run` and
+/// the probe on the same sizes. Each optimizer steps once before timing, so
+/// that its state exists (as in training after the first step).
+fn bench_adapters(c: &mut Criterion, name: &str, sizes: &[usize]) {
+    let h = hyper();
+    let coeffs = Coefficients::new(&h.to_fast()).unwrap();
+    let n: usize = sizes.iter().sum();
+    let mut group = c.benchmark_group(format!("adapters-{name}"));
+    configure(&mut group, n);
+    let data = Tensors::new(sizes);
+    for (threads, pool) in pools() {
+        let exec = Executor {
+            threads: Threads::Pool(pool.clone()),
+            ..Executor::default()
+        };
+        let mut t = Tensors::new(sizes);
+        group.bench_function(BenchmarkId::new("probe", threads), |b| {
+            b.iter(|| probe(&mut t, &pool))
+        });
+        group.bench_function(BenchmarkId::new("kernel-run", threads), |b| {
+            b.iter(|| t.step(&coeffs, &exec))
+        });
+        drop(t);
+        {
+            let params = data.p.iter().zip(&data.g).map(|(p, g)| {
+                let mut p = Param::new(p.clone());
+                p.set_grad(g.clone()).unwrap();
+                p
+            });
+            let mut opt = Adadelta::new(params.collect(), options(&h))
+                .unwrap()
+                .with_executor(exec.clone());
+            opt.step().unwrap();
+            group.bench_function(BenchmarkId::new("plain", threads), |b| {
+                b.iter(|| opt.step().unwrap())
+            });
+        }
+        {
+            let cpu = candle_core::Device::Cpu;
+            let vars: Vec<Var> = data
+                .p
+                .iter()
+                .map(|p| Var::from_slice(p, p.len(), &cpu).unwrap())
+                .collect();
+            let mut loss = Vec::new();
+            for (v, g) in vars.iter().zip(&data.g) {
+                let g = candle_core::Tensor::from_slice(g, g.len(), &cpu).unwrap();
+                loss.push((v.as_tensor() * g).unwrap().sum_all().unwrap());
+            }
+            let loss = candle_core::Tensor::stack(&loss, 0)
+                .unwrap()
+                .sum_all()
+                .unwrap();
+            let grads = loss.backward().unwrap();
+            let mut opt = Adadelta::new(vars, options(&h))
+                .unwrap()
+                .with_executor(exec.clone());
+            opt.step(&grads).unwrap();
+            group.bench_function(BenchmarkId::new("candle", threads), |b| {
+                b.iter(|| opt.step(&grads).unwrap())
+            });
+        }
+        {
+            let params: Vec<Tensor> = data
+                .p
+                .iter()
+                .map(|p| Tensor::from_slice(p).set_requires_grad(true))
+                .collect();
+            for (p, g) in params.iter().zip(&data.g) {
+                (p * Tensor::from_slice(g)).sum(tch::Kind::Float).backward();
+            }
+            let mut opt = Adadelta::new(params, options(&h))
+                .unwrap()
+                .with_executor(exec.clone());
+            opt.step().unwrap();
+            group.bench_function(BenchmarkId::new("tch", threads), |b| {
+                b.iter(|| opt.step().unwrap())
+            });
+        }
+    }
+}
+
 fn benches(c: &mut Criterion) {
     let _ = Tensor::from(1.0f32).sqrt(); // warm oneMKL's dispatch (pytorch#188792)
     bench_sizes(c, TINY.0, &[TINY.1], true, false);
@@ -344,6 +445,8 @@ fn benches(c: &mut Criterion) {
         bench_sizes(c, name, &[n], n <= 4 * K, true);
     }
     bench_sizes(c, "list200", &model_sizes(), false, false);
+    bench_adapters(c, "16M", &[16 * M]);
+    bench_adapters(c, "list200", &model_sizes());
 }
 
 // ------------------------------------------------------------------ table --
@@ -444,6 +547,34 @@ fn print_table() {
                 pct(fl),
                 ns(lt),
                 ns(reference),
+            );
+        }
+    }
+    println!(
+        "\n| adapters | threads | probe | kernel::run | plain Adadelta<Param> | candle Adadelta<Var> | tch Adadelta<Tensor> |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for group in ["adapters-16M", "adapters-list200"] {
+        for t in [1, 2] {
+            let per = |b: &str| per_element(group, b, t, 16 * M);
+            let base = per("kernel-run");
+            // ns/element, and kernel::run's time as a share of this one's.
+            let vs = |x: Option<(f64, f64)>| match (x, base) {
+                (Some((m, lo)), Some((bm, blo))) => format!(
+                    "{} {:.1} % ({:.1} %)",
+                    ns(x),
+                    100.0 * bm / m,
+                    100.0 * blo / lo
+                ),
+                _ => ns(x),
+            };
+            println!(
+                "| {group} | {t} | {} | {} | {} | {} | {} |",
+                ns(per("probe")),
+                ns(base),
+                vs(per("plain")),
+                vs(per("candle")),
+                vs(per("tch")),
             );
         }
     }

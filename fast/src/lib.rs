@@ -6,7 +6,13 @@
 //!   with or without a closure, `zero_grad`, `state_dict` /
 //!   `load_state_dict` in PyTorch's layout ([`StateDict`]) and hooks, with
 //!   PyTorch's behaviour and error messages ([`Error`]). It owns its
-//!   parameters: [`Param`], or any [`Parameter`] type.
+//!   parameters ([`Param`], or any [`Parameter`] type), or keeps only their
+//!   records ([`Lent`]) and steps the parameters a model lends it
+//!   ([`Adadelta::step_lent`]).
+//! * Framework adapters step a framework's own tensors in place:
+//!   `candle` (feature `candle`: `Adadelta<candle_core::Var>` implements
+//!   `candle_nn::Optimizer`), `tch` (feature `tch`: `Adadelta<tch::Tensor>`)
+//!   and `NdParam` (feature `ndarray`).
 //! * [`kernel`] is the update: one fused pass over `param`, `grad`,
 //!   `square_avg` and `acc_delta` with PyTorch 2.13's op order and rounding,
 //!   in portable scalar Rust and in AVX2 and AVX-512 intrinsics (the best
@@ -19,6 +25,8 @@
 //! * [`checkpoint`] saves and loads state dicts in PyTorch's `torch.save`
 //!   format ([`checkpoint::torch`]), safetensors and bit-exact JSON, saves
 //!   atomic ([`Adadelta::save`], [`Adadelta::load`]).
+//! * [`guide`] holds the user guide: coming from PyTorch, the numerics and
+//!   their proof, performance, reliability and the design.
 //!
 //! ```
 //! use adadelta::{Adadelta, Options, Param};
