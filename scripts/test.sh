@@ -9,5 +9,6 @@ bash scripts/setup.sh
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets -- -D warnings
-cargo test --workspace "$@"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+# --all-features: the candle and tch adapters, their tests and examples.
+cargo test --workspace --all-features "$@"

@@ -7,8 +7,8 @@
 //! `f32(double expression)` (what ATen's `Scalar::to<float>()` produces from
 //! the Python float) and every multiply-add is an `addcmul` with the implicit
 //! `value = 1`; `1 * t1` is exact, so ATen's FMA-contracted kernels round
-//! exactly as the Python calls do (see
-//! `shared/notes/pytorch-adadelta-semantics.md` §4, §6):
+//! exactly as the Python calls do (see `fast/docs/numerics.md`, "PyTorch 2.13's
+//! f32 step"):
 //!
 //! | PyTorch (`_single_tensor_adadelta`)                  | here                                    |
 //! |------------------------------------------------------|-----------------------------------------|

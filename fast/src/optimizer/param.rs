@@ -524,8 +524,10 @@ impl Shaped for Lent {
 /// A view a framework adapter lent for one step, as a [`Parameter`]: what
 /// [`update`](super::step) steps when the parameters are a framework's
 /// tensors, whose storage the adapter holds for the step's length.
+#[cfg(any(feature = "candle", feature = "tch"))]
 pub(crate) struct Borrowed<'a>(pub(crate) ParamViewMut<'a>);
 
+#[cfg(any(feature = "candle", feature = "tch"))]
 impl Parameter for Borrowed<'_> {
     fn numel(&self) -> usize {
         self.0.data.len()

@@ -3,8 +3,9 @@
 //! the one update both run ([`update`]): check everything, then allocate the
 //! new state, then run the kernel once over every parameter, then commit.
 
-use super::param::Borrowed;
-use super::{Adadelta, Lent, NonFinitePolicy, ParamGroup, ParamState, ParamViewMut, Parameter};
+#[cfg(any(feature = "candle", feature = "tch"))]
+use super::{param::Borrowed, ParamViewMut};
+use super::{Adadelta, Lent, NonFinitePolicy, ParamGroup, ParamState, Parameter};
 use crate::kernel::{self, Executor, Job};
 use crate::{Coefficients, Error};
 
@@ -112,6 +113,7 @@ impl<P> Adadelta<P> {
     /// that each has its parameter's number of elements; [`update`] checks
     /// the rest. The caller runs [`after_update`](Self::after_update) once
     /// it has released the framework's storage, since post-hooks may read it.
+    #[cfg(any(feature = "candle", feature = "tch"))]
     pub(crate) fn update_views(&mut self, views: Vec<ParamViewMut<'_>>) -> Result<Update, Error> {
         let mut views: Vec<Borrowed<'_>> = views.into_iter().map(Borrowed).collect();
         let mut lent: Vec<&mut dyn Parameter> =
