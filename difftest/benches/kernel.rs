@@ -365,6 +365,10 @@ fn bench_adapters(c: &mut Criterion, name: &str, sizes: &[usize]) {
     let n: usize = sizes.iter().sum();
     let mut group = c.benchmark_group(format!("adapters-{name}"));
     configure(&mut group, n);
+    // The adapters' own cost is a few microseconds a step, far below the
+    // noise of a 10-sample run on a shared machine: more samples.
+    group.sample_size(30);
+    group.measurement_time(Duration::from_secs(6));
     let data = Tensors::new(sizes);
     for (threads, pool) in pools() {
         let exec = Executor {
