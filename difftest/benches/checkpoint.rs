@@ -25,7 +25,9 @@
 //! ADADELTA_CKPT_PARAMS=10000000 cargo bench -p adadelta-difftest --bench checkpoint   # quicker
 //! ```
 //!
-//! At the end it prints the table of `fast/docs/performance.md`.
+//! At the end it prints what it ran on (CPU model, vendor, logical CPUs,
+//! kernel path), the table of `fast/docs/performance.md`, and the load
+//! average before and after the run.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -36,6 +38,11 @@ use adadelta::checkpoint::{Durability, Format, SaveOptions};
 use adadelta::{Adadelta, Options, Param};
 use adadelta_difftest::suite::fill;
 use criterion::{Criterion, SamplingMode};
+
+// What the bench ran on: the description every benchmark table of the
+// workspace starts with (fast's kernel bench's source).
+#[path = "../../fast/benches/shared/machine.rs"]
+mod machine;
 
 const CHILD: &str = "ADADELTA_CKPT_CHILD";
 
@@ -342,6 +349,7 @@ fn main() {
         child(&spec);
         return;
     }
+    let load_before = machine::load();
     let total = env_usize("ADADELTA_CKPT_PARAMS", 100_000_000);
     let tensors = env_usize("ADADELTA_CKPT_TENSORS", 400);
     let samples = env_usize("ADADELTA_CKPT_SAMPLES", 10);
@@ -439,18 +447,14 @@ fn main() {
         };
     }
     print_table(&rows, total, state_bytes);
+    println!(
+        "\nload average (1, 5, 15 min) before: {load_before}; after: {}",
+        machine::load()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn print_table(rows: &[Row], params: usize, state_bytes: u64) {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
     let torch_of = |label: &str| -> Option<f64> {
         let want = if label.starts_with("load") {
             "torch.load + load_state_dict (PyTorch)"
@@ -465,10 +469,10 @@ fn print_table(rows: &[Row], params: usize, state_bytes: u64) {
     };
     println!();
     println!(
-        "Checkpoints: {params} f32 parameters in 400 tensors after 3 steps (state {:.2} GB); CPU: {cpu}, {} threads",
+        "Checkpoints: {params} f32 parameters in 400 tensors after 3 steps (state {:.2} GB)",
         state_bytes as f64 / 1e9,
-        std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    println!("{}", machine::describe());
     println!();
     println!("| operation | median s (n) | file GB | B/param | peak extra MiB (% of state) | time / PyTorch's |");
     println!("|---|---|---|---|---|---|");

@@ -1,0 +1,136 @@
+//! `adadelta::kernel::run` against a memory-bandwidth probe with the same
+//! traffic (4 f32 streams read, 3 written: 28 bytes per element), in both
+//! numerics (`Numerics::Default`, and `Numerics::ReproduceLibtorch` where
+//! `LibtorchSqrt::detect` finds oneMKL's kernel for this CPU), on 1 and 2
+//! threads, for one tensor of 16, 4K, 1M, 16M and 64M elements and the
+//! 200-tensor list of 16M elements in all. Needs neither tch nor libtorch:
+//!
+//! ```sh
+//! cargo bench -p adadelta --bench kernel              # everything (~2 min, ~1.1 GB)
+//! cargo bench -p adadelta --bench kernel -- '^16M/'   # a criterion filter
+//! ```
+//!
+//! At the end it prints what it ran on (CPU, kernel path), the table of
+//! `fast/docs/performance.md` from criterion's samples (in
+//! `target/criterion/adadelta-kernel/`, apart from difftest's bench of the
+//! same names), and the load average before and after the run.
+//! `difftest/benches/kernel.rs` runs the same workload and probe (the same
+//! source files, `benches/shared/`) beside libtorch and the reference.
+
+use std::path::Path;
+
+use adadelta::kernel::{Executor, LibtorchSqrt, Numerics, Threads};
+use adadelta::{Coefficients, Hyperparams};
+use criterion::{BenchmarkId, Criterion};
+
+#[path = "shared/machine.rs"]
+mod machine;
+#[path = "shared/probe.rs"]
+mod probe;
+#[path = "shared/table.rs"]
+mod table;
+
+use probe::{configure, model_sizes, pools, Tensors, LIST200, M, SIZES, TINY};
+
+/// The hyperparameters timed (weight decay on, so every op of the step runs).
+fn hyperparams() -> Hyperparams {
+    Hyperparams {
+        lr: 0.5,
+        weight_decay: 0.01,
+        ..Hyperparams::default()
+    }
+}
+
+fn bench_sizes(c: &mut Criterion, name: &str, sizes: &[usize], probe_too: bool) {
+    let coeffs = Coefficients::new(&hyperparams()).unwrap();
+    let mut group = c.benchmark_group(name);
+    configure(&mut group, sizes.iter().sum());
+    let repro = match LibtorchSqrt::detect() {
+        Ok(_) => Some(Numerics::ReproduceLibtorch),
+        Err(e) => {
+            eprintln!("fast-libtorch skipped: {e}");
+            None
+        }
+    };
+    let mut t = Tensors::new(sizes);
+    for (threads, pool) in pools() {
+        let exec = |numerics| Executor {
+            numerics,
+            threads: Threads::Pool(pool.clone()),
+            ..Executor::default()
+        };
+        if probe_too {
+            group.bench_function(BenchmarkId::new("probe", threads), |b| {
+                b.iter(|| t.probe(&pool))
+            });
+        }
+        let e = exec(Numerics::Default);
+        group.bench_function(BenchmarkId::new("fast-default", threads), |b| {
+            b.iter(|| t.step(&coeffs, &e))
+        });
+        if let Some(r) = repro {
+            let e = exec(r);
+            group.bench_function(BenchmarkId::new("fast-libtorch", threads), |b| {
+                b.iter(|| t.step(&coeffs, &e))
+            });
+        }
+    }
+    group.finish();
+}
+
+/// The table of `fast/docs/performance.md`: median ns/element (minimum in
+/// brackets), and fast's throughput as a share of the probe's.
+fn print_table(dir: &Path) {
+    println!("\n{}", machine::describe());
+    println!(
+        "\n| size | threads | probe | fast default (% of probe) | fast reproduce-libtorch (% of probe) |"
+    );
+    println!("|---|---|---|---|---|");
+    let rows = std::iter::once(TINY)
+        .chain(SIZES)
+        .chain(std::iter::once((LIST200, 16 * M)));
+    for (group, n) in rows {
+        for t in [1, 2] {
+            let probe = table::probe_of(dir, group, t, n);
+            let per = |b: &str| table::per_element(dir, group, b, t, n);
+            println!(
+                "| {group} | {t} | {} | {} | {} |",
+                table::ns(probe),
+                table::of_probe(per("fast-default"), probe),
+                table::of_probe(per("fast-libtorch"), probe),
+            );
+        }
+    }
+    for b in ["fast-default", "fast-libtorch"] {
+        for (group, what) in [
+            (TINY.0, "a 16-element step (per-step overhead)"),
+            ("4K", "a 4K-element step"),
+        ] {
+            if let Some((m, lo)) = table::per_element(dir, group, b, 1, 1) {
+                println!("{b}: {what}, 1 thread: median {m:.0} ns (min {lo:.0} ns)");
+            }
+        }
+    }
+}
+
+fn main() {
+    let before = machine::load();
+    // Apart from difftest's kernel bench, whose groups have the same names.
+    let dir = table::criterion_dir().join("adadelta-kernel");
+    let mut c = Criterion::default()
+        .output_directory(&dir)
+        .configure_from_args();
+    bench_sizes(&mut c, TINY.0, &[TINY.1], true);
+    for (name, n) in SIZES {
+        bench_sizes(&mut c, name, &[n], true);
+    }
+    // Held to the 16M probe (a probe per tensor would not split the list
+    // across threads as the kernel does).
+    bench_sizes(&mut c, LIST200, &model_sizes(), false);
+    c.final_summary();
+    print_table(&dir);
+    println!(
+        "\nload average (1, 5, 15 min) before: {before}; after: {}",
+        machine::load()
+    );
+}

@@ -1,0 +1,240 @@
+//! The workload of the kernel benchmarks and its memory-bandwidth probe:
+//! the sizes (one tensor of 16, 4K, 1M, 16M, 64M elements, and the
+//! 200-tensor "list200" of 16M elements), the data, one `kernel::run` step,
+//! and a probe with exactly the kernel's traffic (4 f32 streams read, 3
+//! written: 28 bytes per element), split over threads as the kernel splits.
+//!
+//! Shared by source (`#[path = ...] mod probe;`) by `fast/benches/kernel.rs`
+//! (no tch, no venv) and `difftest/benches/kernel.rs` (which adds libtorch
+//! and the reference), so that both time the same thing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use adadelta::kernel::{self, Executor, Job};
+use adadelta::Coefficients;
+use criterion::{BenchmarkGroup, SamplingMode, Throughput};
+
+pub const K: usize = 1 << 10;
+pub const M: usize = 1 << 20;
+/// One tensor of each size.
+pub const SIZES: [(&str, usize); 4] = [("4K", 4 * K), ("1M", M), ("16M", 16 * M), ("64M", 64 * M)];
+/// Per-step cost with (almost) no work: overhead.
+pub const TINY: (&str, usize) = ("16", 16);
+/// The name of the [`model_sizes`] group; its probe is the one of `16M`.
+pub const LIST200: &str = "list200";
+
+/// A model-like list of 200 tensors, 16M elements in all, from 33 to about
+/// 814K elements each (log-uniform sizes in a fixed, shuffled order).
+pub fn model_sizes() -> Vec<usize> {
+    let raw: Vec<f64> = (0..200)
+        .map(|i| 32.0 * 25_000f64.powf((i as f64 * 0.618_033_988_7) % 1.0))
+        .collect();
+    let total: f64 = raw.iter().sum();
+    let mut s: Vec<usize> = raw
+        .iter()
+        .map(|x| ((x * (16 * M) as f64 / total) as usize).max(16))
+        .collect();
+    let sum: usize = s.iter().sum();
+    s[0] += 16 * M - sum;
+    s
+}
+
+/// Cheap deterministic values in [-1, 1) (xorshift; the same sequence as
+/// `adadelta_difftest::suite::fill`, which difftest cannot share with this
+/// crate's bench).
+fn fill(n: usize, seed: u64) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+/// The four slices of every tensor of a step.
+pub struct Tensors {
+    pub p: Vec<Vec<f32>>,
+    pub g: Vec<Vec<f32>>,
+    pub v: Vec<Vec<f32>>,
+    pub u: Vec<Vec<f32>>,
+}
+
+impl Tensors {
+    pub fn new(sizes: &[usize]) -> Self {
+        Tensors {
+            p: sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| fill(n, 2 * i as u64 + 1))
+                .collect(),
+            g: sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| fill(n, 2 * i as u64 + 2))
+                .collect(),
+            v: sizes.iter().map(|&n| vec![0.0; n]).collect(),
+            u: sizes.iter().map(|&n| vec![0.0; n]).collect(),
+        }
+    }
+
+    /// One `kernel::run` over every tensor.
+    pub fn step(&mut self, c: &Coefficients, exec: &Executor) {
+        if self.p.len() == 1 {
+            // One tensor: no Vec of jobs, so the small sizes time the kernel alone.
+            let mut jobs = [Job {
+                coeffs: c,
+                param: &mut self.p[0],
+                grad: &self.g[0],
+                square_avg: &mut self.v[0],
+                acc_delta: &mut self.u[0],
+            }];
+            kernel::run(&mut jobs, exec).unwrap();
+            return;
+        }
+        let mut jobs: Vec<Job> = self
+            .p
+            .iter_mut()
+            .zip(&self.g)
+            .zip(self.v.iter_mut())
+            .zip(self.u.iter_mut())
+            .map(|(((p, g), v), u)| Job {
+                coeffs: c,
+                param: p,
+                grad: g,
+                square_avg: v,
+                acc_delta: u,
+            })
+            .collect();
+        kernel::run(&mut jobs, exec).unwrap();
+    }
+
+    /// The probe over every tensor on `pool`'s threads: the same split as
+    /// the kernel (pieces of at least `DEFAULT_GRAIN`, at most four per
+    /// thread; a tensor of fewer than `2 * DEFAULT_GRAIN` elements on the
+    /// calling thread).
+    pub fn probe(&mut self, pool: &rayon::ThreadPool) {
+        use rayon::prelude::*;
+        let threads = pool.current_num_threads();
+        for (((p, g), v), u) in self
+            .p
+            .iter_mut()
+            .zip(&self.g)
+            .zip(self.v.iter_mut())
+            .zip(self.u.iter_mut())
+        {
+            let n = p.len();
+            if threads == 1 || n < 2 * kernel::DEFAULT_GRAIN {
+                probe_slice(p, g, v, u);
+                continue;
+            }
+            let chunk = n
+                .div_ceil(4 * threads)
+                .max(kernel::DEFAULT_GRAIN)
+                .next_multiple_of(16);
+            pool.install(|| {
+                p.par_chunks_mut(chunk)
+                    .zip(g.par_chunks(chunk))
+                    .zip(v.par_chunks_mut(chunk))
+                    .zip(u.par_chunks_mut(chunk))
+                    .for_each(|(((p, g), v), u)| probe_slice(p, g, v, u));
+            });
+        }
+    }
+}
+
+/// The bandwidth probe's loop: reads `p, g, v, u`, writes `p, v, u` (one add
+/// each, so nothing is elided), with the widest vectors the CPU has.
+fn probe_slice(p: &mut [f32], g: &[f32], v: &mut [f32], u: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512F was just detected, which is probe_avx512's only
+        // requirement.
+        unsafe { probe_avx512(p, g, v, u) };
+        return;
+    }
+    for i in 0..p.len() {
+        let (a, b, c, d) = (p[i], g[i], v[i], u[i]);
+        p[i] = a + b;
+        v[i] = c + b;
+        u[i] = d + a;
+    }
+}
+
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn probe_avx512(p: &mut [f32], g: &[f32], v: &mut [f32], u: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let n = p.len();
+    assert!(g.len() == n && v.len() == n && u.len() == n);
+    let (pp, gp, vp, up) = (p.as_mut_ptr(), g.as_ptr(), v.as_mut_ptr(), u.as_mut_ptr());
+    let mut i = 0;
+    // The same access pattern as the kernel's AVX-512 loop: full vectors
+    // unmasked, the tail masked.
+    while i + 16 <= n {
+        // SAFETY: lanes i..i + 16 are in bounds of all four slices (equal
+        // lengths asserted above); loadu/storeu need no alignment; `p`, `v`
+        // and `u` are distinct `&mut` slices, so no store aliases a load of
+        // another stream.
+        unsafe {
+            let a = _mm512_loadu_ps(pp.add(i));
+            let b = _mm512_loadu_ps(gp.add(i));
+            let c = _mm512_loadu_ps(vp.add(i));
+            let d = _mm512_loadu_ps(up.add(i));
+            _mm512_storeu_ps(pp.add(i), _mm512_add_ps(a, b));
+            _mm512_storeu_ps(vp.add(i), _mm512_add_ps(c, b));
+            _mm512_storeu_ps(up.add(i), _mm512_add_ps(d, a));
+        }
+        i += 16;
+    }
+    if i < n {
+        let m: __mmask16 = (1u16 << (n - i)) - 1;
+        // SAFETY: 0 < n - i < 16, and the mask selects lanes i..n only,
+        // which are in bounds of all four slices; masked-off lanes are
+        // neither read nor written (no fault past the end).
+        unsafe {
+            let a = _mm512_maskz_loadu_ps(m, pp.add(i));
+            let b = _mm512_maskz_loadu_ps(m, gp.add(i));
+            let c = _mm512_maskz_loadu_ps(m, vp.add(i));
+            let d = _mm512_maskz_loadu_ps(m, up.add(i));
+            _mm512_mask_storeu_ps(pp.add(i), m, _mm512_add_ps(a, b));
+            _mm512_mask_storeu_ps(vp.add(i), m, _mm512_add_ps(c, b));
+            _mm512_mask_storeu_ps(up.add(i), m, _mm512_add_ps(d, a));
+        }
+    }
+}
+
+/// Rayon pools of 1 and 2 threads.
+pub fn pools() -> Vec<(usize, Arc<rayon::ThreadPool>)> {
+    [1, 2]
+        .into_iter()
+        .map(|t| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap();
+            (t, Arc::new(pool))
+        })
+        .collect()
+}
+
+/// Criterion settings for a group of `n` elements a step: flat sampling
+/// and 10 samples from 16M elements up.
+pub fn configure(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, n: usize) {
+    group.throughput(Throughput::Elements(n as u64));
+    if n >= 16 * M {
+        group.sampling_mode(SamplingMode::Flat);
+        group.sample_size(10);
+        group.warm_up_time(Duration::from_millis(500));
+        group.measurement_time(Duration::from_secs(3));
+    } else {
+        group.sample_size(20);
+        group.warm_up_time(Duration::from_millis(300));
+        group.measurement_time(Duration::from_secs(1));
+    }
+}
