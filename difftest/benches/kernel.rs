@@ -262,6 +262,9 @@ fn benches(c: &mut Criterion) {
     bench_sizes(c, LIST200, &model_sizes(), false, false);
     bench_adapters(c, "16M", &[16 * M]);
     bench_adapters(c, LIST200, &model_sizes());
+    // 200 tensors of 16 elements: almost no memory traffic, so what is
+    // timed is each step's fixed cost, the adapters' lending included.
+    bench_adapters(c, "overhead200", &[16; 200]);
 }
 
 // ------------------------------------------------------------------ table --
@@ -327,6 +330,22 @@ fn print_table(dir: &Path) {
                 vs(per("tch")),
             );
         }
+    }
+    println!("\nA step of 200 tensors of 16 elements (the fixed cost per step), µs, median (min):");
+    for t in [1, 2] {
+        let us = |b: &str| {
+            table::per_element(dir, "adapters-overhead200", b, t, 1)
+                .map_or("—".to_string(), |(m, lo)| {
+                    format!("{:.1} ({:.1})", m / 1e3, lo / 1e3)
+                })
+        };
+        println!(
+            "{t} thread(s): kernel::run {}, plain {}, candle {}, tch {}",
+            us("kernel-run"),
+            us("plain"),
+            us("candle"),
+            us("tch")
+        );
     }
     for b in ["fast-default", "fast-libtorch"] {
         if let Some((m, lo)) = table::per_element(dir, TINY.0, b, 1, 1) {
