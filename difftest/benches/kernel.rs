@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use adadelta::candle::candle_core::{self, Var};
 use adadelta::kernel::{Executor, Numerics, Threads};
-use adadelta::{Adadelta, Coefficients, Options, Param};
+use adadelta::{Adadelta, Coefficients, Param};
 use adadelta_difftest::case::Hyper;
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 use tch::Tensor;
@@ -155,18 +155,6 @@ fn bench_sizes(c: &mut Criterion, name: &str, sizes: &[usize], reference: bool, 
     group.finish();
 }
 
-/// The options of [`hyper`].
-fn options(h: &Hyper) -> Options {
-    Options {
-        lr: h.lr,
-        rho: h.rho,
-        eps: h.eps,
-        weight_decay: h.weight_decay,
-        maximize: h.maximize,
-        ..Options::default()
-    }
-}
-
 /// A whole optimizer step through each adapter, beside `kernel::run` and
 /// the probe on the same sizes. Each optimizer steps once before timing, so
 /// that its state exists (as in training after the first step).
@@ -200,7 +188,7 @@ fn bench_adapters(c: &mut Criterion, name: &str, sizes: &[usize]) {
                 p.set_grad(g.clone()).unwrap();
                 p
             });
-            let mut opt = Adadelta::new(params.collect(), options(&h))
+            let mut opt = Adadelta::new(params.collect(), h.to_options())
                 .unwrap()
                 .with_executor(exec.clone());
             opt.step().unwrap();
@@ -225,7 +213,7 @@ fn bench_adapters(c: &mut Criterion, name: &str, sizes: &[usize]) {
                 .sum_all()
                 .unwrap();
             let grads = loss.backward().unwrap();
-            let mut opt = Adadelta::new(vars, options(&h))
+            let mut opt = Adadelta::new(vars, h.to_options())
                 .unwrap()
                 .with_executor(exec.clone());
             opt.step(&grads).unwrap();
@@ -242,7 +230,7 @@ fn bench_adapters(c: &mut Criterion, name: &str, sizes: &[usize]) {
             for (p, g) in params.iter().zip(&data.g) {
                 (p * Tensor::from_slice(g)).sum(tch::Kind::Float).backward();
             }
-            let mut opt = Adadelta::new(params, options(&h))
+            let mut opt = Adadelta::new(params, h.to_options())
                 .unwrap()
                 .with_executor(exec.clone());
             opt.step().unwrap();

@@ -58,6 +58,19 @@ impl Hyper {
             maximize: self.maximize,
         }
     }
+
+    /// The same hyperparameters as the fast crate's optimizer options (the
+    /// other options at PyTorch's defaults).
+    pub fn to_options(self) -> adadelta::Options {
+        adadelta::Options {
+            lr: self.lr,
+            rho: self.rho,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            maximize: self.maximize,
+            ..adadelta::Options::default()
+        }
+    }
 }
 
 /// One scenario: initial parameters and per-step gradients.

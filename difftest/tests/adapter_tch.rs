@@ -10,25 +10,14 @@
 
 use adadelta::kernel::{Executor, LibtorchSqrt, Numerics};
 use adadelta::tch::tch::{self, Kind, Tensor};
-use adadelta::{Adadelta, Options};
+use adadelta::Adadelta;
 use adadelta_difftest::accuracy::first_difference;
-use adadelta_difftest::case::{Case, Hyper, Snapshot, Trajectory};
+use adadelta_difftest::case::{Case, Snapshot, Trajectory};
 use adadelta_difftest::libtorch;
 use adadelta_difftest::suite::{default_hypers, random_case, Values};
 
 fn values(t: &Tensor) -> Vec<f32> {
     Vec::try_from(&t.reshape([-1])).unwrap()
-}
-
-fn options(h: &Hyper) -> Options {
-    Options {
-        lr: h.lr,
-        rho: h.rho,
-        eps: h.eps,
-        weight_decay: h.weight_decay,
-        maximize: h.maximize,
-        ..Options::default()
-    }
 }
 
 /// The case through the tch adapter: libtorch leaf tensors whose `.grad`
@@ -41,7 +30,7 @@ fn run_adapter(case: &Case) -> Trajectory {
         .map(|p| Tensor::from_slice(p).set_requires_grad(true))
         .collect();
     let handles = params.iter().map(Tensor::shallow_clone).collect();
-    let mut opt = Adadelta::new(handles, options(&case.hyper))
+    let mut opt = Adadelta::new(handles, case.hyper.to_options())
         .unwrap()
         .with_executor(Executor::with_numerics(Numerics::ReproduceLibtorch));
     let mut out = Vec::new();
