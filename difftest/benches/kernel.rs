@@ -28,7 +28,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use adadelta::candle::candle_core::{self, Var};
-use adadelta::kernel::{Executor, Numerics, Threads};
+use adadelta::kernel::{Executor, Threads};
 use adadelta::{Adadelta, Coefficients, Param};
 use adadelta_difftest::case::Hyper;
 use criterion::{BenchmarkId, Criterion, SamplingMode};
@@ -91,36 +91,8 @@ fn bench_sizes(c: &mut Criterion, name: &str, sizes: &[usize], reference: bool, 
     let n: usize = sizes.iter().sum();
     let mut group = c.benchmark_group(name);
     configure(&mut group, n);
-    let repro = match adadelta::kernel::LibtorchSqrt::detect() {
-        Ok(_) => Some(Numerics::ReproduceLibtorch),
-        Err(e) => {
-            eprintln!("fast/reproduce-libtorch skipped: {e}");
-            None
-        }
-    };
     let mut t = Tensors::new(sizes);
-    for (threads, pool) in pools() {
-        let exec = |numerics| Executor {
-            numerics,
-            threads: Threads::Pool(pool.clone()),
-            ..Executor::default()
-        };
-        if probe_too {
-            group.bench_function(BenchmarkId::new("probe", threads), |b| {
-                b.iter(|| t.probe(&pool))
-            });
-        }
-        let e = exec(Numerics::Default);
-        group.bench_function(BenchmarkId::new("fast-default", threads), |b| {
-            b.iter(|| t.step(&coeffs, &e))
-        });
-        if let Some(r) = repro {
-            let e = exec(r);
-            group.bench_function(BenchmarkId::new("fast-libtorch", threads), |b| {
-                b.iter(|| t.step(&coeffs, &e))
-            });
-        }
-    }
+    probe::bench_fast(&mut group, &coeffs, &mut t, probe_too);
     drop(t);
     // libtorch after fast, with its own copy (fast's memory freed first).
     let mut tt = TorchTensors::new(&Tensors::new(sizes));

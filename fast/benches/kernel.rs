@@ -19,9 +19,8 @@
 
 use std::path::Path;
 
-use adadelta::kernel::{Executor, LibtorchSqrt, Numerics, Threads};
 use adadelta::{Coefficients, Hyperparams};
-use criterion::{BenchmarkId, Criterion};
+use criterion::Criterion;
 
 #[path = "shared/machine.rs"]
 mod machine;
@@ -30,7 +29,7 @@ mod probe;
 #[path = "shared/table.rs"]
 mod table;
 
-use probe::{configure, model_sizes, pools, Tensors, LIST200, M, SIZES, TINY};
+use probe::{configure, model_sizes, Tensors, LIST200, M, SIZES, TINY};
 
 /// The hyperparameters timed (weight decay on, so every op of the step runs).
 fn hyperparams() -> Hyperparams {
@@ -45,36 +44,8 @@ fn bench_sizes(c: &mut Criterion, name: &str, sizes: &[usize], probe_too: bool) 
     let coeffs = Coefficients::new(&hyperparams()).unwrap();
     let mut group = c.benchmark_group(name);
     configure(&mut group, sizes.iter().sum());
-    let repro = match LibtorchSqrt::detect() {
-        Ok(_) => Some(Numerics::ReproduceLibtorch),
-        Err(e) => {
-            eprintln!("fast-libtorch skipped: {e}");
-            None
-        }
-    };
     let mut t = Tensors::new(sizes);
-    for (threads, pool) in pools() {
-        let exec = |numerics| Executor {
-            numerics,
-            threads: Threads::Pool(pool.clone()),
-            ..Executor::default()
-        };
-        if probe_too {
-            group.bench_function(BenchmarkId::new("probe", threads), |b| {
-                b.iter(|| t.probe(&pool))
-            });
-        }
-        let e = exec(Numerics::Default);
-        group.bench_function(BenchmarkId::new("fast-default", threads), |b| {
-            b.iter(|| t.step(&coeffs, &e))
-        });
-        if let Some(r) = repro {
-            let e = exec(r);
-            group.bench_function(BenchmarkId::new("fast-libtorch", threads), |b| {
-                b.iter(|| t.step(&coeffs, &e))
-            });
-        }
-    }
+    probe::bench_fast(&mut group, &coeffs, &mut t, probe_too);
     group.finish();
 }
 

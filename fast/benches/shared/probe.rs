@@ -11,9 +11,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use adadelta::kernel::{self, Executor, Job};
+use adadelta::kernel::{self, Executor, Job, LibtorchSqrt, Numerics, Threads};
 use adadelta::Coefficients;
-use criterion::{BenchmarkGroup, SamplingMode, Throughput};
+use criterion::{BenchmarkGroup, BenchmarkId, SamplingMode, Throughput};
 
 pub const K: usize = 1 << 10;
 pub const M: usize = 1 << 20;
@@ -236,5 +236,45 @@ pub fn configure(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime
         group.sample_size(20);
         group.warm_up_time(Duration::from_millis(300));
         group.measurement_time(Duration::from_secs(1));
+    }
+}
+
+/// The probe (when `probe_too`) and `kernel::run` in both numerics
+/// (reproduce-libtorch where this CPU's oneMKL kernel is known) on `t`, on 1
+/// and 2 threads: the part both kernel benches time alike.
+pub fn bench_fast(
+    group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    coeffs: &Coefficients,
+    t: &mut Tensors,
+    probe_too: bool,
+) {
+    let repro = match LibtorchSqrt::detect() {
+        Ok(_) => Some(Numerics::ReproduceLibtorch),
+        Err(e) => {
+            eprintln!("fast-libtorch skipped: {e}");
+            None
+        }
+    };
+    for (threads, pool) in pools() {
+        let exec = |numerics| Executor {
+            numerics,
+            threads: Threads::Pool(pool.clone()),
+            ..Executor::default()
+        };
+        if probe_too {
+            group.bench_function(BenchmarkId::new("probe", threads), |b| {
+                b.iter(|| t.probe(&pool))
+            });
+        }
+        let e = exec(Numerics::Default);
+        group.bench_function(BenchmarkId::new("fast-default", threads), |b| {
+            b.iter(|| t.step(coeffs, &e))
+        });
+        if let Some(r) = repro {
+            let e = exec(r);
+            group.bench_function(BenchmarkId::new("fast-libtorch", threads), |b| {
+                b.iter(|| t.step(coeffs, &e))
+            });
+        }
     }
 }
