@@ -5,7 +5,7 @@
 //! binary32 emulation run per group, bit for bit (default numerics: no
 //! tolerance), and parameters without a gradient keep no state.
 
-use adadelta::kernel::{Executor, Path, Threads};
+use adadelta::kernel::{Executor, Isa, Threads};
 use adadelta::{Adadelta, GroupSpec, Options, Param};
 use adadelta_difftest::case::{Case, Hyper};
 use adadelta_difftest::implementations::run_reference_binary32;
@@ -47,9 +47,9 @@ fn model() -> impl Strategy<Value = Model> {
 }
 
 fn executor() -> impl Strategy<Value = Executor> {
-    let paths: Vec<Option<Path>> = std::iter::once(None)
+    let paths: Vec<Option<Isa>> = std::iter::once(None)
         .chain(
-            Path::ALL
+            Isa::ALL
                 .iter()
                 .copied()
                 .filter(|p| p.is_supported())

@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use adadelta::kernel::{self, Executor, LibtorchSqrt, Numerics, Path, Threads};
+use adadelta::kernel::{self, Executor, Isa, LibtorchSqrt, Numerics, Threads};
 use adadelta_difftest::accuracy;
 use adadelta_difftest::case::{Case, Hyper, Trajectory};
 use adadelta_difftest::libtorch;
@@ -182,7 +182,7 @@ proptest! {
 fn exhaustive_sqrt_equals_torch_sqrt() {
     let Some(numerics) = numerics() else { return };
     let k = numerics.libtorch_sqrt().unwrap().unwrap();
-    let paths: Vec<Path> = Path::ALL.into_iter().filter(|p| p.is_supported()).collect();
+    let paths: Vec<Isa> = Isa::ALL.into_iter().filter(|p| p.is_supported()).collect();
     tch::set_num_threads(2);
     let _ = tch::Tensor::from(1.0f32).sqrt(); // warm oneMKL's dispatch (pytorch#188792)
     const CHUNK: u64 = 1 << 24;

@@ -15,9 +15,10 @@
 //!   and `NdParam` (feature `ndarray`).
 //! * [`kernel`] is the update: one fused pass over `param`, `grad`,
 //!   `square_avg` and `acc_delta` with PyTorch 2.13's op order and rounding,
-//!   in portable scalar Rust and in AVX2 and AVX-512 intrinsics (the best
-//!   the CPU supports, picked at run time; `ADADELTA_KERNEL=scalar|avx2|avx512`
-//!   forces one, see [`kernel::Path`]), on many threads. Every path and
+//!   written once and compiled for portable scalar Rust, AVX2, AVX-512 and
+//!   NEON (the best the CPU supports, picked at run time;
+//!   `ADADELTA_KERNEL=scalar|avx2|avx512|neon` forces one, see
+//!   [`kernel::Isa`]), on many threads. Every path and
 //!   thread count gives the same bits. The [`kernel::Numerics`] are a
 //!   correctly rounded square root by default, or
 //!   [`ReproduceLibtorch`](kernel::Numerics::ReproduceLibtorch): libtorch

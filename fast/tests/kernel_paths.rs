@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use adadelta::kernel::{run, sqrt, Executor, Job, LibtorchSqrt, Numerics, Path, Threads};
+use adadelta::kernel::{run, sqrt, Executor, Isa, Job, LibtorchSqrt, Numerics, Threads};
 use adadelta::{Coefficients, Hyperparams};
 use proptest::prelude::*;
 
@@ -54,8 +54,8 @@ fn numerics_here() -> Vec<Numerics> {
     v
 }
 
-fn paths_here() -> Vec<Path> {
-    Path::ALL.into_iter().filter(|p| p.is_supported()).collect()
+fn paths_here() -> Vec<Isa> {
+    Isa::ALL.into_iter().filter(|p| p.is_supported()).collect()
 }
 
 /// f32 values of every class: ordinary, ±0, subnormal, tiny, huge, ±inf,
@@ -138,7 +138,7 @@ fn data(max_len: usize) -> impl Strategy<Value = Data> {
 /// Runs one step of `d` on `path` with `numerics` on the calling thread;
 /// returns (param, square_avg, acc_delta).
 fn step_on(
-    path: Path,
+    path: Isa,
     numerics: Numerics,
     c: &Coefficients,
     d: &Data,
@@ -155,7 +155,7 @@ fn step_on(
     }];
     let exec = Executor {
         numerics,
-        path: Some(path),
+        isa: Some(path),
         threads: Threads::Single,
         ..Executor::default()
     };
@@ -176,7 +176,7 @@ proptest! {
     fn every_path_equals_scalar(h in hyper(), d in data(1000)) {
         let c = Coefficients::new(&h).unwrap();
         for numerics in numerics_here() {
-            let want = step_on(Path::Scalar, numerics, &c, &d);
+            let want = step_on(Isa::Scalar, numerics, &c, &d);
             for path in paths_here() {
                 let got = step_on(path, numerics, &c, &d);
                 let tag = format!("{path:?} {numerics:?} n={} off={:?}", d.n, d.off);
@@ -203,7 +203,7 @@ proptest! {
         x.splice(0..0, std::iter::repeat_n(1.0, off));
         for numerics in numerics_here() {
             let mut want = x.clone();
-            sqrt(numerics, Path::Scalar, &mut want[off..]).unwrap();
+            sqrt(numerics, Isa::Scalar, &mut want[off..]).unwrap();
             for path in paths_here() {
                 let mut got = x.clone();
                 sqrt(numerics, path, &mut got[off..]).unwrap();
@@ -307,7 +307,7 @@ fn thread_count_does_not_change_bits() {
 fn env_var_forces_path() {
     if let Ok(expect) = std::env::var("ADADELTA_TEST_EXPECT_PATH") {
         // The child: report what was selected.
-        let got = match Path::selected() {
+        let got = match Isa::selected() {
             Ok(p) => p.name().to_string(),
             Err(e) => format!("error: {e}"),
         };
@@ -319,7 +319,7 @@ fn env_var_forces_path() {
         return;
     }
     let exe = std::env::current_exe().unwrap();
-    let mut cases: Vec<(String, String)> = Path::ALL
+    let mut cases: Vec<(String, String)> = Isa::ALL
         .into_iter()
         .map(|p| {
             let expect = if p.is_supported() {
@@ -330,8 +330,8 @@ fn env_var_forces_path() {
             (p.name().to_uppercase(), expect)
         })
         .collect();
-    cases.push(("auto".into(), Path::best().name().into()));
-    cases.push(("".into(), Path::best().name().into()));
+    cases.push(("auto".into(), Isa::best().name().into()));
+    cases.push(("".into(), Isa::best().name().into()));
     cases.push(("sse9".into(), "error".into()));
     for (value, expect) in cases {
         let out = std::process::Command::new(&exe)
@@ -355,7 +355,7 @@ fn env_var_forces_path() {
 fn unavailable_is_an_error_and_writes_nothing() {
     let c = Coefficients::new(&Hyperparams::default()).unwrap();
     let (mut p, mut v, mut u) = (vec![1.0f32; 5], vec![0.0f32; 5], vec![0.0f32; 5]);
-    for path in Path::ALL.into_iter().filter(|p| !p.is_supported()) {
+    for path in Isa::ALL.into_iter().filter(|p| !p.is_supported()) {
         let mut jobs = [Job {
             coeffs: &c,
             param: &mut p,
@@ -364,7 +364,7 @@ fn unavailable_is_an_error_and_writes_nothing() {
             acc_delta: &mut u,
         }];
         let exec = Executor {
-            path: Some(path),
+            isa: Some(path),
             ..Executor::default()
         };
         assert!(matches!(

@@ -20,12 +20,12 @@ mod common;
 
 use std::sync::Arc;
 
-use adadelta::kernel::{run, sqrt, Executor, Job, LibtorchSqrt, Numerics, Path, Threads};
+use adadelta::kernel::{run, sqrt, Executor, Isa, Job, LibtorchSqrt, Numerics, Threads};
 use adadelta::{Adadelta, Coefficients, GroupSpec, Hyperparams, NonFinitePolicy, Options, Param};
 use common::{Mapping, Rng};
 
 /// Every (path, numerics) pair this CPU runs.
-fn combos() -> Vec<(Path, Numerics)> {
+fn combos() -> Vec<(Isa, Numerics)> {
     let mut numerics = vec![Numerics::Default];
     numerics.extend(
         LibtorchSqrt::ALL
@@ -34,7 +34,7 @@ fn combos() -> Vec<(Path, Numerics)> {
             .map(Numerics::Libtorch),
     );
     let mut v = Vec::new();
-    for path in Path::ALL.into_iter().filter(|p| p.is_supported()) {
+    for path in Isa::ALL.into_iter().filter(|p| p.is_supported()) {
         for &n in &numerics {
             // The AVX2 path computes Z0HA only with AVX-512VL.
             let exec = single(path, n);
@@ -46,10 +46,10 @@ fn combos() -> Vec<(Path, Numerics)> {
     v
 }
 
-fn single(path: Path, numerics: Numerics) -> Executor {
+fn single(path: Isa, numerics: Numerics) -> Executor {
     Executor {
         numerics,
-        path: Some(path),
+        isa: Some(path),
         threads: Threads::Single,
         ..Executor::default()
     }
@@ -105,7 +105,7 @@ fn expected(
         square_avg: &mut v,
         acc_delta: &mut u,
     }];
-    run(&mut jobs, &single(Path::Scalar, numerics)).unwrap();
+    run(&mut jobs, &single(Isa::Scalar, numerics)).unwrap();
     (p, v, u)
 }
 
@@ -183,7 +183,7 @@ fn guard_pages_around_every_slice_on_every_path() {
                     }];
                     let exec = Executor {
                         numerics,
-                        path: Some(path),
+                        isa: Some(path),
                         threads,
                         grain,
                     };
@@ -198,18 +198,18 @@ fn guard_pages_around_every_slice_on_every_path() {
                 let x = Guarded::new(&inputs[2], at_end);
                 sqrt(numerics, path, x.slice()).unwrap();
                 let mut y = inputs[2].clone();
-                sqrt(numerics, Path::Scalar, &mut y).unwrap();
+                sqrt(numerics, Isa::Scalar, &mut y).unwrap();
                 assert!(same(x.slice(), &y), "{path:?} {numerics:?} sqrt n = {n}");
             }
         }
     }
     println!(
         "{cases} guarded steps: paths {:?}, numerics per path {}",
-        Path::ALL
+        Isa::ALL
             .into_iter()
             .filter(|p| p.is_supported())
             .collect::<Vec<_>>(),
-        combos().len() / Path::ALL.into_iter().filter(|p| p.is_supported()).count()
+        combos().len() / Isa::ALL.into_iter().filter(|p| p.is_supported()).count()
     );
 }
 
@@ -273,7 +273,7 @@ fn every_path_on_unaligned_slices_of_odd_lengths() {
             }];
             let exec = Executor {
                 numerics,
-                path: Some(path),
+                isa: Some(path),
                 threads,
                 grain: 256,
             };

@@ -10,7 +10,7 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use adadelta::kernel::{Executor, Path, Threads};
+use adadelta::kernel::{Executor, Isa, Threads};
 use adadelta::{Adadelta, Error, GroupSpec, NonFinitePolicy, Options, Param};
 use common::{bits, content, Rng};
 
@@ -31,11 +31,11 @@ fn executors() -> Vec<(String, Executor)> {
             .unwrap(),
     );
     let mut v = Vec::new();
-    for path in Path::ALL.into_iter().filter(|p| p.is_supported()) {
+    for path in Isa::ALL.into_iter().filter(|p| p.is_supported()) {
         v.push((
             format!("{} single", path.name()),
             Executor {
-                path: Some(path),
+                isa: Some(path),
                 threads: Threads::Single,
                 ..Executor::default()
             },
@@ -43,7 +43,7 @@ fn executors() -> Vec<(String, Executor)> {
         v.push((
             format!("{} pool(2) grain 64", path.name()),
             Executor {
-                path: Some(path),
+                isa: Some(path),
                 threads: Threads::Pool(pool.clone()),
                 grain: 64,
                 ..Executor::default()

@@ -17,7 +17,7 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 
-use adadelta::kernel::{run, Executor, Job, Path, Threads};
+use adadelta::kernel::{run, Executor, Isa, Job, Threads};
 use adadelta::{
     Adadelta, Coefficients, Error, GroupSpec, Hyperparams, NonFinitePolicy, Options, Param,
     ParamViewMut, Parameter, StateDict,
@@ -191,9 +191,9 @@ fn executors(pool: &Arc<rayon::ThreadPool>) -> Vec<Executor> {
             ..Executor::default()
         },
     ];
-    for p in Path::ALL.into_iter().filter(|p| p.is_supported()) {
+    for p in Isa::ALL.into_iter().filter(|p| p.is_supported()) {
         v.push(Executor {
-            path: Some(p),
+            isa: Some(p),
             grain: 1024,
             ..Executor::default()
         });
@@ -474,7 +474,7 @@ fn a_parameter_of_more_than_2_pow_31_elements_steps_exactly() {
         starts.len(),
         elapsed.as_secs_f64(),
         rayon::current_num_threads(),
-        Path::selected().unwrap().name()
+        Isa::selected().unwrap().name()
     );
     drop(maps);
     drop(files);

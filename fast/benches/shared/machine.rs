@@ -36,7 +36,7 @@ pub fn describe() -> String {
     };
     let hypervisor = cpuinfo_field(&cpuinfo, "flags")
         .is_some_and(|f| f.split_whitespace().any(|x| x == "hypervisor"));
-    let path = match Executor::default().resolved_path() {
+    let path = match Executor::default().resolved_isa() {
         Ok(p) => p.name().to_string(),
         Err(e) => format!("none ({e})"),
     };

@@ -26,12 +26,31 @@
 //!   `torch.sqrt` runs on this CPU ([`LibtorchSqrt`]), so that the result is
 //!   libtorch's, bit for bit, on this machine.
 //!
-//! # Paths and threads
+//! # Instruction sets and threads
 //!
-//! The loop exists as portable scalar Rust and as AVX2+FMA and AVX-512F
-//! intrinsics ([`Path`]); every path computes the formula above operation for
-//! operation and gives the same bits (tested). The best path the CPU supports
-//! is picked at run time; `ADADELTA_KERNEL=scalar|avx2|avx512` forces one.
+//! The loop is written once ([`update`](self) in `update.rs`, over the
+//! lane operations of `lanes.rs`) and compiled for each instruction set
+//! ([`Isa`]): portable scalar Rust, x86-64 AVX2+FMA and AVX-512F, aarch64
+//! NEON. Every instruction set computes the formula above operation for
+//! operation and gives the same bits (tested). The best one the CPU supports
+//! is picked at run time; `ADADELTA_KERNEL=scalar|avx2|avx512|neon` forces
+//! one.
+//!
+//! # Where things are
+//!
+//! | module | holds |
+//! |---|---|
+//! | `cpu` | the CPU's vendor and features; which oneMKL square root libtorch runs on it |
+//! | `isa` | [`Isa`]: the instruction sets, which ones run here, `ADADELTA_KERNEL` |
+//! | `lanes` | the lane operations everything is written against; the scalar fallback |
+//! | `x86`, `neon` | each instruction set's lane operations, intrinsic by intrinsic |
+//! | `recipe` | the square roots: IEEE and oneMKL's EXHA, L9HA, Z0HA, each once |
+//! | `update` | the Adadelta math, once, and the loop over a slice |
+//! | `dispatch` | (instruction set, square root) to a compiled loop |
+//! | `job`, `parallel` | the step's slices, and their split across threads |
+//!
+//! Imports point down that table: `cpu` and `lanes` import nothing from the
+//! kernel; nothing imports this module.
 //!
 //! [`run`] treats the elements of all its [`Job`]s as one index space and
 //! splits it across a rayon pool ([`Threads`]); steps shorter than
@@ -40,116 +59,31 @@
 //!
 //! The step allocates nothing.
 
+mod cpu;
 mod dispatch;
+mod isa;
+mod job;
+mod lanes;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 mod parallel;
-mod scalar;
-mod sqrt;
+mod recipe;
+mod update;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
 use std::sync::Arc;
 
+pub use cpu::LibtorchSqrt;
 use dispatch::Kernel;
-pub use dispatch::Path;
-pub use sqrt::LibtorchSqrt;
-use sqrt::Sqrt;
+pub use isa::Isa;
+pub use job::Job;
+use job::{check_lengths, Piece};
 
 use crate::{Coefficients, Error};
 
-/// Updates one element with square root `sqrt`; returns
-/// `(param, square_avg, acc_delta)`. Every path is this, lane for lane.
-#[inline(always)]
-fn element(
-    c: &Coefficients,
-    p: f32,
-    g: f32,
-    v: f32,
-    u: f32,
-    sqrt: impl Fn(f32) -> f32,
-) -> (f32, f32, f32) {
-    let g = if c.maximize { -g } else { g };
-    let g = if c.apply_weight_decay {
-        p.mul_add(c.weight_decay, g)
-    } else {
-        g
-    };
-    let v = (c.one_minus_rho * g).mul_add(g, v * c.rho);
-    let std = sqrt(v + c.eps);
-    let d = sqrt(u + c.eps) / std * g;
-    let u = (c.one_minus_rho * d).mul_add(d, u * c.rho);
-    let p = d.mul_add(c.neg_lr, p);
-    (p, v, u)
-}
-
-/// One job's slices, or a contiguous part of them.
-pub(crate) struct Piece<'a> {
-    coeffs: &'a Coefficients,
-    param: &'a mut [f32],
-    grad: &'a [f32],
-    square_avg: &'a mut [f32],
-    acc_delta: &'a mut [f32],
-}
-
-impl<'a> Piece<'a> {
-    fn of<'b: 'a>(j: &'a mut Job<'b>) -> Piece<'a> {
-        Piece {
-            coeffs: j.coeffs,
-            param: &mut *j.param,
-            grad: j.grad,
-            square_avg: &mut *j.square_avg,
-            acc_delta: &mut *j.acc_delta,
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.param.len()
-    }
-
-    fn split_at(self, k: usize) -> (Piece<'a>, Piece<'a>) {
-        let (p0, p1) = self.param.split_at_mut(k);
-        let (g0, g1) = self.grad.split_at(k);
-        let (v0, v1) = self.square_avg.split_at_mut(k);
-        let (u0, u1) = self.acc_delta.split_at_mut(k);
-        let c = self.coeffs;
-        (
-            Piece {
-                coeffs: c,
-                param: p0,
-                grad: g0,
-                square_avg: v0,
-                acc_delta: u0,
-            },
-            Piece {
-                coeffs: c,
-                param: p1,
-                grad: g1,
-                square_avg: v1,
-                acc_delta: u1,
-            },
-        )
-    }
-}
-
-fn check_lengths(
-    param: &[f32],
-    grad: &[f32],
-    square_avg: &[f32],
-    acc_delta: &[f32],
-) -> Result<(), Error> {
-    let n = param.len();
-    if grad.len() != n || square_avg.len() != n || acc_delta.len() != n {
-        return Err(Error::LengthMismatch {
-            param: n,
-            grad: grad.len(),
-            square_avg: square_avg.len(),
-            acc_delta: acc_delta.len(),
-        });
-    }
-    Ok(())
-}
-
 /// One Adadelta step on one parameter tensor, in place, with the default
-/// numerics, on the calling thread, on the [selected](Path::selected) path.
+/// numerics, on the calling thread, on the [selected](Isa::selected) path.
 ///
 /// `square_avg` and `acc_delta` are the parameter's state (zeros before its
 /// first step). All four slices must have the same length; otherwise
@@ -176,7 +110,7 @@ pub fn step(
     acc_delta: &mut [f32],
 ) -> Result<(), Error> {
     check_lengths(param, grad, square_avg, acc_delta)?;
-    let kernel = Kernel::new(Path::selected()?, Sqrt::Ieee)?;
+    let kernel = Kernel::new(Isa::selected()?, None)?;
     kernel.run(Piece {
         coeffs,
         param,
@@ -238,37 +172,6 @@ impl Numerics {
             Numerics::Libtorch(k) => Some(k),
         })
     }
-
-    fn sqrt(self) -> Result<Sqrt, Error> {
-        Ok(match self.libtorch_sqrt()? {
-            None => Sqrt::Ieee,
-            Some(k) => Sqrt::Libtorch(k),
-        })
-    }
-}
-
-/// One parameter tensor of a step: its group's coefficients and its slices.
-///
-/// ```
-/// use adadelta::kernel::Job;
-/// let c = adadelta::Coefficients::new(&adadelta::Hyperparams::default())?;
-/// let (mut p, mut v, mut u) = ([1.0_f32; 2], [0.0_f32; 2], [0.0_f32; 2]);
-/// let job = Job { coeffs: &c, param: &mut p, grad: &[0.5, -0.5], square_avg: &mut v, acc_delta: &mut u };
-/// assert_eq!(job.param.len(), 2);
-/// # Ok::<(), adadelta::Error>(())
-/// ```
-#[derive(Debug)]
-pub struct Job<'a> {
-    /// The coefficients of the parameter's group.
-    pub coeffs: &'a Coefficients,
-    /// Parameter values, updated in place.
-    pub param: &'a mut [f32],
-    /// Gradient (same length).
-    pub grad: &'a [f32],
-    /// `square_avg` state (same length), updated in place.
-    pub square_avg: &'a mut [f32],
-    /// `acc_delta` state (same length), updated in place.
-    pub acc_delta: &'a mut [f32],
 }
 
 /// Where a multi-tensor step runs.
@@ -313,19 +216,19 @@ impl Threads {
 /// How a multi-tensor step runs: numerics, path, threads.
 ///
 /// ```
-/// use adadelta::kernel::{Executor, Numerics, Path, Threads};
+/// use adadelta::kernel::{Executor, Isa, Numerics, Threads};
 /// let exec = Executor { numerics: Numerics::Default, threads: Threads::Single, ..Executor::default() };
-/// assert_eq!(exec.path, None); // the selected path (`ADADELTA_KERNEL` or the best)
-/// let forced = Executor { path: Some(Path::Scalar), ..Executor::default() };
+/// assert_eq!(exec.isa, None); // the selected path (`ADADELTA_KERNEL` or the best)
+/// let forced = Executor { isa: Some(Isa::Scalar), ..Executor::default() };
 /// assert_eq!(forced.grain, adadelta::kernel::DEFAULT_GRAIN);
 /// ```
 #[derive(Clone, Debug)]
 pub struct Executor {
     /// The numerics to compute.
     pub numerics: Numerics,
-    /// The instruction-set path; `None` means [`Path::selected`]. A path the
-    /// CPU cannot run is [`Error::KernelUnavailable`].
-    pub path: Option<Path>,
+    /// The instruction set; `None` means [`Isa::selected`]. One the CPU
+    /// cannot run is [`Error::KernelUnavailable`].
+    pub isa: Option<Isa>,
     /// Threads for steps of at least `2 * grain` elements.
     pub threads: Threads,
     /// Steps of fewer than `2 * grain` elements (all jobs together) run on
@@ -348,7 +251,7 @@ impl Default for Executor {
     fn default() -> Self {
         Executor {
             numerics: Numerics::Default,
-            path: None,
+            isa: None,
             threads: Threads::Rayon,
             grain: DEFAULT_GRAIN,
         }
@@ -369,21 +272,17 @@ impl Executor {
         }
     }
 
-    /// The path this executor runs, or why it cannot run.
+    /// The instruction set this executor runs, or why it cannot run.
     ///
     /// ```
-    /// use adadelta::kernel::{Executor, Path};
-    /// let e = Executor { path: Some(Path::Scalar), ..Executor::default() };
-    /// assert_eq!(e.resolved_path(), Ok(Path::Scalar));
+    /// use adadelta::kernel::{Executor, Isa};
+    /// let e = Executor { isa: Some(Isa::Scalar), ..Executor::default() };
+    /// assert_eq!(e.resolved_isa(), Ok(Isa::Scalar));
     /// ```
-    pub fn resolved_path(&self) -> Result<Path, Error> {
-        match self.path {
-            Some(p) if p.is_supported() => Ok(p),
-            Some(p) => Err(Error::KernelUnavailable(format!(
-                "this CPU does not support the {} path",
-                p.name()
-            ))),
-            None => Path::selected(),
+    pub fn resolved_isa(&self) -> Result<Isa, Error> {
+        match self.isa {
+            Some(isa) => isa.available(),
+            None => Isa::selected(),
         }
     }
 }
@@ -407,7 +306,7 @@ pub fn run(jobs: &mut [Job<'_>], exec: &Executor) -> Result<(), Error> {
     for j in jobs.iter() {
         check_lengths(j.param, j.grad, j.square_avg, j.acc_delta)?;
     }
-    let kernel = Kernel::new(exec.resolved_path()?, exec.numerics.sqrt()?)?;
+    let kernel = Kernel::new(exec.resolved_isa()?, exec.numerics.libtorch_sqrt()?)?;
     let span = parallel::Span::new(jobs);
     let total = span.len();
     let grain = exec.grain.max(1);
@@ -428,24 +327,21 @@ pub fn run(jobs: &mut [Job<'_>], exec: &Executor) -> Result<(), Error> {
     Ok(())
 }
 
-/// The square root `numerics` computes, on `path`, over `x` in place: the
+/// The square root `numerics` computes, on `isa`, over `x` in place: the
 /// exact operation the kernel applies to `square_avg + eps` and
 /// `acc_delta + eps`. For verifying the emulated oneMKL square roots against
 /// libtorch ([`guide::numerics`](crate::guide::numerics)).
 ///
 /// ```
-/// use adadelta::kernel::{sqrt, Numerics, Path};
+/// use adadelta::kernel::{sqrt, Isa, Numerics};
 /// let mut x = [4.0_f32, 2.0, 0.0, -1.0];
-/// sqrt(Numerics::Default, Path::Scalar, &mut x)?;
+/// sqrt(Numerics::Default, Isa::Scalar, &mut x)?;
 /// assert_eq!(&x[..3], &[2.0, 2f32.sqrt(), 0.0]);
 /// assert!(x[3].is_nan());
 /// # Ok::<(), adadelta::Error>(())
 /// ```
-pub fn sqrt(numerics: Numerics, path: Path, x: &mut [f32]) -> Result<(), Error> {
-    let sqrt = numerics.sqrt()?;
-    // Same checks as for the update loop.
-    let kernel = Kernel::new(path, sqrt)?;
-    kernel.sqrt(path, sqrt, x);
+pub fn sqrt(numerics: Numerics, isa: Isa, x: &mut [f32]) -> Result<(), Error> {
+    Kernel::new(isa, numerics.libtorch_sqrt()?)?.roots(x);
     Ok(())
 }
 

@@ -9,7 +9,7 @@
 //! 64-byte cache line, one AVX-512 vector) so that threads do not share lines.
 
 use super::dispatch::Kernel;
-use super::{Job, Piece};
+use super::job::{Job, Piece};
 
 /// A contiguous run of the step's index space: the tail of one job (`head`),
 /// whole jobs (`mid`), and the start of another (`tail`).

@@ -1,520 +1,238 @@
-//! The x86-64 SIMD paths: AVX-512F (16 lanes) and AVX2 + FMA (8 lanes).
-//!
-//! Each path is the scalar [`element`](super::element) written with
-//! intrinsics, operation for operation: `mul_add` is `vfmadd`, `*` `/` `+`
-//! are `vmulps` `vdivps` `vaddps`, `-g` flips the sign bit, and the square
-//! root is `vsqrtps` or the oneMKL recipe of [`super::sqrt`] with the same
-//! approximation instruction. Rust never contracts or reassociates these
-//! intrinsics, so every lane rounds exactly as the scalar path does.
-//!
-//! The public entry points are thin `#[target_feature]` wrappers (in the
-//! style of `matrixmultiply`) over `#[inline(always)]` bodies; they are
-//! `unsafe` only because the caller must have checked the CPU features, which
-//! [`Kernel::new`](super::dispatch::Kernel::new) does.
+//! The x86-64 instruction sets: AVX2 + FMA (8 lanes) and AVX-512F (16
+//! lanes, masked tails), as [`Lanes`] types, and the proofs that AVX-512's
+//! `vrsqrt14ps` estimate can run ([`Rsqrt14`]). A leaf: each operation is the
+//! one intrinsic that rounds as the scalar operation of the same name does
+//! (Rust never contracts or reassociates intrinsics).
 #![allow(unsafe_code)]
 
 use std::arch::x86_64::*;
 
-use super::sqrt::{
-    id, EXHA_SPECIAL_ABOVE, L9HA_SPECIAL_ABOVE, SPECIAL_OFFSET, TWO_39, TWO_78, TWO_M78,
-    Z0HA_SCALE_ABOVE,
-};
-use crate::Coefficients;
+use super::cpu::Cpu;
+use super::lanes::{intrinsic_ops, Lanes, MklLanes, Rsqrt14, Scalar, Simd, Task};
 
-// ---------------------------------------------------------------- AVX-512 --
+/// AVX2 + FMA, 8 lanes. With `VL`, also AVX-512F and AVX-512VL, so that
+/// `vrsqrt14ps ymm` (oneMKL's Z0HA on 8 lanes) runs inline.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Avx2<const VL: bool>(());
 
-/// The coefficients broadcast to 16 lanes.
-struct K512 {
-    sign: __m512i,
-    wd: __m512,
-    c: __m512,
-    rho: __m512,
-    eps: __m512,
-    nlr: __m512,
-}
-
-#[inline(always)]
-unsafe fn k512(c: &Coefficients) -> K512 {
-    K512 {
-        sign: _mm512_set1_epi32(if c.maximize { i32::MIN } else { 0 }),
-        wd: _mm512_set1_ps(c.weight_decay),
-        c: _mm512_set1_ps(c.one_minus_rho),
-        rho: _mm512_set1_ps(c.rho),
-        eps: _mm512_set1_ps(c.eps),
-        nlr: _mm512_set1_ps(c.neg_lr),
+impl<const VL: bool> Avx2<VL> {
+    /// The proof, if this CPU has the features.
+    pub fn new(cpu: &Cpu) -> Option<Self> {
+        (cpu.avx2_fma && (!VL || (cpu.avx512f && cpu.avx512vl))).then_some(Avx2(()))
     }
 }
 
-/// `rsqrtps` on 16 lanes (two 8-lane halves: AVX-512 has no `vrsqrtps zmm`,
-/// and `vrsqrt14ps` is a different approximation).
-#[inline(always)]
-unsafe fn rsqrtps512(x: __m512) -> __m512 {
-    let lo = _mm256_rsqrt_ps(_mm512_castps512_ps256(x));
-    let hi = _mm256_rsqrt_ps(_mm256_castpd_ps(_mm512_extractf64x4_pd(
-        _mm512_castps_pd(x),
-        1,
-    )));
-    _mm512_castpd_ps(_mm512_insertf64x4(
-        _mm512_castpd256_pd512(_mm256_castps_pd(lo)),
-        _mm256_castps_pd(hi),
-        1,
-    ))
-}
-
-/// Lanes that EXHA / L9HA send to IEEE sqrt (see `sqrt::EXHA_SPECIAL_ABOVE`).
-#[inline(always)]
-unsafe fn special512(x: __m512, above: i32) -> __mmask16 {
-    let t = _mm512_add_epi32(
-        _mm512_castps_si512(x),
-        _mm512_set1_epi32(SPECIAL_OFFSET as i32),
-    );
-    _mm512_cmpgt_epi32_mask(t, _mm512_set1_epi32(above))
-}
-
-/// The square root `S` on 16 lanes; lane for lane `scalar::sqrt_of::<S>`.
-#[inline(always)]
-unsafe fn sqrt512<const S: u8>(x: __m512) -> __m512 {
-    let half = _mm512_set1_ps(0.5);
-    match S {
-        id::EXHA => {
-            let y = rsqrtps512(x);
-            let s = _mm512_mul_ps(y, x);
-            let h = _mm512_mul_ps(y, half);
-            let e = _mm512_sub_ps(half, _mm512_mul_ps(s, h));
-            let s1 = _mm512_add_ps(_mm512_mul_ps(s, e), s);
-            let h1 = _mm512_add_ps(_mm512_mul_ps(e, h), h);
-            let r = _mm512_add_ps(
-                _mm512_mul_ps(_mm512_sub_ps(x, _mm512_mul_ps(s1, s1)), h1),
-                s1,
-            );
-            let m = special512(x, EXHA_SPECIAL_ABOVE);
-            if m != 0 {
-                _mm512_mask_sqrt_ps(r, m, x)
-            } else {
-                r
-            }
+impl Simd for Avx2<false> {
+    #[inline(always)]
+    fn vectorize<T: Task<Self>>(self, task: T) -> T::Output {
+        #[target_feature(enable = "avx2,fma")]
+        fn inner<T: Task<Avx2<false>>>(s: Avx2<false>, task: T) -> T::Output {
+            task.run(s)
         }
-        id::L9HA => {
-            let y = rsqrtps512(x);
-            let s = _mm512_mul_ps(x, y);
-            let h = _mm512_mul_ps(y, half);
-            let e = _mm512_fnmadd_ps(s, h, half);
-            let s1 = _mm512_fmadd_ps(e, s, s);
-            let h1 = _mm512_fmadd_ps(e, h, h);
-            let r = _mm512_fmadd_ps(h1, _mm512_fnmadd_ps(s1, s1, x), s1);
-            let m = special512(x, L9HA_SPECIAL_ABOVE);
-            if m != 0 {
-                _mm512_mask_sqrt_ps(r, m, x)
-            } else {
-                r
-            }
-        }
-        id::Z0HA => {
-            let y = _mm512_rsqrt14_ps(x);
-            let h = _mm512_mul_ps(y, half);
-            let s = _mm512_mul_ps(x, y);
-            let mut r = _mm512_fmadd_ps(_mm512_fnmadd_ps(s, s, x), h, s);
-            let big = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(y, _mm512_set1_ps(Z0HA_SCALE_ABOVE));
-            if big != 0 {
-                let xs = _mm512_mul_ps(x, _mm512_set1_ps(TWO_78));
-                let ss = _mm512_mul_ps(s, _mm512_set1_ps(TWO_39));
-                let hs = _mm512_mul_ps(h, _mm512_set1_ps(TWO_M78));
-                let rb = _mm512_fmadd_ps(hs, _mm512_fnmadd_ps(ss, ss, xs), s);
-                r = _mm512_mask_blend_ps(big, r, rb);
-            }
-            let m = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(x, _mm512_setzero_ps())
-                | _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(x, _mm512_set1_ps(f32::INFINITY));
-            if m != 0 {
-                _mm512_mask_sqrt_ps(r, m, x)
-            } else {
-                r
-            }
-        }
-        _ => _mm512_sqrt_ps(x),
+        // SAFETY: `self` proves AVX2 and FMA (`Avx2::new`).
+        unsafe { inner(self, task) }
     }
 }
 
-/// One vector of the update; lane for lane `super::element`.
-#[inline(always)]
-unsafe fn body512<const S: u8, const WD: bool>(
-    k: &K512,
-    p: __m512,
-    g: __m512,
-    v: __m512,
-    u: __m512,
-) -> (__m512, __m512, __m512) {
-    let g = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(g), k.sign));
-    let g = if WD { _mm512_fmadd_ps(p, k.wd, g) } else { g };
-    let v = _mm512_fmadd_ps(_mm512_mul_ps(k.c, g), g, _mm512_mul_ps(v, k.rho));
-    let std = sqrt512::<S>(_mm512_add_ps(v, k.eps));
-    let d = _mm512_mul_ps(_mm512_div_ps(sqrt512::<S>(_mm512_add_ps(u, k.eps)), std), g);
-    let u = _mm512_fmadd_ps(_mm512_mul_ps(k.c, d), d, _mm512_mul_ps(u, k.rho));
-    let p = _mm512_fmadd_ps(d, k.nlr, p);
-    (p, v, u)
-}
-
-#[inline(always)]
-unsafe fn loop512<const S: u8, const WD: bool>(
-    c: &Coefficients,
-    param: &mut [f32],
-    grad: &[f32],
-    square_avg: &mut [f32],
-    acc_delta: &mut [f32],
-) {
-    let n = param.len();
-    let k = k512(c);
-    let (pp, gp, vp, up) = (
-        param.as_mut_ptr(),
-        grad.as_ptr(),
-        square_avg.as_mut_ptr(),
-        acc_delta.as_mut_ptr(),
-    );
-    let mut i = 0;
-    while i + 16 <= n {
-        // SAFETY: i + 16 <= n and all four slices have length n (checked by
-        // the entry point), so lanes i..i+16 are in bounds; loadu/storeu need
-        // no alignment. `param`, `square_avg`, `acc_delta` are distinct
-        // `&mut` slices, so the stores alias nothing else read here.
-        unsafe {
-            let (p, v, u) = body512::<S, WD>(
-                &k,
-                _mm512_loadu_ps(pp.add(i)),
-                _mm512_loadu_ps(gp.add(i)),
-                _mm512_loadu_ps(vp.add(i)),
-                _mm512_loadu_ps(up.add(i)),
-            );
-            _mm512_storeu_ps(pp.add(i), p);
-            _mm512_storeu_ps(vp.add(i), v);
-            _mm512_storeu_ps(up.add(i), u);
+impl Simd for Avx2<true> {
+    #[inline(always)]
+    fn vectorize<T: Task<Self>>(self, task: T) -> T::Output {
+        #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
+        fn inner<T: Task<Avx2<true>>>(s: Avx2<true>, task: T) -> T::Output {
+            task.run(s)
         }
-        i += 16;
-    }
-    if i < n {
-        let m: __mmask16 = (1u16 << (n - i)) - 1;
-        // SAFETY: as above, with the mask selecting only lanes i..n (< 16 of
-        // them); masked-off lanes are neither read nor written (AVX-512 masked
-        // loads and stores suppress their faults).
-        unsafe {
-            let (p, v, u) = body512::<S, WD>(
-                &k,
-                _mm512_maskz_loadu_ps(m, pp.add(i)),
-                _mm512_maskz_loadu_ps(m, gp.add(i)),
-                _mm512_maskz_loadu_ps(m, vp.add(i)),
-                _mm512_maskz_loadu_ps(m, up.add(i)),
-            );
-            _mm512_mask_storeu_ps(pp.add(i), m, p);
-            _mm512_mask_storeu_ps(vp.add(i), m, v);
-            _mm512_mask_storeu_ps(up.add(i), m, u);
-        }
+        // SAFETY: `self` proves AVX2, FMA, AVX-512F and AVX-512VL (`Avx2::new`).
+        unsafe { inner(self, task) }
     }
 }
 
-/// The AVX-512 loop with square root `S`.
-///
-/// # Safety
-/// The CPU must support AVX-512F, AVX2 and FMA.
-#[target_feature(enable = "avx512f,avx2,fma")]
-pub(crate) unsafe fn avx512<const S: u8>(
-    c: &Coefficients,
-    param: &mut [f32],
-    grad: &[f32],
-    square_avg: &mut [f32],
-    acc_delta: &mut [f32],
-) {
-    let n = param.len();
-    assert!(grad.len() == n && square_avg.len() == n && acc_delta.len() == n);
-    if c.apply_weight_decay {
-        loop512::<S, true>(c, param, grad, square_avg, acc_delta)
-    } else {
-        loop512::<S, false>(c, param, grad, square_avg, acc_delta)
-    }
-}
+impl<const VL: bool> Lanes<f32> for Avx2<VL>
+where
+    Avx2<VL>: Simd,
+{
+    type V = __m256;
+    type M = __m256;
+    const N: usize = 8;
 
-/// The AVX-512 square root `S` over a slice, in place.
-///
-/// # Safety
-/// The CPU must support AVX-512F, AVX2 and FMA.
-#[target_feature(enable = "avx512f,avx2,fma")]
-pub(crate) unsafe fn avx512_sqrt<const S: u8>(x: &mut [f32]) {
-    let (n, xp) = (x.len(), x.as_mut_ptr());
-    let mut i = 0;
-    while i < n {
-        let m: __mmask16 = if n - i >= 16 {
-            u16::MAX
-        } else {
-            (1u16 << (n - i)) - 1
+    intrinsic_ops! {
+        splat(x: f32) -> __m256 = _mm256_set1_ps(x);
+        load(s: &[f32]) -> __m256 = {
+            assert!(s.len() >= 8);
+            // 8 floats are readable at `s`; loadu needs no alignment.
+            _mm256_loadu_ps(s.as_ptr())
         };
-        // SAFETY: the mask selects lanes i..min(i + 16, n), all in bounds.
-        unsafe {
-            let r = sqrt512::<S>(_mm512_maskz_loadu_ps(m, xp.add(i)));
-            _mm512_mask_storeu_ps(xp.add(i), m, r);
+        store(v: __m256, s: &mut [f32]) -> () = {
+            assert!(s.len() >= 8);
+            _mm256_storeu_ps(s.as_mut_ptr(), v)
+        };
+        add(a: __m256, b: __m256) -> __m256 = _mm256_add_ps(a, b);
+        sub(a: __m256, b: __m256) -> __m256 = _mm256_sub_ps(a, b);
+        mul(a: __m256, b: __m256) -> __m256 = _mm256_mul_ps(a, b);
+        div(a: __m256, b: __m256) -> __m256 = _mm256_div_ps(a, b);
+        mul_add(a: __m256, b: __m256, c: __m256) -> __m256 = _mm256_fmadd_ps(a, b, c);
+        neg_mul_add(a: __m256, b: __m256, c: __m256) -> __m256 = _mm256_fnmadd_ps(a, b, c);
+        sqrt(a: __m256) -> __m256 = _mm256_sqrt_ps(a);
+        xor(a: __m256, b: __m256) -> __m256 = _mm256_xor_ps(a, b);
+        gt(a: __m256, b: __m256) -> __m256 = _mm256_cmp_ps::<_CMP_GT_OQ>(a, b);
+        le(a: __m256, b: __m256) -> __m256 = _mm256_cmp_ps::<_CMP_LE_OQ>(a, b);
+        eq(a: __m256, b: __m256) -> __m256 = _mm256_cmp_ps::<_CMP_EQ_OQ>(a, b);
+        or(a: __m256, b: __m256) -> __m256 = _mm256_or_ps(a, b);
+        any(m: __m256) -> bool = _mm256_movemask_ps(m) != 0;
+        select(m: __m256, a: __m256, b: __m256) -> __m256 = _mm256_blendv_ps(b, a, m);
+    }
+}
+
+impl<const VL: bool> MklLanes for Avx2<VL>
+where
+    Avx2<VL>: Simd,
+{
+    intrinsic_ops! {
+        rsqrt12(x: __m256) -> __m256 = _mm256_rsqrt_ps(x);
+        bits_above(x: __m256, offset: u32, above: i32) -> __m256 = {
+            let t = _mm256_add_epi32(_mm256_castps_si256(x), _mm256_set1_epi32(offset as i32));
+            _mm256_castsi256_ps(_mm256_cmpgt_epi32(t, _mm256_set1_epi32(above)))
+        };
+    }
+}
+
+impl Rsqrt14<Avx2<true>> for Avx2<true> {
+    intrinsic_ops! {
+        rsqrt14(_l: Avx2<true>, x: __m256) -> __m256 = _mm256_rsqrt14_ps(x);
+    }
+}
+
+/// AVX-512F with AVX2 and FMA, 16 lanes; tails through masked loads and
+/// stores.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Avx512(());
+
+impl Avx512 {
+    /// The proof, if this CPU has the features.
+    pub fn new(cpu: &Cpu) -> Option<Self> {
+        (cpu.avx2_fma && cpu.avx512f).then_some(Avx512(()))
+    }
+}
+
+impl Simd for Avx512 {
+    #[inline(always)]
+    fn vectorize<T: Task<Self>>(self, task: T) -> T::Output {
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        fn inner<T: Task<Avx512>>(s: Avx512, task: T) -> T::Output {
+            task.run(s)
         }
-        i += 16;
+        // SAFETY: `self` proves AVX-512F, AVX2 and FMA (`Avx512::new`).
+        unsafe { inner(self, task) }
     }
 }
 
-// ------------------------------------------------------------------- AVX2 --
-
-/// The coefficients broadcast to 8 lanes.
-struct K256 {
-    sign: __m256,
-    wd: __m256,
-    c: __m256,
-    rho: __m256,
-    eps: __m256,
-    nlr: __m256,
-}
-
+/// The mask of the first `n` (< 16) lanes.
 #[inline(always)]
-unsafe fn k256(c: &Coefficients) -> K256 {
-    K256 {
-        sign: _mm256_castsi256_ps(_mm256_set1_epi32(if c.maximize { i32::MIN } else { 0 })),
-        wd: _mm256_set1_ps(c.weight_decay),
-        c: _mm256_set1_ps(c.one_minus_rho),
-        rho: _mm256_set1_ps(c.rho),
-        eps: _mm256_set1_ps(c.eps),
-        nlr: _mm256_set1_ps(c.neg_lr),
+fn first(n: usize) -> __mmask16 {
+    debug_assert!(n < 16);
+    (1u16 << n) - 1
+}
+
+impl Lanes<f32> for Avx512 {
+    type V = __m512;
+    type M = __mmask16;
+    const N: usize = 16;
+
+    intrinsic_ops! {
+        splat(x: f32) -> __m512 = _mm512_set1_ps(x);
+        load(s: &[f32]) -> __m512 = {
+            assert!(s.len() >= 16);
+            // 16 floats are readable at `s`; loadu needs no alignment.
+            _mm512_loadu_ps(s.as_ptr())
+        };
+        store(v: __m512, s: &mut [f32]) -> () = {
+            assert!(s.len() >= 16);
+            _mm512_storeu_ps(s.as_mut_ptr(), v)
+        };
+        load_part(s: &[f32]) -> __m512 = {
+            // Only the first `s.len()` (< 16) lanes are read; masked-off
+            // lanes are not accessed (their faults are suppressed).
+            _mm512_maskz_loadu_ps(first(s.len()), s.as_ptr())
+        };
+        store_part(v: __m512, s: &mut [f32]) -> () = {
+            _mm512_mask_storeu_ps(s.as_mut_ptr(), first(s.len()), v)
+        };
+        add(a: __m512, b: __m512) -> __m512 = _mm512_add_ps(a, b);
+        sub(a: __m512, b: __m512) -> __m512 = _mm512_sub_ps(a, b);
+        mul(a: __m512, b: __m512) -> __m512 = _mm512_mul_ps(a, b);
+        div(a: __m512, b: __m512) -> __m512 = _mm512_div_ps(a, b);
+        mul_add(a: __m512, b: __m512, c: __m512) -> __m512 = _mm512_fmadd_ps(a, b, c);
+        neg_mul_add(a: __m512, b: __m512, c: __m512) -> __m512 = _mm512_fnmadd_ps(a, b, c);
+        sqrt(a: __m512) -> __m512 = _mm512_sqrt_ps(a);
+        xor(a: __m512, b: __m512) -> __m512 = _mm512_castsi512_ps(_mm512_xor_si512(
+            _mm512_castps_si512(a),
+            _mm512_castps_si512(b),
+        ));
+        gt(a: __m512, b: __m512) -> __mmask16 = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(a, b);
+        le(a: __m512, b: __m512) -> __mmask16 = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(a, b);
+        eq(a: __m512, b: __m512) -> __mmask16 = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a, b);
+        select(m: __mmask16, a: __m512, b: __m512) -> __m512 = _mm512_mask_blend_ps(m, b, a);
+    }
+
+    #[inline(always)]
+    fn or(self, a: __mmask16, b: __mmask16) -> __mmask16 {
+        a | b
+    }
+    #[inline(always)]
+    fn any(self, m: __mmask16) -> bool {
+        m != 0
     }
 }
 
-/// Replaces the lanes of `r` where `m` is set by IEEE `sqrt(x)`.
-#[inline(always)]
-unsafe fn ieee_where256(r: __m256, m: __m256, x: __m256) -> __m256 {
-    if _mm256_movemask_ps(m) != 0 {
-        _mm256_blendv_ps(r, _mm256_sqrt_ps(x), m)
-    } else {
-        r
+impl MklLanes for Avx512 {
+    intrinsic_ops! {
+        // `rsqrtps` on two 8-lane halves: AVX-512 has no `vrsqrtps zmm`,
+        // and `vrsqrt14ps` is a different approximation.
+        rsqrt12(x: __m512) -> __m512 = {
+            let lo = _mm256_rsqrt_ps(_mm512_castps512_ps256(x));
+            let hi = _mm256_rsqrt_ps(_mm256_castpd_ps(_mm512_extractf64x4_pd(
+                _mm512_castps_pd(x),
+                1,
+            )));
+            _mm512_castpd_ps(_mm512_insertf64x4(
+                _mm512_castpd256_pd512(_mm256_castps_pd(lo)),
+                _mm256_castps_pd(hi),
+                1,
+            ))
+        };
+        bits_above(x: __m512, offset: u32, above: i32) -> __mmask16 = {
+            let t = _mm512_add_epi32(_mm512_castps_si512(x), _mm512_set1_epi32(offset as i32));
+            _mm512_cmpgt_epi32_mask(t, _mm512_set1_epi32(above))
+        };
     }
 }
 
-#[inline(always)]
-unsafe fn special256(x: __m256, above: i32) -> __m256 {
-    let t = _mm256_add_epi32(
-        _mm256_castps_si256(x),
-        _mm256_set1_epi32(SPECIAL_OFFSET as i32),
-    );
-    _mm256_castsi256_ps(_mm256_cmpgt_epi32(t, _mm256_set1_epi32(above)))
-}
-
-/// The square root `S` on 8 lanes; lane for lane `scalar::sqrt_of::<S>`.
-/// `Z0HA` needs AVX-512F + VL in the caller (`vrsqrt14ps ymm`).
-#[inline(always)]
-unsafe fn sqrt256<const S: u8>(x: __m256) -> __m256 {
-    let half = _mm256_set1_ps(0.5);
-    match S {
-        id::EXHA => {
-            let y = _mm256_rsqrt_ps(x);
-            let s = _mm256_mul_ps(y, x);
-            let h = _mm256_mul_ps(y, half);
-            let e = _mm256_sub_ps(half, _mm256_mul_ps(s, h));
-            let s1 = _mm256_add_ps(_mm256_mul_ps(s, e), s);
-            let h1 = _mm256_add_ps(_mm256_mul_ps(e, h), h);
-            let r = _mm256_add_ps(
-                _mm256_mul_ps(_mm256_sub_ps(x, _mm256_mul_ps(s1, s1)), h1),
-                s1,
-            );
-            ieee_where256(r, special256(x, EXHA_SPECIAL_ABOVE), x)
-        }
-        id::L9HA => {
-            let y = _mm256_rsqrt_ps(x);
-            let s = _mm256_mul_ps(x, y);
-            let h = _mm256_mul_ps(y, half);
-            let e = _mm256_fnmadd_ps(s, h, half);
-            let s1 = _mm256_fmadd_ps(e, s, s);
-            let h1 = _mm256_fmadd_ps(e, h, h);
-            let r = _mm256_fmadd_ps(h1, _mm256_fnmadd_ps(s1, s1, x), s1);
-            ieee_where256(r, special256(x, L9HA_SPECIAL_ABOVE), x)
-        }
-        id::Z0HA => {
-            let y = _mm256_rsqrt14_ps(x);
-            let h = _mm256_mul_ps(y, half);
-            let s = _mm256_mul_ps(x, y);
-            let mut r = _mm256_fmadd_ps(_mm256_fnmadd_ps(s, s, x), h, s);
-            let big = _mm256_cmp_ps::<_CMP_GT_OQ>(y, _mm256_set1_ps(Z0HA_SCALE_ABOVE));
-            if _mm256_movemask_ps(big) != 0 {
-                let xs = _mm256_mul_ps(x, _mm256_set1_ps(TWO_78));
-                let ss = _mm256_mul_ps(s, _mm256_set1_ps(TWO_39));
-                let hs = _mm256_mul_ps(h, _mm256_set1_ps(TWO_M78));
-                let rb = _mm256_fmadd_ps(hs, _mm256_fnmadd_ps(ss, ss, xs), s);
-                r = _mm256_blendv_ps(r, rb, big);
-            }
-            let m = _mm256_or_ps(
-                _mm256_cmp_ps::<_CMP_LE_OQ>(x, _mm256_setzero_ps()),
-                _mm256_cmp_ps::<_CMP_EQ_OQ>(x, _mm256_set1_ps(f32::INFINITY)),
-            );
-            ieee_where256(r, m, x)
-        }
-        _ => _mm256_sqrt_ps(x),
+impl Rsqrt14<Avx512> for Avx512 {
+    intrinsic_ops! {
+        rsqrt14(_l: Avx512, x: __m512) -> __m512 = _mm512_rsqrt14_ps(x);
     }
 }
 
-/// One vector of the update; lane for lane `super::element`.
-#[inline(always)]
-unsafe fn body256<const S: u8, const WD: bool>(
-    k: &K256,
-    p: __m256,
-    g: __m256,
-    v: __m256,
-    u: __m256,
-) -> (__m256, __m256, __m256) {
-    let g = _mm256_xor_ps(g, k.sign);
-    let g = if WD { _mm256_fmadd_ps(p, k.wd, g) } else { g };
-    let v = _mm256_fmadd_ps(_mm256_mul_ps(k.c, g), g, _mm256_mul_ps(v, k.rho));
-    let std = sqrt256::<S>(_mm256_add_ps(v, k.eps));
-    let d = _mm256_mul_ps(_mm256_div_ps(sqrt256::<S>(_mm256_add_ps(u, k.eps)), std), g);
-    let u = _mm256_fmadd_ps(_mm256_mul_ps(k.c, d), d, _mm256_mul_ps(u, k.rho));
-    let p = _mm256_fmadd_ps(d, k.nlr, p);
-    (p, v, u)
-}
+/// A proof that the CPU has AVX-512F, for `vrsqrt14ss` on the scalar path
+/// (called out of line: the scalar path is compiled without AVX-512).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Avx512F(());
 
-#[inline(always)]
-unsafe fn loop256<const S: u8, const WD: bool>(
-    c: &Coefficients,
-    param: &mut [f32],
-    grad: &[f32],
-    square_avg: &mut [f32],
-    acc_delta: &mut [f32],
-) {
-    let n = param.len();
-    let k = k256(c);
-    let (pp, gp, vp, up) = (
-        param.as_mut_ptr(),
-        grad.as_ptr(),
-        square_avg.as_mut_ptr(),
-        acc_delta.as_mut_ptr(),
-    );
-    let mut i = 0;
-    while i + 8 <= n {
-        // SAFETY: i + 8 <= n and all four slices have length n (checked by
-        // the entry point); loadu/storeu need no alignment; the three written
-        // slices are distinct `&mut` borrows.
-        unsafe {
-            let (p, v, u) = body256::<S, WD>(
-                &k,
-                _mm256_loadu_ps(pp.add(i)),
-                _mm256_loadu_ps(gp.add(i)),
-                _mm256_loadu_ps(vp.add(i)),
-                _mm256_loadu_ps(up.add(i)),
-            );
-            _mm256_storeu_ps(pp.add(i), p);
-            _mm256_storeu_ps(vp.add(i), v);
-            _mm256_storeu_ps(up.add(i), u);
-        }
-        i += 8;
-    }
-    if i < n {
-        // The tail (< 8 elements) through 8-lane buffers, so that it runs the
-        // very same vector code as the body.
-        let r = n - i;
-        let mut b = [[0f32; 8]; 4];
-        b[0][..r].copy_from_slice(&param[i..]);
-        b[1][..r].copy_from_slice(&grad[i..]);
-        b[2][..r].copy_from_slice(&square_avg[i..]);
-        b[3][..r].copy_from_slice(&acc_delta[i..]);
-        // SAFETY: each buffer holds exactly 8 f32.
-        unsafe {
-            let (p, v, u) = body256::<S, WD>(
-                &k,
-                _mm256_loadu_ps(b[0].as_ptr()),
-                _mm256_loadu_ps(b[1].as_ptr()),
-                _mm256_loadu_ps(b[2].as_ptr()),
-                _mm256_loadu_ps(b[3].as_ptr()),
-            );
-            _mm256_storeu_ps(b[0].as_mut_ptr(), p);
-            _mm256_storeu_ps(b[2].as_mut_ptr(), v);
-            _mm256_storeu_ps(b[3].as_mut_ptr(), u);
-        }
-        param[i..].copy_from_slice(&b[0][..r]);
-        square_avg[i..].copy_from_slice(&b[2][..r]);
-        acc_delta[i..].copy_from_slice(&b[3][..r]);
+impl Avx512F {
+    /// The proof, if this CPU has AVX-512F.
+    pub fn new(cpu: &Cpu) -> Option<Self> {
+        cpu.avx512f.then_some(Avx512F(()))
     }
 }
 
-#[inline(always)]
-unsafe fn avx2_body<const S: u8>(
-    c: &Coefficients,
-    param: &mut [f32],
-    grad: &[f32],
-    square_avg: &mut [f32],
-    acc_delta: &mut [f32],
-) {
-    let n = param.len();
-    assert!(grad.len() == n && square_avg.len() == n && acc_delta.len() == n);
-    if c.apply_weight_decay {
-        loop256::<S, true>(c, param, grad, square_avg, acc_delta)
-    } else {
-        loop256::<S, false>(c, param, grad, square_avg, acc_delta)
+/// `vrsqrt14ss`, the per-lane approximation of `vrsqrt14ps`.
+#[target_feature(enable = "avx512f")]
+fn rsqrt14ss(x: f32) -> f32 {
+    let v = _mm_set_ss(x);
+    _mm_cvtss_f32(_mm_rsqrt14_ss(v, v))
+}
+
+impl Rsqrt14<Scalar> for Avx512F {
+    intrinsic_ops! {
+        rsqrt14(_l: Scalar, x: f32) -> f32 = rsqrt14ss(x);
     }
-}
-
-/// The AVX2 loop with square root `S` (IEEE, EXHA or L9HA).
-///
-/// # Safety
-/// The CPU must support AVX2 and FMA.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn avx2<const S: u8>(
-    c: &Coefficients,
-    param: &mut [f32],
-    grad: &[f32],
-    square_avg: &mut [f32],
-    acc_delta: &mut [f32],
-) {
-    avx2_body::<S>(c, param, grad, square_avg, acc_delta)
-}
-
-/// The AVX2 loop with oneMKL's Z0HA square root, which needs `vrsqrt14ps ymm`.
-///
-/// # Safety
-/// The CPU must support AVX2, FMA, AVX-512F and AVX-512VL.
-#[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
-pub(crate) unsafe fn avx2_z0ha(
-    c: &Coefficients,
-    param: &mut [f32],
-    grad: &[f32],
-    square_avg: &mut [f32],
-    acc_delta: &mut [f32],
-) {
-    avx2_body::<{ id::Z0HA }>(c, param, grad, square_avg, acc_delta)
-}
-
-#[inline(always)]
-unsafe fn avx2_sqrt_body<const S: u8>(x: &mut [f32]) {
-    let mut chunks = x.chunks_exact_mut(8);
-    for ch in &mut chunks {
-        // SAFETY: the chunk holds exactly 8 f32.
-        unsafe {
-            let r = sqrt256::<S>(_mm256_loadu_ps(ch.as_ptr()));
-            _mm256_storeu_ps(ch.as_mut_ptr(), r);
-        }
-    }
-    let rest = chunks.into_remainder();
-    if !rest.is_empty() {
-        let mut b = [0f32; 8];
-        b[..rest.len()].copy_from_slice(rest);
-        // SAFETY: the buffer holds exactly 8 f32.
-        unsafe {
-            let r = sqrt256::<S>(_mm256_loadu_ps(b.as_ptr()));
-            _mm256_storeu_ps(b.as_mut_ptr(), r);
-        }
-        let n = rest.len();
-        rest.copy_from_slice(&b[..n]);
-    }
-}
-
-/// The AVX2 square root `S` (IEEE, EXHA or L9HA) over a slice, in place.
-///
-/// # Safety
-/// The CPU must support AVX2 and FMA.
-#[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn avx2_sqrt<const S: u8>(x: &mut [f32]) {
-    avx2_sqrt_body::<S>(x)
-}
-
-/// The AVX2 Z0HA square root over a slice, in place.
-///
-/// # Safety
-/// The CPU must support AVX2, FMA, AVX-512F and AVX-512VL.
-#[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
-pub(crate) unsafe fn avx2_sqrt_z0ha(x: &mut [f32]) {
-    avx2_sqrt_body::<{ id::Z0HA }>(x)
 }

@@ -1,13 +1,13 @@
-//! The f32 square roots the kernel can compute: IEEE (correctly rounded), and
-//! the three oneMKL VML kernels that libtorch's `torch.sqrt` runs on x86-64
-//! (`vmsSqrt(.., VML_HA | VML_FTZDAZ_OFF | VML_ERRMODE_IGNORE)`), each written
-//! down op by op from its disassembly in torch 2.13.0's `libtorch_cpu.so`
-//! (oneMKL 2024.2). See [`guide::numerics`](crate::guide::numerics), "The
-//! two numerics of `fast`".
+//! The facts about this machine's CPU that everything else in the kernel
+//! reads: its vendor and features ([`Cpu`]), and which oneMKL square root
+//! libtorch 2.13 runs on it ([`LibtorchSqrt`], [`detect_from`]). A leaf: it
+//! imports nothing from the rest of the kernel.
 //!
-//! This file holds the scalar forms (the definition every SIMD form is tested
-//! against), which kernel a machine's libtorch runs ([`LibtorchSqrt::detect`]),
-//! and the conversion to the internal [`Sqrt`] mode.
+//! The oneMKL kernels are those libtorch's `torch.sqrt` runs on x86-64
+//! (`vmsSqrt(.., VML_HA | VML_FTZDAZ_OFF | VML_ERRMODE_IGNORE)`); how each is
+//! computed is in [`super::recipe`], and
+//! [`guide::numerics`](crate::guide::numerics) ("The two numerics of `fast`")
+//! has their derivation from torch 2.13.0's `libtorch_cpu.so` (oneMKL 2024.2).
 
 use std::sync::OnceLock;
 
@@ -116,16 +116,15 @@ impl LibtorchSqrt {
     /// assert!(adadelta::kernel::LibtorchSqrt::MklExHa.is_supported());
     /// ```
     pub fn is_supported(self) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        {
-            match self {
-                LibtorchSqrt::MklExHa | LibtorchSqrt::MklL9Ha => true,
-                LibtorchSqrt::MklZ0Ha => std::arch::is_x86_feature_detected!("avx512f"),
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
+        self.computable_on(Cpu::this())
+    }
+
+    /// Whether a CPU with these facts has the kernel's approximation
+    /// instruction (the rule of [`is_supported`](Self::is_supported)).
+    fn computable_on(self, cpu: &Cpu) -> bool {
+        match self {
+            LibtorchSqrt::MklExHa | LibtorchSqrt::MklL9Ha => cpu.x86_64,
+            LibtorchSqrt::MklZ0Ha => cpu.avx512f,
         }
     }
 
@@ -163,46 +162,86 @@ impl LibtorchSqrt {
         static DETECTED: OnceLock<Result<LibtorchSqrt, Error>> = OnceLock::new();
         DETECTED
             .get_or_init(|| {
-                detect_from(|name| std::env::var(name).ok(), &Cpu::this())
+                detect_from(|name| std::env::var(name).ok(), Cpu::this())
                     .map_err(Error::CannotReproduceLibtorch)
             })
             .clone()
     }
 }
 
-/// What the detection rule reads about the CPU.
-#[derive(Clone, Debug, Default)]
+/// What this crate needs to know about a CPU: its vendor and the features
+/// that the kernel's instruction sets and oneMKL's dispatch depend on.
+/// [`Cpu::this`] reads them once; the tests build others to walk every
+/// branch of the rules that read them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Cpu {
+    /// An x86-64 CPU (`rsqrtps`, which EXHA and L9HA are built on, is in
+    /// its baseline).
     pub x86_64: bool,
+    /// `cpuid` leaf 0 says `GenuineIntel` (oneMKL dispatches on it).
     pub intel: bool,
+    /// AVX2 and FMA: the kernel's `avx2` path, and ATen's AVX2 level.
     pub avx2_fma: bool,
-    /// AVX-512 F, CD, BW, DQ and VL (oneMKL's and ATen's AVX-512 level).
-    pub avx512_core: bool,
+    /// AVX-512F: the kernel's `avx512` path (with AVX2 and FMA), and
+    /// `vrsqrt14ps`, which Z0HA is built on.
     pub avx512f: bool,
+    /// AVX-512VL: `vrsqrt14ps` on 8 lanes, for Z0HA on the `avx2` path.
+    pub avx512vl: bool,
+    /// AVX-512 F, CD, BW, DQ and VL: oneMKL's and ATen's AVX-512 level.
+    pub avx512_core: bool,
+    /// An aarch64 CPU with Advanced SIMD (NEON): the kernel's `neon` path.
+    pub neon: bool,
 }
 
 impl Cpu {
-    pub fn this() -> Cpu {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::is_x86_feature_detected as has;
-            Cpu {
-                x86_64: true,
-                intel: super::dispatch::cpu_vendor() == *b"GenuineIntel",
-                avx2_fma: has!("avx2") && has!("fma"),
-                avx512_core: has!("avx512f")
-                    && has!("avx512cd")
-                    && has!("avx512bw")
-                    && has!("avx512dq")
-                    && has!("avx512vl"),
-                avx512f: has!("avx512f"),
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            Cpu::default()
+    /// This machine's CPU, read once per process.
+    pub fn this() -> &'static Cpu {
+        static THIS: OnceLock<Cpu> = OnceLock::new();
+        THIS.get_or_init(Cpu::read)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn read() -> Cpu {
+        use std::arch::is_x86_feature_detected as has;
+        Cpu {
+            x86_64: true,
+            intel: vendor() == *b"GenuineIntel",
+            avx2_fma: has!("avx2") && has!("fma"),
+            avx512f: has!("avx512f"),
+            avx512vl: has!("avx512vl"),
+            avx512_core: has!("avx512f")
+                && has!("avx512cd")
+                && has!("avx512bw")
+                && has!("avx512dq")
+                && has!("avx512vl"),
+            neon: false,
         }
     }
+
+    #[cfg(target_arch = "aarch64")]
+    fn read() -> Cpu {
+        Cpu {
+            neon: std::arch::is_aarch64_feature_detected!("neon"),
+            ..Cpu::default()
+        }
+    }
+
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    fn read() -> Cpu {
+        Cpu::default()
+    }
+}
+
+/// The CPU vendor string from `cpuid` leaf 0 (`GenuineIntel`, `AuthenticAMD`, ...).
+#[cfg(target_arch = "x86_64")]
+fn vendor() -> [u8; 12] {
+    // `cpuid` exists on every x86-64 CPU; the intrinsic is safe.
+    let r = std::arch::x86_64::__cpuid(0);
+    let mut v = [0u8; 12];
+    v[0..4].copy_from_slice(&r.ebx.to_le_bytes());
+    v[4..8].copy_from_slice(&r.edx.to_le_bytes());
+    v[8..12].copy_from_slice(&r.ecx.to_le_bytes());
+    v
 }
 
 /// The detection rule of [`LibtorchSqrt::detect`], over an environment and a
@@ -211,13 +250,9 @@ pub(crate) fn detect_from(
     env: impl Fn(&str) -> Option<String>,
     cpu: &Cpu,
 ) -> Result<LibtorchSqrt, String> {
-    let supported = |k: LibtorchSqrt| match k {
-        LibtorchSqrt::MklExHa | LibtorchSqrt::MklL9Ha => cpu.x86_64,
-        LibtorchSqrt::MklZ0Ha => cpu.avx512f,
-    };
     if let Some(v) = env("ADADELTA_LIBTORCH_SQRT").filter(|v| !v.trim().is_empty()) {
         return match LibtorchSqrt::from_name(&v) {
-            Some(k) if supported(k) => Ok(k),
+            Some(k) if k.computable_on(cpu) => Ok(k),
             Some(k) => Err(format!(
                 "ADADELTA_LIBTORCH_SQRT={v}: this CPU cannot compute {} (it needs AVX-512F)",
                 k.mkl_kernel()
@@ -269,141 +304,6 @@ pub(crate) fn detect_from(
     }
 }
 
-/// The square root a kernel instantiation computes (a const-generic id, so
-/// that every (path, sqrt) pair is its own monomorphised loop).
-pub(crate) mod id {
-    /// Correctly rounded.
-    pub const IEEE: u8 = 0;
-    /// oneMKL EXHA.
-    pub const EXHA: u8 = 1;
-    /// oneMKL Z0HA.
-    pub const Z0HA: u8 = 2;
-    /// oneMKL L9HA.
-    pub const L9HA: u8 = 3;
-}
-
-/// The square root one run computes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Sqrt {
-    Ieee,
-    Libtorch(LibtorchSqrt),
-}
-
-impl Sqrt {
-    pub fn id(self) -> u8 {
-        match self {
-            Sqrt::Ieee => id::IEEE,
-            Sqrt::Libtorch(LibtorchSqrt::MklExHa) => id::EXHA,
-            Sqrt::Libtorch(LibtorchSqrt::MklZ0Ha) => id::Z0HA,
-            Sqrt::Libtorch(LibtorchSqrt::MklL9Ha) => id::L9HA,
-        }
-    }
-}
-
-/// EXHA and L9HA send every lane whose `bits + 0x7f80_0000` (wrapping) is
-/// greater, as an `i32`, than this threshold to IEEE `sqrt`. With
-/// [`L9HA_SPECIAL_ABOVE`] that is exactly the inputs that are not positive
-/// normal finite numbers (±0, subnormals, negatives, ±inf, NaN); EXHA's lower
-/// threshold also takes the top 4096 patterns, `0x7f7ff000..=0x7f7fffff`,
-/// where its refinement would square to infinity.
-pub(crate) const EXHA_SPECIAL_ABOVE: i32 = 0xfeff_efff_u32 as i32;
-/// See [`EXHA_SPECIAL_ABOVE`]; the constant is L9HA's own (`0xfeffffff`).
-pub(crate) const L9HA_SPECIAL_ABOVE: i32 = 0xfeff_ffff_u32 as i32;
-/// The offset both add before that signed comparison (`0x7f800000`).
-pub(crate) const SPECIAL_OFFSET: u32 = 0x7f80_0000;
-
-/// Z0HA's threshold on `vrsqrt14ps(x)` above which it scales (x below ~2^-78).
-pub(crate) const Z0HA_SCALE_ABOVE: f32 = 549_755_813_888.0; // 2^39
-/// 2^78, 2^39 and 2^-78, Z0HA's scale factors.
-pub(crate) const TWO_78: f32 = 302_231_454_903_657_293_676_544.0;
-pub(crate) const TWO_39: f32 = 549_755_813_888.0;
-pub(crate) const TWO_M78: f32 = 3.308_722_5e-24;
-
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-mod hw {
-    use std::arch::x86_64::*;
-
-    /// `rsqrtss`: the same per-lane approximation as `rsqrtps` (xmm/ymm).
-    #[inline(always)]
-    pub fn rsqrt(x: f32) -> f32 {
-        // SAFETY: SSE is part of the x86-64 baseline, so these SSE intrinsics
-        // are available on every CPU this code can run on.
-        unsafe { _mm_cvtss_f32(_mm_rsqrt_ss(_mm_set_ss(x))) }
-    }
-
-    /// `vrsqrt14ss`: the same per-lane approximation as `vrsqrt14ps`.
-    ///
-    /// # Safety
-    /// The CPU must support AVX-512F.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn rsqrt14(x: f32) -> f32 {
-        let v = _mm_set_ss(x);
-        _mm_cvtss_f32(_mm_rsqrt14_ss(v, v))
-    }
-}
-
-/// oneMKL EXHA, one element: `rsqrtps`, then multiplies and adds each
-/// rounded to f32 (no FMA), in this order.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-pub(crate) fn exha(x: f32) -> f32 {
-    if (x.to_bits().wrapping_add(SPECIAL_OFFSET) as i32) > EXHA_SPECIAL_ABOVE {
-        return x.sqrt();
-    }
-    let y = hw::rsqrt(x);
-    let s = y * x;
-    let h = y * 0.5;
-    let e = 0.5 - s * h;
-    let s1 = s * e + s;
-    let h1 = e * h + h;
-    (x - s1 * s1) * h1 + s1
-}
-
-/// oneMKL L9HA, one element: `rsqrtps`, then the same refinement as EXHA but
-/// with every `a*b+c` fused.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-pub(crate) fn l9ha(x: f32) -> f32 {
-    if (x.to_bits().wrapping_add(SPECIAL_OFFSET) as i32) > L9HA_SPECIAL_ABOVE {
-        return x.sqrt();
-    }
-    let y = hw::rsqrt(x);
-    let s = x * y;
-    let h = y * 0.5;
-    let e = (-s).mul_add(h, 0.5);
-    let s1 = e.mul_add(s, s);
-    let h1 = e.mul_add(h, h);
-    let r = (-s1).mul_add(s1, x);
-    h1.mul_add(r, s1)
-}
-
-/// oneMKL Z0HA, one element: `vrsqrt14ps` and one FMA Newton step (scaled
-/// by 2^78 when the estimate exceeds 2^39); IEEE for ±0, ±inf, negatives.
-///
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-#[inline(always)]
-pub(crate) unsafe fn z0ha(x: f32) -> f32 {
-    if x <= 0.0 || x == f32::INFINITY {
-        return x.sqrt();
-    }
-    // SAFETY: the caller guarantees AVX-512F.
-    let y = unsafe { hw::rsqrt14(x) };
-    let h = y * 0.5;
-    let s = x * y;
-    if y > Z0HA_SCALE_ABOVE {
-        let xs = x * TWO_78;
-        let ss = s * TWO_39;
-        let hs = h * TWO_M78;
-        hs.mul_add((-ss).mul_add(ss, xs), s)
-    } else {
-        (-s).mul_add(s, x).mul_add(h, s)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,8 +322,10 @@ mod tests {
             x86_64: true,
             intel: false,
             avx2_fma: true,
-            avx512_core: true,
             avx512f: true,
+            avx512vl: true,
+            avx512_core: true,
+            neon: false,
         };
         let intel512 = Cpu {
             intel: true,
@@ -432,6 +334,7 @@ mod tests {
         let intel2 = Cpu {
             avx512_core: false,
             avx512f: false,
+            avx512vl: false,
             ..intel512.clone()
         };
         use LibtorchSqrt::*;
@@ -468,27 +371,5 @@ mod tests {
         );
         assert!(detect_from(env(&[("ADADELTA_LIBTORCH_SQRT", "z0ha")]), &intel2).is_err());
         assert!(detect_from(env(&[("ADADELTA_LIBTORCH_SQRT", "fast")]), &amd).is_err());
-    }
-
-    #[test]
-    fn special_thresholds() {
-        let special = |b: u32, t: i32| (b.wrapping_add(SPECIAL_OFFSET) as i32) > t;
-        for t in [EXHA_SPECIAL_ABOVE, L9HA_SPECIAL_ABOVE] {
-            for b in [0u32, 1, 0x007f_ffff, 0x8000_0000, 0x8080_0000, 0xff7f_ffff] {
-                assert!(special(b, t), "{b:#x}");
-            }
-            for b in [0x7f80_0000u32, 0x7fc0_0000, 0xff80_0000, 0xffc0_0000] {
-                assert!(special(b, t), "{b:#x}");
-            }
-            for b in [0x0080_0000u32, 0x3f80_0000, 0x7f7f_efff] {
-                assert!(!special(b, t), "{b:#x}");
-            }
-        }
-        assert!(special(0x7f7f_f000, EXHA_SPECIAL_ABOVE));
-        assert!(!special(0x7f7f_ffff, L9HA_SPECIAL_ABOVE));
-        assert_eq!(TWO_78, 2f32.powi(78));
-        assert_eq!(TWO_39, 2f32.powi(39));
-        assert_eq!(TWO_M78, 2f32.powi(-78));
-        assert_eq!(Z0HA_SCALE_ABOVE, TWO_39);
     }
 }

@@ -1,0 +1,96 @@
+//! The data of a step: a parameter tensor's slices with its group's
+//! coefficients ([`Job`]), and a contiguous part of one ([`Piece`]), which is
+//! what threads and loops receive.
+
+use crate::{Coefficients, Error};
+
+/// One parameter tensor of a step: its group's coefficients and its slices.
+///
+/// ```
+/// use adadelta::kernel::Job;
+/// let c = adadelta::Coefficients::new(&adadelta::Hyperparams::default())?;
+/// let (mut p, mut v, mut u) = ([1.0_f32; 2], [0.0_f32; 2], [0.0_f32; 2]);
+/// let job = Job { coeffs: &c, param: &mut p, grad: &[0.5, -0.5], square_avg: &mut v, acc_delta: &mut u };
+/// assert_eq!(job.param.len(), 2);
+/// # Ok::<(), adadelta::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Job<'a> {
+    /// The coefficients of the parameter's group.
+    pub coeffs: &'a Coefficients,
+    /// Parameter values, updated in place.
+    pub param: &'a mut [f32],
+    /// Gradient (same length).
+    pub grad: &'a [f32],
+    /// `square_avg` state (same length), updated in place.
+    pub square_avg: &'a mut [f32],
+    /// `acc_delta` state (same length), updated in place.
+    pub acc_delta: &'a mut [f32],
+}
+
+/// One job's slices, or a contiguous part of them.
+pub(crate) struct Piece<'a> {
+    pub coeffs: &'a Coefficients,
+    pub param: &'a mut [f32],
+    pub grad: &'a [f32],
+    pub square_avg: &'a mut [f32],
+    pub acc_delta: &'a mut [f32],
+}
+
+impl<'a> Piece<'a> {
+    pub fn of<'b: 'a>(j: &'a mut Job<'b>) -> Piece<'a> {
+        Piece {
+            coeffs: j.coeffs,
+            param: &mut *j.param,
+            grad: j.grad,
+            square_avg: &mut *j.square_avg,
+            acc_delta: &mut *j.acc_delta,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.param.len()
+    }
+
+    pub fn split_at(self, k: usize) -> (Piece<'a>, Piece<'a>) {
+        let (p0, p1) = self.param.split_at_mut(k);
+        let (g0, g1) = self.grad.split_at(k);
+        let (v0, v1) = self.square_avg.split_at_mut(k);
+        let (u0, u1) = self.acc_delta.split_at_mut(k);
+        let c = self.coeffs;
+        (
+            Piece {
+                coeffs: c,
+                param: p0,
+                grad: g0,
+                square_avg: v0,
+                acc_delta: u0,
+            },
+            Piece {
+                coeffs: c,
+                param: p1,
+                grad: g1,
+                square_avg: v1,
+                acc_delta: u1,
+            },
+        )
+    }
+}
+
+pub(crate) fn check_lengths(
+    param: &[f32],
+    grad: &[f32],
+    square_avg: &[f32],
+    acc_delta: &[f32],
+) -> Result<(), Error> {
+    let n = param.len();
+    if grad.len() != n || square_avg.len() != n || acc_delta.len() != n {
+        return Err(Error::LengthMismatch {
+            param: n,
+            grad: grad.len(),
+            square_avg: square_avg.len(),
+            acc_delta: acc_delta.len(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! What the kernel is written against: a vector of lanes and the operations
+//! on it, each rounding exactly as one scalar IEEE operation does
+//! ([`Lanes`]), behind a zero-sized proof that the CPU has the instructions
+//! ([`Simd`]). The element math ([`super::update`]) and the square-root
+//! recipes ([`super::recipe`]) are written once against these traits; each
+//! instruction set is a type in a leaf module ([`super::x86`],
+//! [`super::neon`]); the portable fallback, [`Scalar`], one lane wide, is
+//! here.
+//!
+//! The style is `pulp`'s: code generic over `S: Simd` runs inside
+//! [`Simd::vectorize`], a function compiled with the instruction set's
+//! target features, into which every `#[inline(always)]` operation inlines.
+
+/// A proof, as a zero-sized value, that this CPU can run an instruction set,
+/// and the door into code compiled for it. Only the type's own constructor
+/// (which checks [`Cpu`](super::cpu::Cpu)) makes one.
+pub(crate) trait Simd: Copy + Send + Sync + 'static {
+    /// Runs `task` inside a function compiled with this instruction set's
+    /// target features.
+    fn vectorize<T: Task<Self>>(self, task: T) -> T::Output;
+}
+
+/// Work generic over an instruction set `S`, run by [`Simd::vectorize`].
+pub(crate) trait Task<S> {
+    /// What the work returns.
+    type Output;
+    /// Does the work with the instruction set `simd`. Implementations are
+    /// `#[inline(always)]`, so that they compile with `S`'s features.
+    fn run(self, simd: S) -> Self::Output;
+}
+
+/// Vectors of `N` lanes of `E` on an instruction set, and the operations the
+/// kernel uses. Each arithmetic operation rounds every lane as the scalar
+/// IEEE operation of the same name does (round to nearest even; `mul_add`
+/// and `neg_mul_add` round once), so that code written once against this
+/// trait gives the same bits on every instruction set.
+pub(crate) trait Lanes<E: Copy + Default>: Simd {
+    /// A vector of `N` lanes.
+    type V: Copy;
+    /// A lane mask, as comparisons return it.
+    type M: Copy;
+    /// The number of lanes.
+    const N: usize;
+
+    /// Every lane `x`.
+    fn splat(self, x: E) -> Self::V;
+    /// The first `N` elements of `s`, which has at least `N`.
+    fn load(self, s: &[E]) -> Self::V;
+    /// Writes the lanes to the first `N` elements of `s`, which has at least `N`.
+    fn store(self, v: Self::V, s: &mut [E]);
+    /// The elements of `s` (fewer than `N`) in the first lanes, zeros after.
+    fn load_part(self, s: &[E]) -> Self::V {
+        let mut b = [E::default(); MAX_LANES];
+        b[..s.len()].copy_from_slice(s);
+        self.load(&b)
+    }
+    /// Writes the first `s.len()` (fewer than `N`) lanes to `s`.
+    fn store_part(self, v: Self::V, s: &mut [E]) {
+        let mut b = [E::default(); MAX_LANES];
+        self.store(v, &mut b);
+        let n = s.len();
+        s.copy_from_slice(&b[..n]);
+    }
+
+    /// `a + b`.
+    fn add(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a - b`.
+    fn sub(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a * b`.
+    fn mul(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a / b`.
+    fn div(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a * b + c`, rounded once.
+    fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// `c - a * b`, rounded once.
+    fn neg_mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// The correctly rounded square root.
+    fn sqrt(self, a: Self::V) -> Self::V;
+    /// The bitwise exclusive or of `a` and `b` (with `±0.0` in `b`: a
+    /// conditional sign flip).
+    fn xor(self, a: Self::V, b: Self::V) -> Self::V;
+
+    /// `a > b`, false where either is NaN.
+    fn gt(self, a: Self::V, b: Self::V) -> Self::M;
+    /// `a <= b`, false where either is NaN.
+    fn le(self, a: Self::V, b: Self::V) -> Self::M;
+    /// `a == b`, false where either is NaN.
+    fn eq(self, a: Self::V, b: Self::V) -> Self::M;
+    /// Lanes set in `a` or in `b`.
+    fn or(self, a: Self::M, b: Self::M) -> Self::M;
+    /// Whether any lane is set.
+    fn any(self, m: Self::M) -> bool;
+    /// `a` where `m` is set, else `b`.
+    fn select(self, m: Self::M, a: Self::V, b: Self::V) -> Self::V;
+}
+
+/// The most lanes any instruction set has (bf16 on 512 bits would have 32).
+const MAX_LANES: usize = 64;
+
+/// The two f32 operations oneMKL's EXHA and L9HA recipes need beyond
+/// [`Lanes`]. x86-64 only: `rsqrtps` has no equivalent elsewhere.
+pub(crate) trait MklLanes: Lanes<f32> {
+    /// `rsqrtps`: the hardware's 12-bit reciprocal-square-root estimate
+    /// (the same table on `rsqrtss`, `rsqrtps xmm` and `vrsqrtps ymm`).
+    fn rsqrt12(self, x: Self::V) -> Self::V;
+    /// Lanes whose bit pattern plus `offset` (wrapping), read as an `i32`,
+    /// exceeds `above`.
+    fn bits_above(self, x: Self::V, offset: u32, above: i32) -> Self::M;
+}
+
+/// A proof that `vrsqrt14ps` (AVX-512's 14-bit reciprocal-square-root
+/// estimate, which oneMKL's Z0HA is built on) can run at the width of `L`.
+pub(crate) trait Rsqrt14<L: Lanes<f32>>: Copy + Send + Sync + 'static {
+    /// `vrsqrt14ps` (or `vrsqrt14ss`) on every lane.
+    fn rsqrt14(self, lanes: L, x: L::V) -> L::V;
+}
+
+/// Portable Rust, one lane: the fallback every target has, and the
+/// definition the other instruction sets are tested against.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Scalar;
+
+impl Simd for Scalar {
+    #[inline(always)]
+    fn vectorize<T: Task<Self>>(self, task: T) -> T::Output {
+        task.run(self)
+    }
+}
+
+impl Lanes<f32> for Scalar {
+    type V = f32;
+    type M = bool;
+    const N: usize = 1;
+
+    #[inline(always)]
+    fn splat(self, x: f32) -> f32 {
+        x
+    }
+    #[inline(always)]
+    fn load(self, s: &[f32]) -> f32 {
+        s[0]
+    }
+    #[inline(always)]
+    fn store(self, v: f32, s: &mut [f32]) {
+        s[0] = v;
+    }
+    #[inline(always)]
+    fn add(self, a: f32, b: f32) -> f32 {
+        a + b
+    }
+    #[inline(always)]
+    fn sub(self, a: f32, b: f32) -> f32 {
+        a - b
+    }
+    #[inline(always)]
+    fn mul(self, a: f32, b: f32) -> f32 {
+        a * b
+    }
+    #[inline(always)]
+    fn div(self, a: f32, b: f32) -> f32 {
+        a / b
+    }
+    #[inline(always)]
+    fn mul_add(self, a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+    #[inline(always)]
+    fn neg_mul_add(self, a: f32, b: f32, c: f32) -> f32 {
+        (-a).mul_add(b, c)
+    }
+    #[inline(always)]
+    fn sqrt(self, a: f32) -> f32 {
+        a.sqrt()
+    }
+    #[inline(always)]
+    fn xor(self, a: f32, b: f32) -> f32 {
+        f32::from_bits(a.to_bits() ^ b.to_bits())
+    }
+    #[inline(always)]
+    fn gt(self, a: f32, b: f32) -> bool {
+        a > b
+    }
+    #[inline(always)]
+    fn le(self, a: f32, b: f32) -> bool {
+        a <= b
+    }
+    #[inline(always)]
+    fn eq(self, a: f32, b: f32) -> bool {
+        a == b
+    }
+    #[inline(always)]
+    fn or(self, a: bool, b: bool) -> bool {
+        a | b
+    }
+    #[inline(always)]
+    fn any(self, m: bool) -> bool {
+        m
+    }
+    #[inline(always)]
+    fn select(self, m: bool, a: f32, b: f32) -> f32 {
+        if m {
+            a
+        } else {
+            b
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+impl MklLanes for Scalar {
+    #[inline(always)]
+    fn rsqrt12(self, x: f32) -> f32 {
+        use std::arch::x86_64::{_mm_cvtss_f32, _mm_rsqrt_ss, _mm_set_ss};
+        // SAFETY: SSE is in the x86-64 baseline: every CPU this code runs
+        // on has these instructions.
+        unsafe { _mm_cvtss_f32(_mm_rsqrt_ss(_mm_set_ss(x))) }
+    }
+    #[inline(always)]
+    fn bits_above(self, x: f32, offset: u32, above: i32) -> bool {
+        (x.to_bits().wrapping_add(offset) as i32) > above
+    }
+}
+
+/// Writes [`Lanes`] methods whose body is one expression of intrinsics, with
+/// their safety argument written once: an instruction-set type exists only
+/// where its constructor found its features on this CPU, and those features
+/// are all that the intrinsics of its methods need.
+macro_rules! intrinsic_ops {
+    ($($op:ident($($arg:ident: $t:ty),*) -> $ret:ty = $body:expr;)*) => {$(
+        #[inline(always)]
+        fn $op(self, $($arg: $t),*) -> $ret {
+            // SAFETY: `self` proves that the CPU has the features of its type
+            // (see the type's constructor); the intrinsics need no more.
+            unsafe { $body }
+        }
+    )*};
+}
+pub(crate) use intrinsic_ops;

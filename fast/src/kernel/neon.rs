@@ -1,0 +1,71 @@
+//! The aarch64 instruction set: Advanced SIMD (NEON), 4 lanes, as a
+//! [`Lanes`] type. A leaf: each operation is the one intrinsic that rounds
+//! as the scalar operation of the same name does (`vfmaq_f32` rounds once,
+//! `vsqrtq_f32` and `vdivq_f32` are correctly rounded).
+#![allow(unsafe_code)]
+
+use std::arch::aarch64::*;
+
+use super::cpu::Cpu;
+use super::lanes::{intrinsic_ops, Lanes, Simd, Task};
+
+/// Advanced SIMD, 4 lanes; tails through a buffer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Neon(());
+
+impl Neon {
+    /// The proof, if this CPU has NEON (every aarch64 Linux CPU does).
+    pub fn new(cpu: &Cpu) -> Option<Self> {
+        cpu.neon.then_some(Neon(()))
+    }
+}
+
+impl Simd for Neon {
+    #[inline(always)]
+    fn vectorize<T: Task<Self>>(self, task: T) -> T::Output {
+        #[target_feature(enable = "neon")]
+        fn inner<T: Task<Neon>>(s: Neon, task: T) -> T::Output {
+            task.run(s)
+        }
+        // SAFETY: `self` proves NEON (`Neon::new`).
+        unsafe { inner(self, task) }
+    }
+}
+
+impl Lanes<f32> for Neon {
+    type V = float32x4_t;
+    type M = uint32x4_t;
+    const N: usize = 4;
+
+    intrinsic_ops! {
+        splat(x: f32) -> float32x4_t = vdupq_n_f32(x);
+        load(s: &[f32]) -> float32x4_t = {
+            assert!(s.len() >= 4);
+            // 4 floats are readable at `s`; vld1q needs no alignment.
+            vld1q_f32(s.as_ptr())
+        };
+        store(v: float32x4_t, s: &mut [f32]) -> () = {
+            assert!(s.len() >= 4);
+            vst1q_f32(s.as_mut_ptr(), v)
+        };
+        add(a: float32x4_t, b: float32x4_t) -> float32x4_t = vaddq_f32(a, b);
+        sub(a: float32x4_t, b: float32x4_t) -> float32x4_t = vsubq_f32(a, b);
+        mul(a: float32x4_t, b: float32x4_t) -> float32x4_t = vmulq_f32(a, b);
+        div(a: float32x4_t, b: float32x4_t) -> float32x4_t = vdivq_f32(a, b);
+        // vfmaq_f32(c, a, b) = c + a * b and vfmsq_f32(c, a, b) = c - a * b,
+        // each rounded once.
+        mul_add(a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t = vfmaq_f32(c, a, b);
+        neg_mul_add(a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t = vfmsq_f32(c, a, b);
+        sqrt(a: float32x4_t) -> float32x4_t = vsqrtq_f32(a);
+        xor(a: float32x4_t, b: float32x4_t) -> float32x4_t = vreinterpretq_f32_u32(veorq_u32(
+            vreinterpretq_u32_f32(a),
+            vreinterpretq_u32_f32(b),
+        ));
+        gt(a: float32x4_t, b: float32x4_t) -> uint32x4_t = vcgtq_f32(a, b);
+        le(a: float32x4_t, b: float32x4_t) -> uint32x4_t = vcleq_f32(a, b);
+        eq(a: float32x4_t, b: float32x4_t) -> uint32x4_t = vceqq_f32(a, b);
+        or(a: uint32x4_t, b: uint32x4_t) -> uint32x4_t = vorrq_u32(a, b);
+        any(m: uint32x4_t) -> bool = vmaxvq_u32(m) != 0;
+        select(m: uint32x4_t, a: float32x4_t, b: float32x4_t) -> float32x4_t = vbslq_f32(m, a, b);
+    }
+}
