@@ -102,9 +102,7 @@ impl LibtorchSqrt {
     /// assert_eq!(LibtorchSqrt::from_name("ieee"), None);
     /// ```
     pub fn from_name(name: &str) -> Option<LibtorchSqrt> {
-        LibtorchSqrt::ALL
-            .into_iter()
-            .find(|k| k.name().eq_ignore_ascii_case(name.trim()))
+        by_name(LibtorchSqrt::ALL, LibtorchSqrt::name, name)
     }
 
     /// Whether this CPU has the approximation instruction the kernel is
@@ -230,6 +228,17 @@ impl Cpu {
     fn read() -> Cpu {
         Cpu::default()
     }
+}
+
+/// The one of `all` whose `name` is `s`, ignoring ASCII case and surrounding
+/// white space: how the environment variables naming a choice are read.
+pub(crate) fn by_name<T: Copy, const N: usize>(
+    all: [T; N],
+    name: fn(T) -> &'static str,
+    s: &str,
+) -> Option<T> {
+    all.into_iter()
+        .find(|&t| name(t).eq_ignore_ascii_case(s.trim()))
 }
 
 /// The CPU vendor string from `cpuid` leaf 0 (`GenuineIntel`, `AuthenticAMD`, ...).

@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use super::cpu::Cpu;
+use super::cpu::{by_name, Cpu};
 use crate::Error;
 
 /// An instruction set the kernel has a path for. Every path computes the
@@ -63,9 +63,7 @@ impl Isa {
     /// assert_eq!(Isa::from_name("sse2"), None);
     /// ```
     pub fn from_name(name: &str) -> Option<Isa> {
-        Isa::ALL
-            .into_iter()
-            .find(|p| p.name().eq_ignore_ascii_case(name.trim()))
+        by_name(Isa::ALL, Isa::name, name)
     }
 
     /// Whether this CPU can run the path.

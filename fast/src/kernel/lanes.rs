@@ -225,8 +225,33 @@ impl MklLanes for Scalar {
 /// Writes [`Lanes`] methods whose body is one expression of intrinsics, with
 /// their safety argument written once: an instruction-set type exists only
 /// where its constructor found its features on this CPU, and those features
-/// are all that the intrinsics of its methods need.
+/// are all that the intrinsics of its methods need. The short forms map
+/// methods of one, two or three vectors to one intrinsic each, and `splat`,
+/// `load` and `store` to theirs.
 macro_rules! intrinsic_ops {
+    (memory: splat = $splat:path, load = $load:path, store = $store:path;) => {
+        $crate::kernel::lanes::intrinsic_ops! {
+            splat(x: f32) -> Self::V = $splat(x);
+            load(s: &[f32]) -> Self::V = {
+                // `N` elements are readable at `s`; the load needs no alignment.
+                assert!(s.len() >= Self::N);
+                $load(s.as_ptr())
+            };
+            store(v: Self::V, s: &mut [f32]) -> () = {
+                assert!(s.len() >= Self::N);
+                $store(s.as_mut_ptr(), v)
+            };
+        }
+    };
+    (unary: $($op:ident = $f:path),* ;) => {
+        $crate::kernel::lanes::intrinsic_ops! { $($op(a: Self::V) -> Self::V = $f(a);)* }
+    };
+    (binary: $($op:ident = $f:path),* ;) => {
+        $crate::kernel::lanes::intrinsic_ops! { $($op(a: Self::V, b: Self::V) -> Self::V = $f(a, b);)* }
+    };
+    (ternary: $($op:ident = $f:path),* ;) => {
+        $crate::kernel::lanes::intrinsic_ops! { $($op(a: Self::V, b: Self::V, c: Self::V) -> Self::V = $f(a, b, c);)* }
+    };
     ($($op:ident($($arg:ident: $t:ty),*) -> $ret:ty = $body:expr;)*) => {$(
         #[inline(always)]
         fn $op(self, $($arg: $t),*) -> $ret {
@@ -237,3 +262,23 @@ macro_rules! intrinsic_ops {
     )*};
 }
 pub(crate) use intrinsic_ops;
+
+/// Implements [`Simd`] for an instruction-set type: `vectorize` enters a
+/// function compiled with `$features`, which the type's constructor checked.
+macro_rules! simd_door {
+    ($ty:ty, $features:literal) => {
+        impl $crate::kernel::lanes::Simd for $ty {
+            #[inline(always)]
+            fn vectorize<T: $crate::kernel::lanes::Task<Self>>(self, task: T) -> T::Output {
+                #[target_feature(enable = $features)]
+                fn inner<T: $crate::kernel::lanes::Task<$ty>>(s: $ty, task: T) -> T::Output {
+                    task.run(s)
+                }
+                // SAFETY: `self` proves the features (the type's constructor
+                // checked them on this CPU).
+                unsafe { inner(self, task) }
+            }
+        }
+    };
+}
+pub(crate) use simd_door;

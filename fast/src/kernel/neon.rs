@@ -7,7 +7,7 @@
 use std::arch::aarch64::*;
 
 use super::cpu::Cpu;
-use super::lanes::{intrinsic_ops, Lanes, Simd, Task};
+use super::lanes::{intrinsic_ops, simd_door, Lanes};
 
 /// Advanced SIMD, 4 lanes; tails through a buffer.
 #[derive(Clone, Copy, Debug)]
@@ -20,47 +20,27 @@ impl Neon {
     }
 }
 
-impl Simd for Neon {
-    #[inline(always)]
-    fn vectorize<T: Task<Self>>(self, task: T) -> T::Output {
-        #[target_feature(enable = "neon")]
-        fn inner<T: Task<Neon>>(s: Neon, task: T) -> T::Output {
-            task.run(s)
-        }
-        // SAFETY: `self` proves NEON (`Neon::new`).
-        unsafe { inner(self, task) }
-    }
-}
+simd_door!(Neon, "neon");
 
 impl Lanes<f32> for Neon {
     type V = float32x4_t;
     type M = uint32x4_t;
     const N: usize = 4;
 
+    intrinsic_ops! { memory: splat = vdupq_n_f32, load = vld1q_f32, store = vst1q_f32; }
     intrinsic_ops! {
-        splat(x: f32) -> float32x4_t = vdupq_n_f32(x);
-        load(s: &[f32]) -> float32x4_t = {
-            assert!(s.len() >= 4);
-            // 4 floats are readable at `s`; vld1q needs no alignment.
-            vld1q_f32(s.as_ptr())
-        };
-        store(v: float32x4_t, s: &mut [f32]) -> () = {
-            assert!(s.len() >= 4);
-            vst1q_f32(s.as_mut_ptr(), v)
-        };
-        add(a: float32x4_t, b: float32x4_t) -> float32x4_t = vaddq_f32(a, b);
-        sub(a: float32x4_t, b: float32x4_t) -> float32x4_t = vsubq_f32(a, b);
-        mul(a: float32x4_t, b: float32x4_t) -> float32x4_t = vmulq_f32(a, b);
-        div(a: float32x4_t, b: float32x4_t) -> float32x4_t = vdivq_f32(a, b);
-        // vfmaq_f32(c, a, b) = c + a * b and vfmsq_f32(c, a, b) = c - a * b,
-        // each rounded once.
-        mul_add(a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t = vfmaq_f32(c, a, b);
-        neg_mul_add(a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t = vfmsq_f32(c, a, b);
-        sqrt(a: float32x4_t) -> float32x4_t = vsqrtq_f32(a);
         xor(a: float32x4_t, b: float32x4_t) -> float32x4_t = vreinterpretq_f32_u32(veorq_u32(
             vreinterpretq_u32_f32(a),
             vreinterpretq_u32_f32(b),
         ));
+        // vfmaq_f32(c, a, b) = c + a * b and vfmsq_f32(c, a, b) = c - a * b,
+        // each rounded once.
+        mul_add(a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t = vfmaq_f32(c, a, b);
+        neg_mul_add(a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t = vfmsq_f32(c, a, b);
+    }
+    intrinsic_ops! { unary: sqrt = vsqrtq_f32; }
+    intrinsic_ops! { binary: add = vaddq_f32, sub = vsubq_f32, mul = vmulq_f32, div = vdivq_f32; }
+    intrinsic_ops! {
         gt(a: float32x4_t, b: float32x4_t) -> uint32x4_t = vcgtq_f32(a, b);
         le(a: float32x4_t, b: float32x4_t) -> uint32x4_t = vcleq_f32(a, b);
         eq(a: float32x4_t, b: float32x4_t) -> uint32x4_t = vceqq_f32(a, b);

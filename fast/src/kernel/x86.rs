@@ -8,7 +8,7 @@
 use std::arch::x86_64::*;
 
 use super::cpu::Cpu;
-use super::lanes::{intrinsic_ops, Lanes, MklLanes, Rsqrt14, Scalar, Simd, Task};
+use super::lanes::{intrinsic_ops, simd_door, Lanes, MklLanes, Rsqrt14, Scalar, Simd};
 
 /// AVX2 + FMA, 8 lanes. With `VL`, also AVX-512F and AVX-512VL, so that
 /// `vrsqrt14ps ymm` (oneMKL's Z0HA on 8 lanes) runs inline.
@@ -22,29 +22,8 @@ impl<const VL: bool> Avx2<VL> {
     }
 }
 
-impl Simd for Avx2<false> {
-    #[inline(always)]
-    fn vectorize<T: Task<Self>>(self, task: T) -> T::Output {
-        #[target_feature(enable = "avx2,fma")]
-        fn inner<T: Task<Avx2<false>>>(s: Avx2<false>, task: T) -> T::Output {
-            task.run(s)
-        }
-        // SAFETY: `self` proves AVX2 and FMA (`Avx2::new`).
-        unsafe { inner(self, task) }
-    }
-}
-
-impl Simd for Avx2<true> {
-    #[inline(always)]
-    fn vectorize<T: Task<Self>>(self, task: T) -> T::Output {
-        #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
-        fn inner<T: Task<Avx2<true>>>(s: Avx2<true>, task: T) -> T::Output {
-            task.run(s)
-        }
-        // SAFETY: `self` proves AVX2, FMA, AVX-512F and AVX-512VL (`Avx2::new`).
-        unsafe { inner(self, task) }
-    }
-}
+simd_door!(Avx2<false>, "avx2,fma");
+simd_door!(Avx2<true>, "avx2,fma,avx512f,avx512vl");
 
 impl<const VL: bool> Lanes<f32> for Avx2<VL>
 where
@@ -55,28 +34,18 @@ where
     const N: usize = 8;
 
     intrinsic_ops! {
-        splat(x: f32) -> __m256 = _mm256_set1_ps(x);
-        load(s: &[f32]) -> __m256 = {
-            assert!(s.len() >= 8);
-            // 8 floats are readable at `s`; loadu needs no alignment.
-            _mm256_loadu_ps(s.as_ptr())
-        };
-        store(v: __m256, s: &mut [f32]) -> () = {
-            assert!(s.len() >= 8);
-            _mm256_storeu_ps(s.as_mut_ptr(), v)
-        };
-        add(a: __m256, b: __m256) -> __m256 = _mm256_add_ps(a, b);
-        sub(a: __m256, b: __m256) -> __m256 = _mm256_sub_ps(a, b);
-        mul(a: __m256, b: __m256) -> __m256 = _mm256_mul_ps(a, b);
-        div(a: __m256, b: __m256) -> __m256 = _mm256_div_ps(a, b);
-        mul_add(a: __m256, b: __m256, c: __m256) -> __m256 = _mm256_fmadd_ps(a, b, c);
-        neg_mul_add(a: __m256, b: __m256, c: __m256) -> __m256 = _mm256_fnmadd_ps(a, b, c);
-        sqrt(a: __m256) -> __m256 = _mm256_sqrt_ps(a);
-        xor(a: __m256, b: __m256) -> __m256 = _mm256_xor_ps(a, b);
+        memory: splat = _mm256_set1_ps, load = _mm256_loadu_ps, store = _mm256_storeu_ps;
+    }
+    intrinsic_ops! { unary: sqrt = _mm256_sqrt_ps; }
+    intrinsic_ops! {
+        binary: add = _mm256_add_ps, sub = _mm256_sub_ps, mul = _mm256_mul_ps, div = _mm256_div_ps,
+            xor = _mm256_xor_ps, or = _mm256_or_ps;
+    }
+    intrinsic_ops! { ternary: mul_add = _mm256_fmadd_ps, neg_mul_add = _mm256_fnmadd_ps; }
+    intrinsic_ops! {
         gt(a: __m256, b: __m256) -> __m256 = _mm256_cmp_ps::<_CMP_GT_OQ>(a, b);
         le(a: __m256, b: __m256) -> __m256 = _mm256_cmp_ps::<_CMP_LE_OQ>(a, b);
         eq(a: __m256, b: __m256) -> __m256 = _mm256_cmp_ps::<_CMP_EQ_OQ>(a, b);
-        or(a: __m256, b: __m256) -> __m256 = _mm256_or_ps(a, b);
         any(m: __m256) -> bool = _mm256_movemask_ps(m) != 0;
         select(m: __m256, a: __m256, b: __m256) -> __m256 = _mm256_blendv_ps(b, a, m);
     }
@@ -113,17 +82,7 @@ impl Avx512 {
     }
 }
 
-impl Simd for Avx512 {
-    #[inline(always)]
-    fn vectorize<T: Task<Self>>(self, task: T) -> T::Output {
-        #[target_feature(enable = "avx512f,avx2,fma")]
-        fn inner<T: Task<Avx512>>(s: Avx512, task: T) -> T::Output {
-            task.run(s)
-        }
-        // SAFETY: `self` proves AVX-512F, AVX2 and FMA (`Avx512::new`).
-        unsafe { inner(self, task) }
-    }
-}
+simd_door!(Avx512, "avx512f,avx2,fma");
 
 /// The mask of the first `n` (< 16) lanes.
 #[inline(always)]
@@ -138,16 +97,9 @@ impl Lanes<f32> for Avx512 {
     const N: usize = 16;
 
     intrinsic_ops! {
-        splat(x: f32) -> __m512 = _mm512_set1_ps(x);
-        load(s: &[f32]) -> __m512 = {
-            assert!(s.len() >= 16);
-            // 16 floats are readable at `s`; loadu needs no alignment.
-            _mm512_loadu_ps(s.as_ptr())
-        };
-        store(v: __m512, s: &mut [f32]) -> () = {
-            assert!(s.len() >= 16);
-            _mm512_storeu_ps(s.as_mut_ptr(), v)
-        };
+        memory: splat = _mm512_set1_ps, load = _mm512_loadu_ps, store = _mm512_storeu_ps;
+    }
+    intrinsic_ops! {
         load_part(s: &[f32]) -> __m512 = {
             // Only the first `s.len()` (< 16) lanes are read; masked-off
             // lanes are not accessed (their faults are suppressed).
@@ -156,17 +108,17 @@ impl Lanes<f32> for Avx512 {
         store_part(v: __m512, s: &mut [f32]) -> () = {
             _mm512_mask_storeu_ps(s.as_mut_ptr(), first(s.len()), v)
         };
-        add(a: __m512, b: __m512) -> __m512 = _mm512_add_ps(a, b);
-        sub(a: __m512, b: __m512) -> __m512 = _mm512_sub_ps(a, b);
-        mul(a: __m512, b: __m512) -> __m512 = _mm512_mul_ps(a, b);
-        div(a: __m512, b: __m512) -> __m512 = _mm512_div_ps(a, b);
-        mul_add(a: __m512, b: __m512, c: __m512) -> __m512 = _mm512_fmadd_ps(a, b, c);
-        neg_mul_add(a: __m512, b: __m512, c: __m512) -> __m512 = _mm512_fnmadd_ps(a, b, c);
-        sqrt(a: __m512) -> __m512 = _mm512_sqrt_ps(a);
         xor(a: __m512, b: __m512) -> __m512 = _mm512_castsi512_ps(_mm512_xor_si512(
             _mm512_castps_si512(a),
             _mm512_castps_si512(b),
         ));
+    }
+    intrinsic_ops! { unary: sqrt = _mm512_sqrt_ps; }
+    intrinsic_ops! {
+        binary: add = _mm512_add_ps, sub = _mm512_sub_ps, mul = _mm512_mul_ps, div = _mm512_div_ps;
+    }
+    intrinsic_ops! { ternary: mul_add = _mm512_fmadd_ps, neg_mul_add = _mm512_fnmadd_ps; }
+    intrinsic_ops! {
         gt(a: __m512, b: __m512) -> __mmask16 = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(a, b);
         le(a: __m512, b: __m512) -> __mmask16 = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(a, b);
         eq(a: __m512, b: __m512) -> __mmask16 = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a, b);
