@@ -156,12 +156,39 @@ fn probe_slice(p: &mut [f32], g: &[f32], v: &mut [f32], u: &mut [f32]) {
         unsafe { probe_avx512(p, g, v, u) };
         return;
     }
-    for i in 0..p.len() {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 was just detected, which is probe_avx2's only
+        // requirement.
+        unsafe { probe_avx2(p, g, v, u) };
+        return;
+    }
+    probe_lanes(p, g, v, u);
+}
+
+/// The probe's element loop, which the compiler vectorises with the target
+/// features of the function it is inlined into.
+#[inline(always)]
+fn probe_lanes(p: &mut [f32], g: &[f32], v: &mut [f32], u: &mut [f32]) {
+    let n = p.len();
+    assert!(g.len() == n && v.len() == n && u.len() == n);
+    for i in 0..n {
         let (a, b, c, d) = (p[i], g[i], v[i], u[i]);
         p[i] = a + b;
         v[i] = c + b;
         u[i] = d + a;
     }
+}
+
+/// [`probe_lanes`] compiled for AVX2 (8-lane loads and stores, as the
+/// kernel's AVX2 loop), for CPUs without AVX-512.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn probe_avx2(p: &mut [f32], g: &[f32], v: &mut [f32], u: &mut [f32]) {
+    probe_lanes(p, g, v, u)
 }
 
 /// # Safety
