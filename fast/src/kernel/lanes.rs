@@ -34,6 +34,9 @@ pub(crate) trait Task<S> {
 /// IEEE operation of the same name does (round to nearest even; `mul_add`
 /// and `neg_mul_add` round once), so that code written once against this
 /// trait gives the same bits on every instruction set.
+// The comparisons, masks and `sub` serve the oneMKL recipes, which exist on
+// x86-64 only; elsewhere they are implemented but unused.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) trait Lanes<E: Copy + Default>: Simd {
     /// A vector of `N` lanes.
     type V: Copy;
@@ -97,6 +100,7 @@ pub(crate) trait Lanes<E: Copy + Default>: Simd {
 /// The most lanes any instruction set has (bf16 on 512 bits would have 32).
 const MAX_LANES: usize = 64;
 
+#[cfg(target_arch = "x86_64")]
 /// The two f32 operations oneMKL's EXHA and L9HA recipes need beyond
 /// [`Lanes`]. x86-64 only: `rsqrtps` has no equivalent elsewhere.
 pub(crate) trait MklLanes: Lanes<f32> {
@@ -108,6 +112,7 @@ pub(crate) trait MklLanes: Lanes<f32> {
     fn bits_above(self, x: Self::V, offset: u32, above: i32) -> Self::M;
 }
 
+#[cfg(target_arch = "x86_64")]
 /// A proof that `vrsqrt14ps` (AVX-512's 14-bit reciprocal-square-root
 /// estimate, which oneMKL's Z0HA is built on) can run at the width of `L`.
 pub(crate) trait Rsqrt14<L: Lanes<f32>>: Copy + Send + Sync + 'static {

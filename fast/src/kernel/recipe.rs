@@ -11,7 +11,9 @@
 //! ([`MklLanes`], [`Rsqrt14`]), so that the compiler checks every pairing
 //! the dispatch makes.
 
-use super::lanes::{Lanes, MklLanes, Rsqrt14};
+use super::lanes::Lanes;
+#[cfg(target_arch = "x86_64")]
+use super::lanes::{MklLanes, Rsqrt14};
 
 /// A square root, element-wise over the lanes of `L`.
 pub(crate) trait Root<E: Copy + Default, L: Lanes<E>>: Copy + Send + Sync + 'static {
@@ -30,124 +32,133 @@ impl<E: Copy + Default, L: Lanes<E>> Root<E, L> for Ieee {
     }
 }
 
-/// `r` with the lanes set in `m` replaced by the IEEE square root of `x`:
-/// how every oneMKL recipe treats the inputs it does not refine.
-#[inline(always)]
-fn ieee_where<L: Lanes<f32>>(l: L, m: L::M, r: L::V, x: L::V) -> L::V {
-    if l.any(m) {
-        l.select(m, l.sqrt(x), r)
-    } else {
-        r
-    }
-}
+/// The oneMKL recipes: x86-64 only (they are built on `rsqrtps` and
+/// `vrsqrt14ps`).
+#[cfg(target_arch = "x86_64")]
+mod mkl {
+    use super::*;
 
-/// oneMKL's EXHA and L9HA: `rsqrtps`, then one Newton step on both the
-/// square root `s = x y` and the half reciprocal `h = y / 2`, and a final
-/// correction. EXHA rounds every multiply and add (`FUSED = false`), L9HA
-/// fuses every `a * b + c`; the order of operations is the same:
-///
-/// ```text
-/// y = rsqrtps(x);  s = x y;  h = y 0.5
-/// e = 0.5 - s h;   s1 = e s + s;  h1 = e h + h
-/// r = h1 (x - s1 s1) + s1
-/// ```
-///
-/// Lanes whose bits plus [`SPECIAL_OFFSET`] exceed the threshold as an
-/// `i32` get IEEE `sqrt` ([`EXHA_SPECIAL_ABOVE`], [`L9HA_SPECIAL_ABOVE`]).
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Refined<const FUSED: bool>;
-
-/// oneMKL `mkl_vml_kernel_sSqrt_EXHAynn` (every non-Intel x86-64 CPU).
-pub(crate) type Exha = Refined<false>;
-/// oneMKL `mkl_vml_kernel_sSqrt_L9HAynn` (Intel with AVX2, without AVX-512).
-pub(crate) type L9ha = Refined<true>;
-
-impl<L: MklLanes, const FUSED: bool> Root<f32, L> for Refined<FUSED> {
+    /// `r` with the lanes set in `m` replaced by the IEEE square root of `x`:
+    /// how every oneMKL recipe treats the inputs it does not refine.
     #[inline(always)]
-    fn root(self, l: L, x: L::V) -> L::V {
-        // a * b + c and c - a * b, fused or rounded twice.
-        let mad = |a, b, c| {
-            if FUSED {
-                l.mul_add(a, b, c)
-            } else {
-                l.add(l.mul(a, b), c)
-            }
-        };
-        let nmad = |a, b, c| {
-            if FUSED {
-                l.neg_mul_add(a, b, c)
-            } else {
-                l.sub(c, l.mul(a, b))
-            }
-        };
-        let half = l.splat(0.5);
-        let y = l.rsqrt12(x);
-        let (s, h) = (l.mul(x, y), l.mul(y, half));
-        let e = nmad(s, h, half);
-        let (s1, h1) = (mad(e, s, s), mad(e, h, h));
-        let r = mad(h1, nmad(s1, s1, x), s1);
-        let above = if FUSED {
-            L9HA_SPECIAL_ABOVE
+    fn ieee_where<L: Lanes<f32>>(l: L, m: L::M, r: L::V, x: L::V) -> L::V {
+        if l.any(m) {
+            l.select(m, l.sqrt(x), r)
         } else {
-            EXHA_SPECIAL_ABOVE
-        };
-        ieee_where(l, l.bits_above(x, SPECIAL_OFFSET, above), r, x)
-    }
-}
-
-/// oneMKL `mkl_vml_kernel_sSqrt_Z0HAynn` (Intel with AVX-512): `vrsqrt14ps`
-/// and one fused Newton step, scaled by 2^78 where the estimate exceeds 2^39
-/// (inputs below about 2^-78); IEEE `sqrt` for ±0, +inf and negatives:
-///
-/// ```text
-/// y = vrsqrt14ps(x);  h = y 0.5;  s = x y
-/// r = fma(fma(-s, s, x), h, s)                          y <= 2^39
-/// r = fma(h 2^-78, fma(-(s 2^39), s 2^39, x 2^78), s)   y >  2^39
-/// ```
-///
-/// `T` proves that `vrsqrt14ps` runs at the width of the lanes.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Z0ha<T>(pub T);
-
-impl<L: Lanes<f32>, T: Rsqrt14<L>> Root<f32, L> for Z0ha<T> {
-    #[inline(always)]
-    fn root(self, l: L, x: L::V) -> L::V {
-        let y = self.0.rsqrt14(l, x);
-        let h = l.mul(y, l.splat(0.5));
-        let s = l.mul(x, y);
-        let mut r = l.mul_add(l.neg_mul_add(s, s, x), h, s);
-        let big = l.gt(y, l.splat(Z0HA_SCALE_ABOVE));
-        if l.any(big) {
-            let xs = l.mul(x, l.splat(TWO_78));
-            let ss = l.mul(s, l.splat(TWO_39));
-            let hs = l.mul(h, l.splat(TWO_M78));
-            r = l.select(big, l.mul_add(hs, l.neg_mul_add(ss, ss, xs), s), r);
+            r
         }
-        let special = l.or(l.le(x, l.splat(0.0)), l.eq(x, l.splat(f32::INFINITY)));
-        ieee_where(l, special, r, x)
     }
+
+    /// oneMKL's EXHA and L9HA: `rsqrtps`, then one Newton step on both the
+    /// square root `s = x y` and the half reciprocal `h = y / 2`, and a final
+    /// correction. EXHA rounds every multiply and add (`FUSED = false`), L9HA
+    /// fuses every `a * b + c`; the order of operations is the same:
+    ///
+    /// ```text
+    /// y = rsqrtps(x);  s = x y;  h = y 0.5
+    /// e = 0.5 - s h;   s1 = e s + s;  h1 = e h + h
+    /// r = h1 (x - s1 s1) + s1
+    /// ```
+    ///
+    /// Lanes whose bits plus [`SPECIAL_OFFSET`] exceed the threshold as an
+    /// `i32` get IEEE `sqrt` ([`EXHA_SPECIAL_ABOVE`], [`L9HA_SPECIAL_ABOVE`]).
+    #[derive(Clone, Copy, Debug, Default)]
+    pub(crate) struct Refined<const FUSED: bool>;
+
+    /// oneMKL `mkl_vml_kernel_sSqrt_EXHAynn` (every non-Intel x86-64 CPU).
+    pub(crate) type Exha = Refined<false>;
+    /// oneMKL `mkl_vml_kernel_sSqrt_L9HAynn` (Intel with AVX2, without AVX-512).
+    pub(crate) type L9ha = Refined<true>;
+
+    impl<L: MklLanes, const FUSED: bool> Root<f32, L> for Refined<FUSED> {
+        #[inline(always)]
+        fn root(self, l: L, x: L::V) -> L::V {
+            // a * b + c and c - a * b, fused or rounded twice.
+            let mad = |a, b, c| {
+                if FUSED {
+                    l.mul_add(a, b, c)
+                } else {
+                    l.add(l.mul(a, b), c)
+                }
+            };
+            let nmad = |a, b, c| {
+                if FUSED {
+                    l.neg_mul_add(a, b, c)
+                } else {
+                    l.sub(c, l.mul(a, b))
+                }
+            };
+            let half = l.splat(0.5);
+            let y = l.rsqrt12(x);
+            let (s, h) = (l.mul(x, y), l.mul(y, half));
+            let e = nmad(s, h, half);
+            let (s1, h1) = (mad(e, s, s), mad(e, h, h));
+            let r = mad(h1, nmad(s1, s1, x), s1);
+            let above = if FUSED {
+                L9HA_SPECIAL_ABOVE
+            } else {
+                EXHA_SPECIAL_ABOVE
+            };
+            ieee_where(l, l.bits_above(x, SPECIAL_OFFSET, above), r, x)
+        }
+    }
+
+    /// oneMKL `mkl_vml_kernel_sSqrt_Z0HAynn` (Intel with AVX-512): `vrsqrt14ps`
+    /// and one fused Newton step, scaled by 2^78 where the estimate exceeds 2^39
+    /// (inputs below about 2^-78); IEEE `sqrt` for ±0, +inf and negatives:
+    ///
+    /// ```text
+    /// y = vrsqrt14ps(x);  h = y 0.5;  s = x y
+    /// r = fma(fma(-s, s, x), h, s)                          y <= 2^39
+    /// r = fma(h 2^-78, fma(-(s 2^39), s 2^39, x 2^78), s)   y >  2^39
+    /// ```
+    ///
+    /// `T` proves that `vrsqrt14ps` runs at the width of the lanes.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct Z0ha<T>(pub T);
+
+    impl<L: Lanes<f32>, T: Rsqrt14<L>> Root<f32, L> for Z0ha<T> {
+        #[inline(always)]
+        fn root(self, l: L, x: L::V) -> L::V {
+            let y = self.0.rsqrt14(l, x);
+            let h = l.mul(y, l.splat(0.5));
+            let s = l.mul(x, y);
+            let mut r = l.mul_add(l.neg_mul_add(s, s, x), h, s);
+            let big = l.gt(y, l.splat(Z0HA_SCALE_ABOVE));
+            if l.any(big) {
+                let xs = l.mul(x, l.splat(TWO_78));
+                let ss = l.mul(s, l.splat(TWO_39));
+                let hs = l.mul(h, l.splat(TWO_M78));
+                r = l.select(big, l.mul_add(hs, l.neg_mul_add(ss, ss, xs), s), r);
+            }
+            let special = l.or(l.le(x, l.splat(0.0)), l.eq(x, l.splat(f32::INFINITY)));
+            ieee_where(l, special, r, x)
+        }
+    }
+
+    /// EXHA and L9HA send every lane whose `bits + 0x7f80_0000` (wrapping) is
+    /// greater, as an `i32`, than this threshold to IEEE `sqrt`. With
+    /// [`L9HA_SPECIAL_ABOVE`] that is exactly the inputs that are not positive
+    /// normal finite numbers (±0, subnormals, negatives, ±inf, NaN); EXHA's lower
+    /// threshold also takes the top 4096 patterns, `0x7f7ff000..=0x7f7fffff`,
+    /// where its refinement would square to infinity.
+    pub(crate) const EXHA_SPECIAL_ABOVE: i32 = 0xfeff_efff_u32 as i32;
+    /// See [`EXHA_SPECIAL_ABOVE`]; the constant is L9HA's own (`0xfeffffff`).
+    pub(crate) const L9HA_SPECIAL_ABOVE: i32 = 0xfeff_ffff_u32 as i32;
+    /// The offset both add before that signed comparison (`0x7f800000`).
+    pub(crate) const SPECIAL_OFFSET: u32 = 0x7f80_0000;
+
+    /// Z0HA's threshold on `vrsqrt14ps(x)` above which it scales (x below ~2^-78).
+    pub(crate) const Z0HA_SCALE_ABOVE: f32 = 549_755_813_888.0; // 2^39
+    /// 2^78, 2^39 and 2^-78, Z0HA's scale factors.
+    pub(crate) const TWO_78: f32 = 302_231_454_903_657_293_676_544.0;
+    pub(crate) const TWO_39: f32 = 549_755_813_888.0;
+    pub(crate) const TWO_M78: f32 = 3.308_722_5e-24;
 }
+#[cfg(target_arch = "x86_64")]
+pub(crate) use mkl::*;
 
-/// EXHA and L9HA send every lane whose `bits + 0x7f80_0000` (wrapping) is
-/// greater, as an `i32`, than this threshold to IEEE `sqrt`. With
-/// [`L9HA_SPECIAL_ABOVE`] that is exactly the inputs that are not positive
-/// normal finite numbers (±0, subnormals, negatives, ±inf, NaN); EXHA's lower
-/// threshold also takes the top 4096 patterns, `0x7f7ff000..=0x7f7fffff`,
-/// where its refinement would square to infinity.
-pub(crate) const EXHA_SPECIAL_ABOVE: i32 = 0xfeff_efff_u32 as i32;
-/// See [`EXHA_SPECIAL_ABOVE`]; the constant is L9HA's own (`0xfeffffff`).
-pub(crate) const L9HA_SPECIAL_ABOVE: i32 = 0xfeff_ffff_u32 as i32;
-/// The offset both add before that signed comparison (`0x7f800000`).
-pub(crate) const SPECIAL_OFFSET: u32 = 0x7f80_0000;
-
-/// Z0HA's threshold on `vrsqrt14ps(x)` above which it scales (x below ~2^-78).
-pub(crate) const Z0HA_SCALE_ABOVE: f32 = 549_755_813_888.0; // 2^39
-/// 2^78, 2^39 and 2^-78, Z0HA's scale factors.
-pub(crate) const TWO_78: f32 = 302_231_454_903_657_293_676_544.0;
-pub(crate) const TWO_39: f32 = 549_755_813_888.0;
-pub(crate) const TWO_M78: f32 = 3.308_722_5e-24;
-
-#[cfg(test)]
+#[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
 
