@@ -7,7 +7,7 @@
 //! hyperparameters. The implementation's f32 outputs are compared with that
 //! result in ULPs of binary32 at the exact value, and checked against the
 //! running error bound of [`crate::bound`]. Multi-step drift is a separate
-//! matter (issue 5); here the error of every single step is measured.
+//! matter (`crate::report`'s drift columns); here the error of every single step is measured.
 
 use crate::bound::{self, SqrtAccuracy};
 use crate::case::{Case, Trajectory};

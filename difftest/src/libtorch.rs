@@ -32,7 +32,8 @@
 //! setting), so both set it on the current thread right before running and
 //! check it with [`tch::get_num_threads`]. [`step`] itself uses whatever the
 //! current thread is set to. The thread count only moves where ATen splits
-//! the work; it does not change results (notes §3), which the tests check.
+//! the work; it does not change results (ATen's element-wise CPU kernels compute each
+//! element alone, whatever the split), which the tests check.
 
 use tch::{Device, Kind, TchError, Tensor};
 

@@ -66,7 +66,7 @@ fn executor() -> impl Strategy<Value = Executor> {
         ],
     )
         .prop_map(|(path, single, grain)| Executor {
-            path,
+            isa: path,
             threads: if single {
                 Threads::Single
             } else {

@@ -99,7 +99,7 @@ fn validation_runs_in_pytorchs_order() {
     };
     assert_eq!(ok.validate(), Ok(()), "{ok:?}");
     // Infinite values pass PyTorch's `0.0 <= x` but are refused here
-    // (issue 6: they make every updated element infinite or NaN).
+    // (they make every updated element infinite or NaN).
     let inf = Options {
         lr: f64::INFINITY,
         ..Options::default()

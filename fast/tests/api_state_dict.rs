@@ -512,7 +512,7 @@ fn saving_replaces_the_file_atomically() {
 
 #[test]
 fn hooks_run_in_pytorchs_order_and_handles_remove_them() {
-    // PyTorch 2.13 (shared notes §2, instance hooks only):
+    // PyTorch 2.13 (measured, instance hooks only):
     // step: pre, post; state_dict: prepended pre, pre, post;
     // load_state_dict: pre (sees the dict), post.
     let log = Arc::new(Mutex::new(Vec::<String>::new()));

@@ -39,7 +39,7 @@
 //! [`neg`], [`from_f64`]) are public so that callers can use them as a
 //! correctly rounded reference.
 //!
-//! # PyTorch's kernels (notes §4)
+//! # PyTorch's kernels
 //!
 //! Hyperparameters are converted as ATen converts a Python float scalar:
 //! `rho32 = f32(rho)`, `c = f32(1.0 - rho)` with the subtraction in `f64`,

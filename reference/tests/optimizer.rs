@@ -163,7 +163,7 @@ fn defaults_are_torch_defaults() {
     assert_eq!(HighPrecision::default().prec(), 256);
 }
 
-/// The Binary32 scalars are PyTorch's conversions (notes §4), e.g.
+/// The Binary32 scalars are PyTorch's conversions (see `binary32`'s "PyTorch's kernels"), e.g.
 /// `c = f32(1.0 - 0.9)` computed in f64 differs from `1 - f32(0.9)`.
 #[test]
 fn binary32_scalars() {
