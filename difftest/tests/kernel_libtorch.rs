@@ -197,7 +197,12 @@ fn exhaustive_sqrt_equals_torch_sqrt() {
         let torch = Vec::<f32>::try_from(&t).unwrap();
         for (j, &path) in paths.iter().enumerate() {
             let mut ours = x.clone();
-            kernel::sqrt(numerics, path, &mut ours).unwrap();
+            let exec = Executor {
+                numerics,
+                isa: Some(path),
+                ..Executor::default()
+            };
+            kernel::sqrt(&exec, &mut ours).unwrap();
             for i in 0..x.len() {
                 let (a, b) = (ours[i], torch[i]);
                 if a.to_bits() != b.to_bits() && !(a.is_nan() && b.is_nan()) {

@@ -82,6 +82,42 @@ fn print_table(dir: &Path) {
             }
         }
     }
+    print_div_sqrt_table(dir);
+}
+
+/// Every division-and-square-root choice side by side, as a share of the
+/// probe (`DivSqrt`: the same bits, different units of the CPU).
+fn print_div_sqrt_table(dir: &Path) {
+    let cols: Vec<String> = [("default", false), ("libtorch", true)]
+        .into_iter()
+        .flat_map(|(n, l)| {
+            probe::div_sqrts(l)
+                .into_iter()
+                .map(move |d| probe::bench_name(n, d))
+        })
+        .collect();
+    println!("\nDivision and square roots (`DivSqrt`), ns/element median and % of probe:\n");
+    println!("| size | threads | probe | {} |", cols.join(" | "));
+    println!("|---|---|---|{}", "---|".repeat(cols.len()));
+    for (group, n) in SIZES.into_iter().chain(std::iter::once((LIST200, 16 * M))) {
+        for t in [1, 2] {
+            let probe = table::probe_of(dir, group, t, n);
+            let cells: Vec<String> = cols
+                .iter()
+                .map(|b| table::of_probe(table::per_element(dir, group, b, t, n), probe))
+                .collect();
+            println!(
+                "| {group} | {t} | {} | {} |",
+                table::ns(probe),
+                cells.join(" | ")
+            );
+        }
+    }
+    for b in &cols {
+        if let Some((m, lo)) = table::per_element(dir, "4K", b, 1, 1) {
+            println!("{b}: a 4K-element step, 1 thread: median {m:.0} ns (min {lo:.0} ns)");
+        }
+    }
 }
 
 fn main() {

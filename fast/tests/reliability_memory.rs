@@ -184,6 +184,7 @@ fn guard_pages_around_every_slice_on_every_path() {
                     let exec = Executor {
                         numerics,
                         isa: Some(path),
+                        div_sqrt: None,
                         threads,
                         grain,
                     };
@@ -196,9 +197,9 @@ fn guard_pages_around_every_slice_on_every_path() {
                 }
                 // The square root alone (`kernel::sqrt`), same placement.
                 let x = Guarded::new(&inputs[2], at_end);
-                sqrt(numerics, path, x.slice()).unwrap();
+                sqrt(&single(path, numerics), x.slice()).unwrap();
                 let mut y = inputs[2].clone();
-                sqrt(numerics, Isa::Scalar, &mut y).unwrap();
+                sqrt(&single(Isa::Scalar, numerics), &mut y).unwrap();
                 assert!(same(x.slice(), &y), "{path:?} {numerics:?} sqrt n = {n}");
             }
         }
@@ -274,6 +275,7 @@ fn every_path_on_unaligned_slices_of_odd_lengths() {
             let exec = Executor {
                 numerics,
                 isa: Some(path),
+                div_sqrt: None,
                 threads,
                 grain: 256,
             };

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use adadelta::kernel::{self, Executor, Job, LibtorchSqrt, Numerics, Threads};
+use adadelta::kernel::{self, DivSqrt, Executor, Job, LibtorchSqrt, Numerics, Threads};
 use adadelta::Coefficients;
 use criterion::{BenchmarkGroup, BenchmarkId, SamplingMode, Throughput};
 
@@ -266,9 +266,33 @@ pub fn configure(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime
     }
 }
 
+/// The benchmark name of `kernel::run` in `numerics` (`"default"` or
+/// `"libtorch"`) with `ds`: `fast-default`, `fast-libtorch` for the
+/// hardware's division and square roots, `fast-default+estimated` and the
+/// like for the others.
+pub fn bench_name(numerics: &str, ds: DivSqrt) -> String {
+    match ds {
+        DivSqrt::Hardware => format!("fast-{numerics}"),
+        _ => format!("fast-{numerics}+{}", ds.name()),
+    }
+}
+
+/// The [`DivSqrt`] choices worth timing in each numerics on the selected
+/// path: all it can run for the default numerics; for reproduce-libtorch,
+/// whose square root is oneMKL's, the hardware's and the estimated division.
+pub fn div_sqrts(libtorch: bool) -> Vec<DivSqrt> {
+    let isa = kernel::Isa::selected().unwrap();
+    DivSqrt::ALL
+        .into_iter()
+        .filter(|d| d.runs_with(isa))
+        .filter(|d| !libtorch || matches!(d, DivSqrt::Hardware | DivSqrt::EstimatedDiv))
+        .collect()
+}
+
 /// The probe (when `probe_too`) and `kernel::run` in both numerics
-/// (reproduce-libtorch where this CPU's oneMKL kernel is known) on `t`, on 1
-/// and 2 threads: the part both kernel benches time alike.
+/// (reproduce-libtorch where this CPU's oneMKL kernel is known), with every
+/// [`div_sqrts`] choice, on `t`, on 1 and 2 threads: the part both kernel
+/// benches time alike.
 pub fn bench_fast(
     group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
     coeffs: &Coefficients,
@@ -283,8 +307,9 @@ pub fn bench_fast(
         }
     };
     for (threads, pool) in pools() {
-        let exec = |numerics| Executor {
+        let exec = |numerics, ds| Executor {
             numerics,
+            div_sqrt: Some(ds),
             threads: Threads::Pool(pool.clone()),
             ..Executor::default()
         };
@@ -293,15 +318,15 @@ pub fn bench_fast(
                 b.iter(|| t.probe(&pool))
             });
         }
-        let e = exec(Numerics::Default);
-        group.bench_function(BenchmarkId::new("fast-default", threads), |b| {
-            b.iter(|| t.step(coeffs, &e))
-        });
-        if let Some(r) = repro {
-            let e = exec(r);
-            group.bench_function(BenchmarkId::new("fast-libtorch", threads), |b| {
-                b.iter(|| t.step(coeffs, &e))
-            });
+        let runs = [("default", Some(Numerics::Default)), ("libtorch", repro)];
+        for (name, numerics) in runs {
+            let Some(numerics) = numerics else { continue };
+            for ds in div_sqrts(name == "libtorch") {
+                let e = exec(numerics, ds);
+                group.bench_function(BenchmarkId::new(bench_name(name, ds), threads), |b| {
+                    b.iter(|| t.step(coeffs, &e))
+                });
+            }
         }
     }
 }

@@ -5,25 +5,30 @@
 //! `run` (a few comparisons, no allocation: the pairs are zero-sized).
 
 use super::cpu::{Cpu, LibtorchSqrt};
+use super::div_sqrt::DivSqrt;
 use super::isa::Isa;
 use super::job::Piece;
-#[cfg(target_arch = "x86_64")]
-use super::lanes::MklLanes;
 use super::lanes::{Lanes, Scalar};
+#[cfg(target_arch = "x86_64")]
+use super::lanes::{MklLanes, NewtonLanes};
 #[cfg(target_arch = "aarch64")]
 use super::neon::Neon;
 #[cfg(target_arch = "x86_64")]
+use super::newton::Newton;
+#[cfg(target_arch = "x86_64")]
 use super::recipe::{Exha, L9ha, Z0ha};
 use super::recipe::{Ieee, Root};
-use super::update::{Roots, Sweep};
+use super::update::{Quotients, Roots, Sweep};
 #[cfg(target_arch = "x86_64")]
 use super::x86::{Avx2, Avx512, Avx512F};
 use crate::Error;
 
-/// A loop over pieces and its square root alone, for one pairing.
+/// A loop over pieces, and its square root and division alone, for one
+/// pairing.
 trait Loop: Sync {
     fn run(&self, piece: Piece<'_>);
     fn roots(&self, x: &mut [f32]);
+    fn quotients(&self, a: &mut [f32], b: &[f32]);
 }
 
 /// An instruction-set proof and a square-root recipe.
@@ -40,6 +45,10 @@ impl<L: Lanes<f32>, R: Root<f32, L>> Loop for Pair<L, R> {
     fn roots(&self, x: &mut [f32]) {
         self.0.vectorize(Roots { root: self.1, x })
     }
+
+    fn quotients(&self, a: &mut [f32], b: &[f32]) {
+        self.0.vectorize(Quotients { root: self.1, a, b })
+    }
 }
 
 /// A loop this CPU can run: only [`Kernel::new`] makes one.
@@ -48,16 +57,18 @@ pub(crate) struct Kernel(&'static dyn Loop);
 
 impl Kernel {
     /// The loop on `isa` with oneMKL's square root `mkl` (`None`: the
-    /// correctly rounded one), after checking that this CPU can run both.
-    pub fn new(isa: Isa, mkl: Option<LibtorchSqrt>) -> Result<Kernel, Error> {
+    /// correctly rounded one) and the division and square roots `ds`, after
+    /// checking that this CPU can run all three.
+    pub fn new(isa: Isa, mkl: Option<LibtorchSqrt>, ds: DivSqrt) -> Result<Kernel, Error> {
         let isa = isa.available()?;
+        let ds = ds.available(isa)?;
         if let Some(k) = mkl.filter(|k| !k.is_supported()) {
             return Err(Error::CannotReproduceLibtorch(format!(
                 "this CPU cannot compute {}",
                 k.mkl_kernel()
             )));
         }
-        pick(isa, mkl, Cpu::this())
+        pick(isa, mkl, ds, Cpu::this())
     }
 
     fn of<L: Lanes<f32>, R: Root<f32, L>>(l: L, r: R) -> Kernel {
@@ -76,6 +87,11 @@ impl Kernel {
     pub fn roots(self, x: &mut [f32]) {
         self.0.roots(x)
     }
+
+    /// The division alone: `a[i] / b[i]` into `a[i]` (same lengths).
+    pub fn quotients(self, a: &mut [f32], b: &[f32]) {
+        self.0.quotients(a, b)
+    }
 }
 
 /// "The `isa` path is not available here", for the pairings a CPU's checked
@@ -85,48 +101,104 @@ fn unavailable(isa: Isa, why: &str) -> Error {
 }
 
 /// Every pairing on x86-64: each instruction set with the correctly rounded
-/// square root and with each oneMKL recipe it can compute.
+/// square root and with each oneMKL recipe it can compute, and on the
+/// AVX-512 paths each with the estimated division and square roots.
 #[cfg(target_arch = "x86_64")]
-fn pick(isa: Isa, mkl: Option<LibtorchSqrt>, cpu: &Cpu) -> Result<Kernel, Error> {
+fn pick(isa: Isa, mkl: Option<LibtorchSqrt>, ds: DivSqrt, cpu: &Cpu) -> Result<Kernel, Error> {
     let absent = || unavailable(isa, "needs features this CPU lacks");
+    let est = Estimates {
+        // The reproduce-libtorch numerics keep oneMKL's square root.
+        sqrt: mkl.is_none() && ds.sqrt_estimated(),
+        div: ds.div_estimated(),
+    };
     match isa {
-        Isa::Scalar => with_mkl(Scalar, mkl, || {
+        // `DivSqrt::available` admits only the hardware's here.
+        Isa::Scalar => with_mkl(Scalar, mkl, Plain, || {
             Avx512F::new(cpu)
                 .map(|t| Kernel::of(Scalar, Z0ha(t)))
                 .ok_or_else(|| {
                     unavailable(isa, "computes Z0HA with vrsqrt14ss, which needs AVX-512F")
                 })
         }),
-        Isa::Avx2 => with_mkl(Avx2::<false>::new(cpu).ok_or_else(absent)?, mkl, || {
-            Avx2::<true>::new(cpu)
-                .map(|a| Kernel::of(a, Z0ha(a)))
-                .ok_or_else(|| {
-                    unavailable(
-                        isa,
-                        "computes Z0HA with vrsqrt14ps ymm, which needs AVX-512VL",
-                    )
-                })
-        }),
+        Isa::Avx2 if ds == DivSqrt::Hardware => with_mkl(
+            Avx2::<false>::new(cpu).ok_or_else(absent)?,
+            mkl,
+            Plain,
+            || {
+                Avx2::<true>::new(cpu)
+                    .map(|a| Kernel::of(a, Z0ha(a)))
+                    .ok_or_else(|| {
+                        unavailable(
+                            isa,
+                            "computes Z0HA with vrsqrt14ps ymm, which needs AVX-512VL",
+                        )
+                    })
+            },
+        ),
+        Isa::Avx2 => {
+            let a = Avx2::<true>::new(cpu).ok_or_else(absent)?;
+            with_mkl(a, mkl, est, || Ok(est.finish(a, Z0ha(a))))
+        }
         Isa::Avx512 => {
             let a = Avx512::new(cpu).ok_or_else(absent)?;
-            with_mkl(a, mkl, || Ok(Kernel::of(a, Z0ha(a))))
+            with_mkl(a, mkl, est, || Ok(est.finish(a, Z0ha(a))))
         }
         Isa::Neon => Err(absent()),
     }
 }
 
-/// The loop on `l` for `mkl`; Z0HA, which needs `vrsqrt14ps` at the width of
-/// `l`, from `z0ha`.
+/// The last step of a pairing: a recipe on lanes to a [`Kernel`].
+#[cfg(target_arch = "x86_64")]
+trait Finish<L: Lanes<f32>>: Copy {
+    fn finish<R: Root<f32, L>>(self, l: L, r: R) -> Kernel;
+}
+
+/// The recipe as it is: the hardware's division and square roots.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Plain;
+
+#[cfg(target_arch = "x86_64")]
+impl<L: Lanes<f32>> Finish<L> for Plain {
+    fn finish<R: Root<f32, L>>(self, l: L, r: R) -> Kernel {
+        Kernel::of(l, r)
+    }
+}
+
+/// The recipe with the square roots, the division, both or neither from
+/// AVX-512's estimates ([`Newton`]).
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Estimates {
+    sqrt: bool,
+    div: bool,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<L: NewtonLanes> Finish<L> for Estimates {
+    fn finish<R: Root<f32, L>>(self, l: L, r: R) -> Kernel {
+        match (self.sqrt, self.div) {
+            (false, false) => Kernel::of(l, r),
+            (true, false) => Kernel::of(l, Newton::<R, true, false>(r)),
+            (false, true) => Kernel::of(l, Newton::<R, false, true>(r)),
+            (true, true) => Kernel::of(l, Newton::<R, true, true>(r)),
+        }
+    }
+}
+
+/// The loop on `l` for `mkl`, finished by `f`; Z0HA, which needs
+/// `vrsqrt14ps` at the width of `l`, from `z0ha`.
 #[cfg(target_arch = "x86_64")]
 fn with_mkl<L: MklLanes>(
     l: L,
     mkl: Option<LibtorchSqrt>,
+    f: impl Finish<L>,
     z0ha: impl FnOnce() -> Result<Kernel, Error>,
 ) -> Result<Kernel, Error> {
     match mkl {
-        None => Ok(Kernel::of(l, Ieee)),
-        Some(LibtorchSqrt::MklExHa) => Ok(Kernel::of(l, Exha::default())),
-        Some(LibtorchSqrt::MklL9Ha) => Ok(Kernel::of(l, L9ha::default())),
+        None => Ok(f.finish(l, Ieee)),
+        Some(LibtorchSqrt::MklExHa) => Ok(f.finish(l, Exha::default())),
+        Some(LibtorchSqrt::MklL9Ha) => Ok(f.finish(l, L9ha::default())),
         Some(LibtorchSqrt::MklZ0Ha) => z0ha(),
     }
 }
@@ -134,7 +206,9 @@ fn with_mkl<L: MklLanes>(
 /// Every pairing elsewhere: the correctly rounded square root only (no
 /// oneMKL recipe is computable off x86-64, which `Kernel::new` checked).
 #[cfg(not(target_arch = "x86_64"))]
-fn pick(isa: Isa, mkl: Option<LibtorchSqrt>, cpu: &Cpu) -> Result<Kernel, Error> {
+fn pick(isa: Isa, mkl: Option<LibtorchSqrt>, ds: DivSqrt, cpu: &Cpu) -> Result<Kernel, Error> {
+    // `DivSqrt::available` admits only the hardware's off x86-64.
+    debug_assert_eq!(ds, DivSqrt::Hardware);
     if let Some(k) = mkl {
         return Err(Error::CannotReproduceLibtorch(format!(
             "{} is computable on x86-64 only",

@@ -120,6 +120,32 @@ pub(crate) trait Rsqrt14<L: Lanes<f32>>: Copy + Send + Sync + 'static {
     fn rsqrt14(self, lanes: L, x: L::V) -> L::V;
 }
 
+#[cfg(target_arch = "x86_64")]
+/// What the correctly rounded square root and division built from AVX-512's
+/// 14-bit estimates ([`super::newton`]) need beyond [`Lanes`]: the
+/// estimates at the width of the lanes, and two operations on the bit
+/// patterns of positive finite floats.
+pub(crate) trait NewtonLanes: Lanes<f32> {
+    /// `vrsqrt14ps`: `1/sqrt(x)` within a relative error of 2^-14.
+    fn rsqrt14(self, x: Self::V) -> Self::V;
+    /// `vrcp14ps`: `1/x` within a relative error of 2^-14.
+    fn rcp14(self, x: Self::V) -> Self::V;
+    /// The float whose bit pattern is `x`'s plus `k` (wrapping): for a
+    /// positive finite `x` and `k = ±1`, its successor or predecessor.
+    fn step_bits(self, x: Self::V, k: i32) -> Self::V;
+    /// Lanes whose bit pattern, unsigned, is outside `lo..hi`.
+    fn bits_outside(self, x: Self::V, lo: u32, hi: u32) -> Self::M;
+}
+
+#[cfg(target_arch = "x86_64")]
+/// Lanes with the estimates prove `vrsqrt14ps` at their own width.
+impl<L: NewtonLanes> Rsqrt14<L> for L {
+    #[inline(always)]
+    fn rsqrt14(self, _lanes: L, x: L::V) -> L::V {
+        NewtonLanes::rsqrt14(self, x)
+    }
+}
+
 /// Portable Rust, one lane: the fallback every target has, and the
 /// definition the other instruction sets are tested against.
 #[derive(Clone, Copy, Debug)]

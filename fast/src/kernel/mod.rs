@@ -44,7 +44,9 @@
 //! | `isa` | [`Isa`]: the instruction sets, which ones run here, `ADADELTA_KERNEL` |
 //! | `lanes` | the lane operations everything is written against; the scalar fallback |
 //! | `x86`, `neon` | each instruction set's lane operations, intrinsic by intrinsic |
+//! | `div_sqrt` | [`DivSqrt`]: the divide unit, or AVX-512's estimates, `ADADELTA_DIVSQRT` |
 //! | `recipe` | the square roots: IEEE and oneMKL's EXHA, L9HA, Z0HA, each once |
+//! | `newton` | the correctly rounded square root and division from estimates |
 //! | `update` | the Adadelta math, once, and the loop over a slice |
 //! | `dispatch` | (instruction set, square root) to a compiled loop |
 //! | `job`, `parallel` | the step's slices, and their split across threads |
@@ -61,11 +63,14 @@
 
 mod cpu;
 mod dispatch;
+mod div_sqrt;
 mod isa;
 mod job;
 mod lanes;
 #[cfg(target_arch = "aarch64")]
 mod neon;
+#[cfg(target_arch = "x86_64")]
+mod newton;
 mod parallel;
 mod recipe;
 mod update;
@@ -76,6 +81,7 @@ use std::sync::Arc;
 
 pub use cpu::LibtorchSqrt;
 use dispatch::Kernel;
+pub use div_sqrt::DivSqrt;
 pub use isa::Isa;
 pub use job::Job;
 use job::{check_lengths, Piece};
@@ -110,7 +116,7 @@ pub fn step(
     acc_delta: &mut [f32],
 ) -> Result<(), Error> {
     check_lengths(param, grad, square_avg, acc_delta)?;
-    let kernel = Kernel::new(Isa::selected()?, None)?;
+    let kernel = Kernel::new(Isa::selected()?, None, DivSqrt::selected()?)?;
     kernel.run(Piece {
         coeffs,
         param,
@@ -229,6 +235,10 @@ pub struct Executor {
     /// The instruction set; `None` means [`Isa::selected`]. One the CPU
     /// cannot run is [`Error::KernelUnavailable`].
     pub isa: Option<Isa>,
+    /// How the division and square roots are computed (the same bits
+    /// either way); `None` means [`DivSqrt::selected`]. One the path cannot
+    /// run is [`Error::KernelUnavailable`].
+    pub div_sqrt: Option<DivSqrt>,
     /// Threads for steps of at least `2 * grain` elements.
     pub threads: Threads,
     /// Steps of fewer than `2 * grain` elements (all jobs together) run on
@@ -252,6 +262,7 @@ impl Default for Executor {
         Executor {
             numerics: Numerics::Default,
             isa: None,
+            div_sqrt: None,
             threads: Threads::Rayon,
             grain: DEFAULT_GRAIN,
         }
@@ -285,6 +296,15 @@ impl Executor {
             None => Isa::selected(),
         }
     }
+
+    /// The loop this executor runs, or why it cannot run.
+    fn kernel(&self) -> Result<Kernel, Error> {
+        let ds = match self.div_sqrt {
+            Some(ds) => ds,
+            None => DivSqrt::selected()?,
+        };
+        Kernel::new(self.resolved_isa()?, self.numerics.libtorch_sqrt()?, ds)
+    }
 }
 
 /// Steps every job. All lengths are checked first: on
@@ -306,7 +326,7 @@ pub fn run(jobs: &mut [Job<'_>], exec: &Executor) -> Result<(), Error> {
     for j in jobs.iter() {
         check_lengths(j.param, j.grad, j.square_avg, j.acc_delta)?;
     }
-    let kernel = Kernel::new(exec.resolved_isa()?, exec.numerics.libtorch_sqrt()?)?;
+    let kernel = exec.kernel()?;
     let span = parallel::Span::new(jobs);
     let total = span.len();
     let grain = exec.grain.max(1);
@@ -327,21 +347,49 @@ pub fn run(jobs: &mut [Job<'_>], exec: &Executor) -> Result<(), Error> {
     Ok(())
 }
 
-/// The square root `numerics` computes, on `isa`, over `x` in place: the
-/// exact operation the kernel applies to `square_avg + eps` and
-/// `acc_delta + eps`. For verifying the emulated oneMKL square roots against
-/// libtorch ([`guide::numerics`](crate::guide::numerics)).
+/// The square root `exec` computes (its numerics, path and
+/// [`DivSqrt`]), over `x` in place: the exact operation the kernel applies
+/// to `square_avg + eps` and `acc_delta + eps`. For verifying each square
+/// root: the emulated oneMKL ones against libtorch, the estimated one
+/// against `vsqrtps` ([`guide::numerics`](crate::guide::numerics)).
+/// Threads play no part.
 ///
 /// ```
-/// use adadelta::kernel::{sqrt, Isa, Numerics};
+/// use adadelta::kernel::{sqrt, Executor, Isa};
 /// let mut x = [4.0_f32, 2.0, 0.0, -1.0];
-/// sqrt(Numerics::Default, Isa::Scalar, &mut x)?;
+/// sqrt(&Executor { isa: Some(Isa::Scalar), ..Executor::default() }, &mut x)?;
 /// assert_eq!(&x[..3], &[2.0, 2f32.sqrt(), 0.0]);
 /// assert!(x[3].is_nan());
 /// # Ok::<(), adadelta::Error>(())
 /// ```
-pub fn sqrt(numerics: Numerics, isa: Isa, x: &mut [f32]) -> Result<(), Error> {
-    Kernel::new(isa, numerics.libtorch_sqrt()?)?.roots(x);
+pub fn sqrt(exec: &Executor, x: &mut [f32]) -> Result<(), Error> {
+    exec.kernel()?.roots(x);
+    Ok(())
+}
+
+/// The division `exec` computes, `a[i] / b[i]` into `a[i]`: the exact
+/// operation the kernel applies to its two square roots. Correctly rounded
+/// in every numerics and for every [`DivSqrt`]; for verifying that.
+/// [`Error::LengthMismatch`] (with `b`'s length as `grad`'s) if the lengths
+/// differ.
+///
+/// ```
+/// use adadelta::kernel::{div, Executor};
+/// let mut a = [1.0_f32, 3.0, -0.0];
+/// div(&Executor::default(), &mut a, &[3.0, 1.5, 2.0])?;
+/// assert_eq!(a, [1.0 / 3.0, 2.0, -0.0]);
+/// # Ok::<(), adadelta::Error>(())
+/// ```
+pub fn div(exec: &Executor, a: &mut [f32], b: &[f32]) -> Result<(), Error> {
+    if a.len() != b.len() {
+        return Err(Error::LengthMismatch {
+            param: a.len(),
+            grad: b.len(),
+            square_avg: a.len(),
+            acc_delta: a.len(),
+        });
+    }
+    exec.kernel()?.quotients(a, b);
     Ok(())
 }
 

@@ -19,6 +19,12 @@ use super::lanes::{MklLanes, Rsqrt14};
 pub(crate) trait Root<E: Copy + Default, L: Lanes<E>>: Copy + Send + Sync + 'static {
     /// The square root of every lane of `x`.
     fn root(self, lanes: L, x: L::V) -> L::V;
+    /// The correctly rounded quotient `a / b` the update takes of two
+    /// square roots: the hardware's division unless the recipe says how.
+    #[inline(always)]
+    fn div(self, lanes: L, a: L::V, b: L::V) -> L::V {
+        lanes.div(a, b)
+    }
 }
 
 /// The correctly rounded square root (`sqrtss`, `vsqrtps`, `fsqrt`).
@@ -41,7 +47,7 @@ mod mkl {
     /// `r` with the lanes set in `m` replaced by the IEEE square root of `x`:
     /// how every oneMKL recipe treats the inputs it does not refine.
     #[inline(always)]
-    fn ieee_where<L: Lanes<f32>>(l: L, m: L::M, r: L::V, x: L::V) -> L::V {
+    pub(crate) fn ieee_where<L: Lanes<f32>>(l: L, m: L::M, r: L::V, x: L::V) -> L::V {
         if l.any(m) {
             l.select(m, l.sqrt(x), r)
         } else {

@@ -68,7 +68,7 @@ where
     // std = square_avg.add(eps).sqrt_()
     let std = root.root(l, l.add(v, k.eps));
     // delta = acc_delta.add(eps).sqrt_().div_(std).mul_(g)
-    let d = l.mul(l.div(root.root(l, l.add(u, k.eps)), std), g);
+    let d = l.mul(root.div(l, root.root(l, l.add(u, k.eps)), std), g);
     // acc_delta.mul_(rho).addcmul_(delta, delta, value=1-rho)
     let u = l.mul_add(l.mul(k.one_minus_rho, d), d, l.mul(u, k.rho));
     // param.add_(delta, alpha=-lr)
@@ -168,6 +168,32 @@ impl<L: Lanes<f32>, R: Root<f32, L>> Task<L> for Roots<'_, R> {
         let rest = xs.into_remainder();
         if !rest.is_empty() {
             l.store_part(self.root.root(l, l.load_part(rest)), rest);
+        }
+    }
+}
+
+/// The division alone, `a[i] / b[i]` into `a[i]`, as a [`Task`]: the exact
+/// operation [`update`] applies to the two square roots, for verifying it.
+pub(crate) struct Quotients<'a, R> {
+    pub root: R,
+    pub a: &'a mut [f32],
+    pub b: &'a [f32],
+}
+
+impl<L: Lanes<f32>, R: Root<f32, L>> Task<L> for Quotients<'_, R> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self, l: L) {
+        assert_eq!(self.a.len(), self.b.len());
+        let mut xs = self.a.chunks_exact_mut(L::N);
+        let mut ys = self.b.chunks_exact(L::N);
+        for (x, y) in (&mut xs).zip(&mut ys) {
+            l.store(self.root.div(l, l.load(x), l.load(y)), x);
+        }
+        let (x, y) = (xs.into_remainder(), ys.remainder());
+        if !x.is_empty() {
+            l.store_part(self.root.div(l, l.load_part(x), l.load_part(y)), x);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The x86-64 instruction sets: AVX2 + FMA (8 lanes) and AVX-512F (16
-//! lanes, masked tails), as [`Lanes`] types, and the proofs that AVX-512's
-//! `vrsqrt14ps` estimate can run ([`Rsqrt14`]). A leaf: each operation is the
+//! lanes, masked tails), as [`Lanes`] types, with AVX-512's 14-bit estimates
+//! where the CPU has them ([`NewtonLanes`], and [`Rsqrt14`] for the scalar
+//! path's `vrsqrt14ss`). A leaf: each operation is the
 //! one intrinsic that rounds as the scalar operation of the same name does
 //! (Rust never contracts or reassociates intrinsics).
 #![allow(unsafe_code)]
@@ -8,7 +9,7 @@
 use std::arch::x86_64::*;
 
 use super::cpu::Cpu;
-use super::lanes::{intrinsic_ops, simd_door, Lanes, MklLanes, Rsqrt14, Scalar, Simd};
+use super::lanes::{intrinsic_ops, simd_door, Lanes, MklLanes, NewtonLanes, Rsqrt14, Scalar, Simd};
 
 /// AVX2 + FMA, 8 lanes. With `VL`, also AVX-512F and AVX-512VL, so that
 /// `vrsqrt14ps ymm` (oneMKL's Z0HA on 8 lanes) runs inline.
@@ -64,9 +65,18 @@ where
     }
 }
 
-impl Rsqrt14<Avx2<true>> for Avx2<true> {
+impl NewtonLanes for Avx2<true> {
     intrinsic_ops! {
-        rsqrt14(_l: Avx2<true>, x: __m256) -> __m256 = _mm256_rsqrt14_ps(x);
+        rsqrt14(x: __m256) -> __m256 = _mm256_rsqrt14_ps(x);
+        rcp14(x: __m256) -> __m256 = _mm256_rcp14_ps(x);
+        step_bits(x: __m256, k: i32) -> __m256 =
+            _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(x), _mm256_set1_epi32(k)));
+        bits_outside(x: __m256, lo: u32, hi: u32) -> __m256 = {
+            // bits - lo >= hi - lo, unsigned: max(t, n) == t.
+            let t = _mm256_sub_epi32(_mm256_castps_si256(x), _mm256_set1_epi32(lo as i32));
+            let n = _mm256_set1_epi32(hi.wrapping_sub(lo) as i32);
+            _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_max_epu32(t, n), t))
+        };
     }
 }
 
@@ -158,9 +168,16 @@ impl MklLanes for Avx512 {
     }
 }
 
-impl Rsqrt14<Avx512> for Avx512 {
+impl NewtonLanes for Avx512 {
     intrinsic_ops! {
-        rsqrt14(_l: Avx512, x: __m512) -> __m512 = _mm512_rsqrt14_ps(x);
+        rsqrt14(x: __m512) -> __m512 = _mm512_rsqrt14_ps(x);
+        rcp14(x: __m512) -> __m512 = _mm512_rcp14_ps(x);
+        step_bits(x: __m512, k: i32) -> __m512 =
+            _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(x), _mm512_set1_epi32(k)));
+        bits_outside(x: __m512, lo: u32, hi: u32) -> __mmask16 = {
+            let t = _mm512_sub_epi32(_mm512_castps_si512(x), _mm512_set1_epi32(lo as i32));
+            _mm512_cmpge_epu32_mask(t, _mm512_set1_epi32(hi.wrapping_sub(lo) as i32))
+        };
     }
 }
 
