@@ -230,6 +230,21 @@ impl Cpu {
     }
 }
 
+#[cfg(test)]
+impl Cpu {
+    /// An x86-64 CPU with AVX2 and FMA, and AVX-512F and AVX-512VL as given:
+    /// the CPUs the selection rules are tested on.
+    pub(crate) fn x86_with(avx512f: bool, avx512vl: bool) -> Cpu {
+        Cpu {
+            x86_64: true,
+            avx2_fma: true,
+            avx512f,
+            avx512vl,
+            ..Cpu::default()
+        }
+    }
+}
+
 /// The one of `all` whose `name` is `s`, ignoring ASCII case and surrounding
 /// white space: how the environment variables naming a choice are read.
 pub(crate) fn by_name<T: Copy, const N: usize>(
@@ -239,6 +254,26 @@ pub(crate) fn by_name<T: Copy, const N: usize>(
 ) -> Option<T> {
     all.into_iter()
         .find(|&t| name(t).eq_ignore_ascii_case(s.trim()))
+}
+
+/// The choice an environment variable `var` with value `value` names, read
+/// with [`by_name`]: `Ok(None)` where it is unset, empty or `auto` (the
+/// caller's rule decides), else the choice or "`VAR=value`: expected
+/// `a, b, c` or auto".
+pub(crate) fn from_env<T: Copy, const N: usize>(
+    var: &str,
+    value: Option<&str>,
+    all: [T; N],
+    name: fn(T) -> &'static str,
+) -> Result<Option<T>, String> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) if v.eq_ignore_ascii_case("auto") => Ok(None),
+        Some(v) => by_name(all, name, v).map(Some).ok_or_else(|| {
+            let known = all.map(name).join(", ");
+            format!("{var}={v}: expected {known} or auto")
+        }),
+    }
 }
 
 /// The CPU vendor string from `cpuid` leaf 0 (`GenuineIntel`, `AuthenticAMD`, ...).

@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use super::cpu::{by_name, Cpu};
+use super::cpu::{by_name, from_env, Cpu};
 use super::isa::Isa;
 use crate::Error;
 
@@ -152,28 +152,24 @@ impl DivSqrt {
     /// for every choice).
     ///
     /// ```
-    /// let d = adadelta::kernel::DivSqrt::selected()?;
-    /// assert!(adadelta::kernel::DivSqrt::ALL.contains(&d));
+    /// use adadelta::kernel::{DivSqrt, Executor};
+    /// // An executor without a choice of its own steps with this one.
+    /// assert_eq!(Executor::default().div_sqrt, None);
+    /// println!("division and square roots: {}", DivSqrt::selected()?.name());
     /// # Ok::<(), adadelta::Error>(())
     /// ```
     pub fn selected() -> Result<DivSqrt, Error> {
-        static SELECTED: OnceLock<Result<DivSqrt, Error>> = OnceLock::new();
-        SELECTED
-            .get_or_init(|| select(std::env::var("ADADELTA_DIVSQRT").ok().as_deref()))
-            .clone()
+        static CHOICE: OnceLock<Result<DivSqrt, Error>> = OnceLock::new();
+        let read = || select(std::env::var("ADADELTA_DIVSQRT").ok().as_deref());
+        CHOICE.get_or_init(read).clone()
     }
 }
 
 /// The rule of [`DivSqrt::selected`] for a value of `ADADELTA_DIVSQRT`.
 fn select(var: Option<&str>) -> Result<DivSqrt, Error> {
-    match var.map(str::trim) {
-        None | Some("") => Ok(DivSqrt::Hardware),
-        Some(v) if v.eq_ignore_ascii_case("auto") => Ok(DivSqrt::Hardware),
-        Some(v) => DivSqrt::from_name(v).ok_or_else(|| {
-            let known = DivSqrt::ALL.map(DivSqrt::name).join(", ");
-            Error::KernelUnavailable(format!("ADADELTA_DIVSQRT={v}: expected {known} or auto"))
-        }),
-    }
+    from_env("ADADELTA_DIVSQRT", var, DivSqrt::ALL, DivSqrt::name)
+        .map(|d| d.unwrap_or(DivSqrt::Hardware))
+        .map_err(Error::KernelUnavailable)
 }
 
 #[cfg(test)]
@@ -182,19 +178,9 @@ mod tests {
 
     #[test]
     fn estimates_run_on_the_avx512_paths_only() {
-        let avx2 = Cpu {
-            x86_64: true,
-            avx2_fma: true,
-            ..Cpu::default()
-        };
-        let f = Cpu {
-            avx512f: true,
-            ..avx2.clone()
-        };
-        let vl = Cpu {
-            avx512vl: true,
-            ..f.clone()
-        };
+        let avx2 = Cpu::x86_with(false, false);
+        let f = Cpu::x86_with(true, false);
+        let vl = Cpu::x86_with(true, true);
         let runs = |cpu: &Cpu| -> Vec<(&str, &str)> {
             Isa::ALL
                 .into_iter()

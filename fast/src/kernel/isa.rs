@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use super::cpu::{by_name, Cpu};
+use super::cpu::{by_name, from_env, Cpu};
 use crate::Error;
 
 /// An instruction set the kernel has a path for. Every path computes the
@@ -142,20 +142,16 @@ impl Isa {
 
 /// The rule of [`Isa::selected`] for a value of `ADADELTA_KERNEL`.
 fn select(var: Option<&str>) -> Result<Isa, Error> {
-    let Some(v) = var.filter(|v| !v.trim().is_empty() && !v.trim().eq_ignore_ascii_case("auto"))
-    else {
-        return Ok(Isa::best());
-    };
-    let known = Isa::ALL.map(Isa::name).join(", ");
-    Isa::from_name(v)
-        .ok_or_else(|| Error::KernelUnavailable(format!("expected {known} or auto")))
-        .and_then(Isa::available)
-        .map_err(|e| match e {
+    let name = "ADADELTA_KERNEL";
+    match from_env(name, var, Isa::ALL, Isa::name).map_err(Error::KernelUnavailable)? {
+        None => Ok(Isa::best()),
+        Some(isa) => isa.available().map_err(|e| match e {
             Error::KernelUnavailable(why) => {
-                Error::KernelUnavailable(format!("ADADELTA_KERNEL={v}: {why}"))
+                Error::KernelUnavailable(format!("{name}={}: {why}", var.unwrap_or("").trim()))
             }
             other => other,
-        })
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -164,15 +160,7 @@ mod tests {
 
     #[test]
     fn each_path_runs_on_the_cpus_that_have_its_features() {
-        let x86 = Cpu {
-            x86_64: true,
-            avx2_fma: true,
-            ..Cpu::default()
-        };
-        let x86_512 = Cpu {
-            avx512f: true,
-            ..x86.clone()
-        };
+        let (x86, x86_512) = (Cpu::x86_with(false, false), Cpu::x86_with(true, false));
         let arm = Cpu {
             neon: true,
             ..Cpu::default()

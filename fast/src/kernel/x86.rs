@@ -66,9 +66,8 @@ where
 }
 
 impl NewtonLanes for Avx2<true> {
+    intrinsic_ops! { unary: rsqrt14 = _mm256_rsqrt14_ps, rcp14 = _mm256_rcp14_ps; }
     intrinsic_ops! {
-        rsqrt14(x: __m256) -> __m256 = _mm256_rsqrt14_ps(x);
-        rcp14(x: __m256) -> __m256 = _mm256_rcp14_ps(x);
         step_bits(x: __m256, k: i32) -> __m256 =
             _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(x), _mm256_set1_epi32(k)));
         bits_outside(x: __m256, lo: u32, hi: u32) -> __m256 = {
@@ -169,15 +168,17 @@ impl MklLanes for Avx512 {
 }
 
 impl NewtonLanes for Avx512 {
+    intrinsic_ops! { unary: rsqrt14 = _mm512_rsqrt14_ps, rcp14 = _mm512_rcp14_ps; }
     intrinsic_ops! {
-        rsqrt14(x: __m512) -> __m512 = _mm512_rsqrt14_ps(x);
-        rcp14(x: __m512) -> __m512 = _mm512_rcp14_ps(x);
-        step_bits(x: __m512, k: i32) -> __m512 =
-            _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(x), _mm512_set1_epi32(k)));
-        bits_outside(x: __m512, lo: u32, hi: u32) -> __mmask16 = {
-            let t = _mm512_sub_epi32(_mm512_castps_si512(x), _mm512_set1_epi32(lo as i32));
-            _mm512_cmpge_epu32_mask(t, _mm512_set1_epi32(hi.wrapping_sub(lo) as i32))
+        step_bits(x: __m512, k: i32) -> __m512 = {
+            let b = _mm512_castps_si512(x);
+            _mm512_castsi512_ps(_mm512_add_epi32(b, _mm512_set1_epi32(k)))
         };
+        // bits - lo >= hi - lo, unsigned, in one compare.
+        bits_outside(x: __m512, lo: u32, hi: u32) -> __mmask16 = _mm512_cmpge_epu32_mask(
+            _mm512_sub_epi32(_mm512_castps_si512(x), _mm512_set1_epi32(lo as i32)),
+            _mm512_set1_epi32(hi.wrapping_sub(lo) as i32),
+        );
     }
 }
 
