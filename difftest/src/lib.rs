@@ -2,6 +2,7 @@
 //! libtorch (through `tch`) run the same cases and are compared bit for bit
 //! and, against high precision, in ULPs with derived bounds.
 //!
+//! * [`cli`]: what the `report` and `replay` commands share at their edges;
 //! * [`case`]: scenarios and trajectories, and their bit-exact JSON form;
 //! * [`implementations`]: running a case through each implementation;
 //! * [`libtorch`]: Adadelta from libtorch ops, bit-identical to `torch.optim.Adadelta`;
@@ -17,6 +18,7 @@
 pub mod accuracy;
 pub mod bound;
 pub mod case;
+pub mod cli;
 pub mod fixture;
 pub mod implementations;
 pub mod libtorch;

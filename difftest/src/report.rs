@@ -99,7 +99,7 @@ impl Report {
 
 fn progress(opts: &Options, msg: std::fmt::Arguments) {
     if opts.progress {
-        eprintln!("[report] {msg}");
+        crate::cli::eprint(&format!("[report] {msg}\n"));
     }
 }
 

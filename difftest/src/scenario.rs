@@ -5,49 +5,104 @@
 use crate::case::{Case, Hyper};
 use serde::Deserialize;
 
-/// A tensor as a user writes it: decimal numbers (rounded to the nearest f32,
-/// as `torch.tensor(values, dtype=torch.float32)` does) or exact bit patterns.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(untagged)]
-pub enum Values {
-    /// Decimal numbers; `"nan"`, `"inf"`, `"-inf"` are accepted as strings.
-    Decimal(Vec<Number>),
-    /// Exact f32 bit patterns.
-    Bits {
-        /// The u32 bit patterns.
-        bits: Vec<u32>,
-    },
+/// The most bytes a scenario file may have (16 MiB).
+pub const MAX_BYTES: u64 = 16 << 20;
+
+/// The most element-steps a scenario may ask for: `(steps + 1)` times the
+/// number of parameter elements (every implementation runs and writes out
+/// every element at every step, the 256-bit reference among them). At the
+/// limit, a replay takes about a second and a quarter of a gigabyte
+/// (`docs/replay.md` has the figures).
+pub const MAX_ELEMENT_STEPS: usize = 100_000;
+
+/// A tensor as a user writes it: an array of decimal numbers (each rounded
+/// to the nearest f32, as `torch.tensor(values, dtype=torch.float32)` does;
+/// `"nan"`, `"inf"`, `"-inf"` as strings) or `{"bits": [...]}`, exact f32 bit
+/// patterns. Anything else is an error that says what a tensor is, with the
+/// line and column.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Values(pub Vec<f32>);
+
+impl<'de> Deserialize<'de> for Values {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ValuesVisitor)
+    }
 }
 
-/// A number or one of the strings `"nan"`, `"inf"`, `"-inf"`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(untagged)]
-pub enum Number {
-    /// A JSON number.
-    Finite(f64),
-    /// `"nan"`, `"inf"` or `"-inf"`.
-    Special(String),
+struct ValuesVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ValuesVisitor {
+    type Value = Values;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(
+            "a tensor: an array of numbers (or \"nan\", \"inf\", \"-inf\"), or \
+             {\"bits\": [f32 bit patterns as integers]}",
+        )
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Values, A::Error> {
+        let mut v = Vec::new();
+        while let Some(Number(x)) = seq.next_element()? {
+            v.push(x);
+        }
+        Ok(Values(v))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Values, A::Error> {
+        use serde::de::Error;
+        let mut bits: Option<Vec<u32>> = None;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "bits" if bits.is_none() => bits = Some(map.next_value()?),
+                "bits" => return Err(A::Error::duplicate_field("bits")),
+                other => return Err(A::Error::unknown_field(other, &["bits"])),
+            }
+        }
+        let bits = bits.ok_or_else(|| A::Error::missing_field("bits"))?;
+        Ok(Values(bits.into_iter().map(f32::from_bits).collect()))
+    }
 }
 
-impl Values {
-    /// The f32 values.
-    pub fn to_f32(&self) -> Result<Vec<f32>, String> {
-        match self {
-            Values::Bits { bits } => Ok(bits.iter().map(|&b| f32::from_bits(b)).collect()),
-            Values::Decimal(v) => v
-                .iter()
-                .map(|n| match n {
-                    Number::Finite(x) => Ok(*x as f32),
-                    Number::Special(s) => match s.as_str() {
-                        "nan" => Ok(f32::NAN),
-                        "inf" => Ok(f32::INFINITY),
-                        "-inf" => Ok(f32::NEG_INFINITY),
-                        other => Err(format!(
-                            "unknown number {other:?} (use a number, \"nan\", \"inf\" or \"-inf\")"
-                        )),
-                    },
-                })
-                .collect(),
+/// One element: a JSON number rounded to the nearest f32, or `"nan"`,
+/// `"inf"`, `"-inf"`.
+struct Number(f32);
+
+impl<'de> Deserialize<'de> for Number {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NumberVisitor)
+    }
+}
+
+struct NumberVisitor;
+
+impl serde::de::Visitor<'_> for NumberVisitor {
+    type Value = Number;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a number, \"nan\", \"inf\" or \"-inf\"")
+    }
+
+    fn visit_f64<E>(self, x: f64) -> Result<Number, E> {
+        Ok(Number(x as f32))
+    }
+
+    fn visit_i64<E>(self, x: i64) -> Result<Number, E> {
+        Ok(Number(x as f64 as f32))
+    }
+
+    fn visit_u64<E>(self, x: u64) -> Result<Number, E> {
+        Ok(Number(x as f64 as f32))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Number, E> {
+        match s {
+            "nan" => Ok(Number(f32::NAN)),
+            "inf" => Ok(Number(f32::INFINITY)),
+            "-inf" => Ok(Number(f32::NEG_INFINITY)),
+            other => Err(E::custom(format!(
+                "unknown number {other:?} (use a number, \"nan\", \"inf\" or \"-inf\")"
+            ))),
         }
     }
 }
@@ -174,11 +229,19 @@ impl Scenario {
         if let Some(i) = owner.iter().position(Option::is_none) {
             return Err(format!("scenario: parameter {i} is in no group"));
         }
-        let lens: Vec<usize> = self
-            .params
+        let lens: Vec<usize> = self.params.iter().map(|p| p.0.len()).collect();
+        let cost = lens
             .iter()
-            .map(|p| p.to_f32().map(|v| v.len()))
-            .collect::<Result<_, _>>()?;
+            .sum::<usize>()
+            .saturating_mul(self.grads.len() + 1);
+        if cost > MAX_ELEMENT_STEPS {
+            return Err(format!(
+                "scenario: {} elements over {} steps is {cost} element-steps, more than \
+                 the limit of {MAX_ELEMENT_STEPS} ((steps + 1) x elements)",
+                lens.iter().sum::<usize>(),
+                self.grads.len()
+            ));
+        }
         for (t, row) in self.grads.iter().enumerate() {
             if row.len() != n {
                 return Err(format!(
@@ -188,7 +251,7 @@ impl Scenario {
             }
             for (i, g) in row.iter().enumerate() {
                 if let Some(g) = g {
-                    let len = g.to_f32()?.len();
+                    let len = g.0.len();
                     if len != lens[i] {
                         return Err(format!("scenario: step {t}: gradient of parameter {i} has {len} elements, the parameter {}", lens[i]));
                     }
@@ -198,10 +261,12 @@ impl Scenario {
         Ok(())
     }
 
-    /// One single-group [`Case`] per group, with the group's parameter
-    /// indices (see [`group_cases`]).
+    /// One single-group [`Case`] per group that has parameters, with the
+    /// group's parameter indices (see [`group_cases`]). A group without
+    /// parameters steps nothing, so it has no case (real PyTorch would
+    /// refuse an optimizer of it alone).
     pub fn group_cases(&self) -> Vec<(Case, Vec<usize>)> {
-        let f = |v: &Values| v.to_f32().expect("checked by parse");
+        let f = |v: &Values| v.0.clone();
         let params: Vec<Vec<f32>> = self.params.iter().map(f).collect();
         let grads: Vec<Vec<Option<Vec<f32>>>> = self
             .grads
@@ -209,5 +274,8 @@ impl Scenario {
             .map(|row| row.iter().map(|g| g.as_ref().map(f)).collect())
             .collect();
         group_cases(&self.groups, &params, &grads, |k| format!("group {k}"))
+            .into_iter()
+            .filter(|(_, idx)| !idx.is_empty())
+            .collect()
     }
 }

@@ -3,9 +3,10 @@
 
 use adadelta_difftest::accuracy;
 use adadelta_difftest::case::Trajectory;
+use adadelta_difftest::cli;
 use adadelta_difftest::implementations::Implementation;
 use adadelta_difftest::pytorch;
-use adadelta_difftest::scenario::Scenario;
+use adadelta_difftest::scenario::{self, Scenario};
 use serde_json::{json, Value};
 use std::process::ExitCode;
 
@@ -46,39 +47,52 @@ fn merge(steps: &mut [Vec<Value>], traj: &Trajectory, idx: &[usize]) {
 }
 
 fn main() -> ExitCode {
+    match replay() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, message)) => {
+            cli::eprint(&format!("{message}\n"));
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// A failure: the exit code and the message.
+type Failure = (u8, String);
+
+fn usage_error(why: String) -> Failure {
+    (2, format!("replay: {why}\n\n{USAGE}"))
+}
+
+fn replay() -> Result<(), Failure> {
     let mut path = None;
     let mut out = None;
     let mut with_pytorch = false;
-    let mut args = std::env::args().skip(1);
+    let mut args = cli::args().map_err(usage_error)?.into_iter();
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--out" => out = args.next(),
+            "--out" => match args.next() {
+                Some(o) if !o.starts_with('-') => out = Some(o),
+                _ => return Err(usage_error("--out needs a path".into())),
+            },
             "--pytorch" => with_pytorch = true,
             "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
+                return cli::print(&format!("{USAGE}\n")).map_err(|e| (2, format!("replay: {e}")));
             }
             _ if path.is_none() && !a.starts_with('-') => path = Some(a),
-            other => {
-                eprintln!("replay: unexpected argument {other:?}\n\n{USAGE}");
-                return ExitCode::from(2);
-            }
+            other => return Err(usage_error(format!("unexpected argument {other:?}"))),
         }
     }
     let Some(path) = path else {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
+        return Err(usage_error("a scenario file is needed".into()));
     };
-    let scenario = match std::fs::read_to_string(&path)
-        .map_err(|e| format!("{path}: {e}"))
-        .and_then(|t| Scenario::parse(&t))
-    {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("replay: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    // Checked before the run: a path that cannot be written fails at once.
+    let out = out
+        .map(|o| cli::Output::open(&o))
+        .transpose()
+        .map_err(|e| (2, format!("replay: {e}")))?;
+    let scenario = cli::read_text(&path, scenario::MAX_BYTES)
+        .and_then(|t| Scenario::parse(&t).map_err(|e| format!("{path}: {e}")))
+        .map_err(|e| (2, format!("replay: {e}")))?;
     let groups = scenario.group_cases();
     let steps = scenario.grads.len();
     let nparams = scenario.params.len();
@@ -108,13 +122,8 @@ fn main() -> ExitCode {
     }
     if with_pytorch {
         let cases: Vec<_> = groups.iter().map(|(c, _)| c.clone()).collect();
-        match pytorch::run_pytorch(&cases) {
-            Ok(t) => runs.push(("torch.optim.Adadelta (Python)".into(), t)),
-            Err(e) => {
-                eprintln!("replay: {e}");
-                return ExitCode::from(1);
-            }
-        }
+        let t = pytorch::run_pytorch(&cases).map_err(|e| (1, format!("replay: {e}")))?;
+        runs.push(("torch.optim.Adadelta (Python)".into(), t));
     }
     let mut identical = serde_json::Map::new();
     for (a, ta) in &runs {
@@ -147,13 +156,8 @@ fn main() -> ExitCode {
     });
     let text = serde_json::to_string_pretty(&report).expect("serialises") + "\n";
     match out {
-        Some(o) => {
-            if let Err(e) = std::fs::write(&o, text) {
-                eprintln!("replay: cannot write {o}: {e}");
-                return ExitCode::from(2);
-            }
-        }
-        None => print!("{text}"),
+        Some(o) => o.write(&text),
+        None => cli::print(&text),
     }
-    ExitCode::SUCCESS
+    .map_err(|e| (2, format!("replay: {e}")))
 }

@@ -4,6 +4,7 @@
 //! through every implementation, prints the table of
 //! [`adadelta_difftest::report`], and exits 1 when a promised agreement fails.
 
+use adadelta_difftest::cli;
 use adadelta_difftest::report::{self, Options};
 use adadelta_difftest::suite;
 use std::process::ExitCode;
@@ -20,58 +21,58 @@ promised agreement fails, 2 on bad arguments.
   --plot PATH    also write an SVG plot of multi-step drift against step";
 
 fn main() -> ExitCode {
+    match report() {
+        Ok(code) => code,
+        Err(message) => {
+            cli::eprint(&format!("report: {message}\n"));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn report() -> Result<ExitCode, String> {
     let mut opts = Options {
         run_pytorch: true,
         progress: true,
     };
     let mut json = None;
     let mut plot = None;
-    let mut args = std::env::args().skip(1);
+    let mut args = cli::args()?.into_iter();
+    let path_of = |flag: &str, next: Option<String>| match next {
+        Some(p) if !p.starts_with('-') => Ok(p),
+        _ => Err(format!("{flag} needs a path\n\n{USAGE}")),
+    };
     while let Some(a) = args.next() {
         match a.as_str() {
             "--no-pytorch" => opts.run_pytorch = false,
-            "--json" => match args.next() {
-                Some(p) => json = Some(p),
-                None => {
-                    eprintln!("report: --json needs a path\n\n{USAGE}");
-                    return ExitCode::from(2);
-                }
-            },
-            "--plot" => match args.next() {
-                Some(p) => plot = Some(p),
-                None => {
-                    eprintln!("report: --plot needs a path\n\n{USAGE}");
-                    return ExitCode::from(2);
-                }
-            },
+            "--json" => json = Some(path_of("--json", args.next())?),
+            "--plot" => plot = Some(path_of("--plot", args.next())?),
             "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
+                cli::print(&format!("{USAGE}\n"))?;
+                return Ok(ExitCode::SUCCESS);
             }
-            other => {
-                eprintln!("report: unknown argument {other:?}\n\n{USAGE}");
-                return ExitCode::from(2);
-            }
+            other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
         }
     }
+    // Checked before the run (about half a minute): a path that cannot be
+    // written fails at once.
+    let json = json.map(|p| cli::Output::open(&p)).transpose()?;
+    let plot = plot.map(|p| cli::Output::open(&p)).transpose()?;
     let r = report::run(&suite::default_suite(), &opts);
-    print!("{}", report::render(&r));
-    if let Some(path) = json {
-        let text = serde_json::to_string_pretty(&r).expect("the report serialises");
-        if let Err(e) = std::fs::write(&path, text + "\n") {
-            eprintln!("report: cannot write {path}: {e}");
-            return ExitCode::from(2);
-        }
+    // The files first, then standard output: a closed or full standard
+    // output cannot keep them from being written.
+    if let Some(out) = json {
+        out.write(&(serde_json::to_string_pretty(&r).expect("the report serialises") + "\n"))?;
     }
-    if let Some(path) = plot {
-        if let Err(e) = report::plot_drift_svg(&r, std::path::Path::new(&path)) {
-            eprintln!("report: {e}");
-            return ExitCode::from(2);
-        }
+    if let Some(out) = plot {
+        let path = std::path::PathBuf::from(out.path());
+        drop(out);
+        report::plot_drift_svg(&r, &path)?;
     }
-    if r.all_held() {
+    cli::print(&report::render(&r))?;
+    Ok(if r.all_held() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    }
+    })
 }

@@ -194,8 +194,13 @@ fn load_inner(path: &Path) -> Result<StateDict, CheckpointError> {
 }
 
 /// Opens `path` for reading; a FIFO, a directory or a device is refused
-/// before any read (a FIFO with no writer would block forever).
+/// before it is opened (opening a FIFO with no writer blocks forever), and
+/// again on the opened file (in case the path was replaced in between).
 pub(crate) fn open(path: &Path) -> Result<File, CheckpointError> {
+    let meta = std::fs::metadata(path).map_err(|e| CheckpointError::io(path, e))?;
+    if !meta.is_file() {
+        return Err(CheckpointError::format("not a regular file").with_path(path));
+    }
     let file = File::open(path).map_err(|e| CheckpointError::io(path, e))?;
     let meta = file.metadata().map_err(|e| CheckpointError::io(path, e))?;
     if !meta.is_file() {
