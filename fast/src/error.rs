@@ -307,14 +307,15 @@ impl fmt::Display for PyFloat {
         if v.is_infinite() {
             return f.write_str(if v > 0.0 { "inf" } else { "-inf" });
         }
-        // Python's repr: shortest round-trip digits; scientific when the
-        // decimal exponent is < -4 or >= 16.
-        let exp = if v == 0.0 {
-            0
-        } else {
-            v.abs().log10().floor() as i32
-        };
-        if (-4..16).contains(&exp) {
+        // Python's repr: the shortest digits that round-trip (as Rust's
+        // `{}` and `{:e}` give them), in scientific notation when their
+        // decimal exponent, read off those digits (not a logarithm, which
+        // rounds: log10(9999999999999998) is 16.0 in f64), is below -4 or
+        // 16 and above.
+        let sci = format!("{v:e}"); // e.g. 1e-6, -9.999999999999999e-5
+        let (mant, e) = sci.split_once('e').expect("{:e} has an exponent");
+        let e: i32 = e.parse().expect("the exponent is an integer");
+        if (-4..16).contains(&e) {
             let s = format!("{v}");
             if s.contains('.') {
                 f.write_str(&s)
@@ -322,9 +323,6 @@ impl fmt::Display for PyFloat {
                 write!(f, "{s}.0")
             }
         } else {
-            let s = format!("{v:e}"); // e.g. 1e-6, 1.5e20
-            let (mant, e) = s.split_once('e').expect("{:e} has an exponent");
-            let e: i32 = e.parse().expect("exponent is an integer");
             let sign = if e < 0 { '-' } else { '+' };
             write!(f, "{mant}e{sign}{:02}", e.abs())
         }
@@ -337,7 +335,8 @@ mod tests {
 
     #[test]
     fn python_float_formatting() {
-        // Expected strings are CPython 3.11's str(float) of the same values.
+        // Expected strings are CPython 3.11's repr(float) (= str) of the same
+        // values, printed by `python3 -c 'print(repr(v))'`.
         for (v, s) in [
             (-1.0, "-1.0"),
             (-0.5, "-0.5"),
@@ -355,6 +354,16 @@ mod tests {
             (-12345678901234567.0, "-1.2345678901234568e+16"),
             (-1e-320, "-1e-320"),
             (1e300, "1e+300"),
+            // Where a logarithm would pick the other notation.
+            (-9999999999999998.0, "-9999999999999998.0"),
+            (-9.999999999999999e-05, "-9.999999999999999e-05"),
+            (9999999999999999.0, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (0.0001, "0.0001"),
+            (5e-324, "5e-324"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
         ] {
             assert_eq!(PyFloat(v).to_string(), s, "{v:?}");
         }

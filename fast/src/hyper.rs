@@ -86,27 +86,36 @@ impl Hyperparams {
 ///
 /// ```
 /// let c = adadelta::Coefficients::new(&adadelta::Hyperparams::default())?;
-/// assert_eq!(c.one_minus_rho, (1.0_f64 - 0.9) as f32);
-/// assert_ne!(c.one_minus_rho, 1.0_f32 - 0.9_f32); // why the f64 subtraction matters
+/// assert_eq!(c.one_minus_rho(), (1.0_f64 - 0.9) as f32);
+/// assert_ne!(c.one_minus_rho(), 1.0_f32 - 0.9_f32); // why the f64 subtraction matters
 /// # Ok::<(), adadelta::Error>(())
+/// ```
+///
+/// The fields are private: a `Coefficients` exists only through
+/// [`Coefficients::new`], so every one the kernel steps with has passed
+/// [`Hyperparams::validate`] (no NaN `rho`, no negative `eps`):
+///
+/// ```compile_fail
+/// // Error: the fields are private.
+/// let c = adadelta::Coefficients { rho: f32::NAN, one_minus_rho: 0.0, eps: -1.0, neg_lr: -1.0,
+///     weight_decay: 0.0, apply_weight_decay: false, maximize: false };
+/// ```
+///
+/// ```
+/// let nan = adadelta::Hyperparams { rho: f64::NAN, ..Default::default() };
+/// assert_eq!(adadelta::Coefficients::new(&nan).unwrap_err().to_string(), "Invalid rho value: nan");
+/// let neg = adadelta::Hyperparams { eps: -1.0, ..Default::default() };
+/// assert_eq!(adadelta::Coefficients::new(&neg).unwrap_err().to_string(), "Invalid epsilon value: -1.0");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Coefficients {
-    /// `f32(rho)`.
-    pub rho: f32,
-    /// `f32(1.0 - rho)`, subtracted in f64.
-    pub one_minus_rho: f32,
-    /// `f32(eps)`.
-    pub eps: f32,
-    /// `f32(-lr)`.
-    pub neg_lr: f32,
-    /// `f32(weight_decay)`; weight decay is applied only when the f64 value is non-zero.
-    pub weight_decay: f32,
-    /// Whether the f64 weight decay is non-zero (PyTorch tests `weight_decay != 0`
-    /// before rounding, so a tiny decay that rounds to 0 in f32 is still applied).
-    pub apply_weight_decay: bool,
-    /// Negate the gradient first.
-    pub maximize: bool,
+    pub(crate) rho: f32,
+    pub(crate) one_minus_rho: f32,
+    pub(crate) eps: f32,
+    pub(crate) neg_lr: f32,
+    pub(crate) weight_decay: f32,
+    pub(crate) apply_weight_decay: bool,
+    pub(crate) maximize: bool,
 }
 
 impl Coefficients {
@@ -122,5 +131,50 @@ impl Coefficients {
             apply_weight_decay: hyper.weight_decay != 0.0,
             maximize: hyper.maximize,
         })
+    }
+
+    /// `f32(rho)`.
+    pub fn rho(&self) -> f32 {
+        self.rho
+    }
+
+    /// `f32(1.0 - rho)`, subtracted in f64.
+    pub fn one_minus_rho(&self) -> f32 {
+        self.one_minus_rho
+    }
+
+    /// `f32(eps)`.
+    pub fn eps(&self) -> f32 {
+        self.eps
+    }
+
+    /// `f32(-lr)`.
+    pub fn neg_lr(&self) -> f32 {
+        self.neg_lr
+    }
+
+    /// `f32(weight_decay)`; weight decay is applied only when the f64 value
+    /// is non-zero ([`apply_weight_decay`](Self::apply_weight_decay)).
+    pub fn weight_decay(&self) -> f32 {
+        self.weight_decay
+    }
+
+    /// Whether the f64 weight decay is non-zero (PyTorch tests
+    /// `weight_decay != 0` before rounding, so a tiny decay that rounds to 0
+    /// in f32 is still applied).
+    ///
+    /// ```
+    /// let h = adadelta::Hyperparams { weight_decay: 1e-50, ..Default::default() };
+    /// let c = adadelta::Coefficients::new(&h)?;
+    /// assert_eq!((c.weight_decay(), c.apply_weight_decay()), (0.0, true));
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    pub fn apply_weight_decay(&self) -> bool {
+        self.apply_weight_decay
+    }
+
+    /// Whether the gradient is negated first.
+    pub fn maximize(&self) -> bool {
+        self.maximize
     }
 }
