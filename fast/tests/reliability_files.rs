@@ -449,3 +449,34 @@ fn files_of_other_destinations_and_unrelated_files_survive_the_clean_up() {
     assert_eq!(entries(&dir), expected);
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A FIFO (no writer), a character device and a directory are refused
+/// before they are opened: opening a FIFO without a writer would block
+/// forever. Each load runs on a thread given 10 s, so that a hang fails the
+/// test instead of stalling it.
+#[test]
+fn loading_a_fifo_a_device_or_a_directory_is_an_error_not_a_wait() {
+    let dir = common::temp_dir("fifo");
+    let fifo = dir.join("state.json");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: `c` is a valid NUL-terminated path; mkfifo only reads it.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    for path in [fifo.clone(), PathBuf::from("/dev/zero"), dir.clone()] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = path.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(StateDict::load(&p).map(|_| ()).map_err(|e| e.to_string()));
+        });
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("loading {} hung", path.display()));
+        let e = got.expect_err("not a regular file");
+        assert!(
+            e.contains("not a regular file") && e.contains(&*path.to_string_lossy()),
+            "{e}"
+        );
+        let e = adadelta::checkpoint::load(&path).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
