@@ -577,3 +577,77 @@ mod ndarray_adapter {
         assert_eq!(opt.params()[0].grad, None);
     }
 }
+
+/// A parameter whose `view_mut` panics on its `panic_on`th call.
+#[derive(Debug)]
+struct Panicky {
+    p: Param,
+    calls: usize,
+    panic_on: usize,
+}
+
+impl Parameter for Panicky {
+    fn numel(&self) -> usize {
+        self.p.numel()
+    }
+    fn view_mut(&mut self) -> Result<ParamViewMut<'_>, Error> {
+        self.calls += 1;
+        assert!(self.calls != self.panic_on, "view_mut call {}", self.calls);
+        self.p.view_mut()
+    }
+    fn zero_grad(&mut self, s: bool) {
+        self.p.zero_grad(s)
+    }
+}
+
+#[test]
+fn a_view_that_panics_leaves_no_state_and_no_change_behind() {
+    let with_grad = |v: Vec<f32>| {
+        let mut p = Param::new(v.clone());
+        p.set_grad(v.iter().map(|x| x * 0.5).collect()).unwrap();
+        p
+    };
+    for panic_on in [1, 2] {
+        let panicky = |v| Panicky {
+            p: with_grad(v),
+            calls: 0,
+            panic_on: usize::MAX,
+        };
+        let mut opt = Adadelta::new(
+            vec![
+                panicky(vec![1.0, 2.0]),
+                panicky(vec![3.0]),
+                panicky(vec![-1.0; 3]),
+            ],
+            Options::default(),
+        )
+        .unwrap();
+        if panic_on == 2 {
+            opt.step().unwrap(); // every parameter gets its state
+        }
+        // The middle parameter's next view panics: after the first one's
+        // view was taken, before the last one's.
+        opt.params_mut()[1].panic_on = opt.params()[1].calls + 1;
+        let before_sd = opt.state_dict();
+        let before: Vec<Vec<u32>> = opt.params().iter().map(|f| bits(f.p.data())).collect();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| opt.step()));
+        assert!(caught.is_err(), "the view's panic reaches the caller");
+        let after: Vec<Vec<u32>> = opt.params().iter().map(|f| bits(f.p.data())).collect();
+        assert_eq!(before, after, "no parameter changed");
+        assert_eq!(
+            opt.state_dict(),
+            before_sd,
+            "no state, value or counter changed"
+        );
+        if panic_on == 1 {
+            assert!(
+                (0..3).all(|i| opt.state(i).is_none()),
+                "no state was created"
+            );
+        }
+        // The optimizer is still usable: the next step works.
+        opt.params_mut()[1].panic_on = usize::MAX;
+        opt.step().unwrap();
+        assert!((0..3).all(|i| opt.state(i).is_some()));
+    }
+}
