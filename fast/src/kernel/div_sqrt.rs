@@ -146,10 +146,12 @@ impl DivSqrt {
     /// name is [`Error::KernelUnavailable`]; whether the path can run it is
     /// checked when a step runs.
     ///
-    /// The rule is `Hardware` on every CPU measured so far: on AMD Zen 3
-    /// and Zen 5 the divide unit is not what limits a step
-    /// ([`guide::performance`](crate::guide::performance) has the figures
-    /// for every choice).
+    /// The rule is `Hardware` on every CPU. On AMD Zen 5, the one CPU with
+    /// the estimates measured so far, each estimated operation is slower
+    /// than the divide unit's in cache and no faster from memory; on Intel
+    /// the choice has not been measured yet (`cargo bench -p adadelta
+    /// --bench kernel` prints every choice side by side;
+    /// [`guide::performance`](crate::guide::performance) has the figures).
     ///
     /// ```
     /// use adadelta::kernel::{DivSqrt, Executor};
