@@ -3,7 +3,7 @@
 //! that it did not panic (exit code 101, "panicked" on stderr).
 
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -226,15 +226,6 @@ fn replay_skips_a_group_without_parameters_even_for_pytorch() {
     }
 }
 
-/// Runs the whole report (about half a minute without PyTorch) with
-/// standard output on `stdout`, writing `--json` to `json`.
-fn report_to(stdout: Stdio, json: &Path) -> Output {
-    let mut c = Command::new(REPORT);
-    c.args([os("--no-pytorch"), os("--json"), json.as_os_str()]);
-    c.stdout(stdout);
-    run_within(c, Duration::from_secs(600))
-}
-
 #[test]
 fn report_checks_its_output_paths_before_the_run() {
     let start = Instant::now();
@@ -258,38 +249,53 @@ fn report_checks_its_output_paths_before_the_run() {
     );
 }
 
+/// The two runs of the whole report (about half a minute each without
+/// PyTorch, mostly on one thread) run side by side.
 #[test]
 fn report_writes_its_json_even_when_stdout_fails() {
     let dir = Dir::new("report");
     // A full standard output.
-    let json = dir.0.join("full.json");
-    let out = report_to(std::fs::File::create("/dev/full").unwrap().into(), &json);
-    expect(
-        &out,
-        2,
-        "cannot write to standard output: No space left on device",
-    );
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert!(r["promises"].is_array(), "the whole report was written");
-
+    let full_json = dir.0.join("full.json");
+    let full = Command::new(REPORT)
+        .args([os("--no-pytorch"), os("--json"), full_json.as_os_str()])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     // `report --json F 2>&1 | head -1`: standard output and error on one
     // pipe whose reader leaves after the first line.
-    let json = dir.0.join("head.json");
-    let out = Command::new("bash")
+    let head_json = dir.0.join("head.json");
+    let head = Command::new("bash")
         .args([
             "-c",
             r#""$0" --no-pytorch --json "$1" 2>&1 | head -1; exit "${PIPESTATUS[0]}""#,
             REPORT,
         ])
-        .arg(&json)
-        .output()
+        .arg(&head_json)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
         .unwrap();
-    let first = String::from_utf8_lossy(&out.stdout);
+    let (full, head) = (
+        full.wait_with_output().unwrap(),
+        head.wait_with_output().unwrap(),
+    );
+    expect(
+        &full,
+        2,
+        "cannot write to standard output: No space left on device",
+    );
+    let first = String::from_utf8_lossy(&head.stdout);
     assert!(first.starts_with("[report]"), "{first}");
     // 2: standard output failed (broken pipe); not 101, a panic.
-    assert_eq!(out.status.code(), Some(2), "{first}");
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert!(r["promises"].is_array());
+    assert_eq!(head.status.code(), Some(2), "{first}");
+    for json in [full_json, head_json] {
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert!(
+            r["promises"].is_array(),
+            "the whole report was written to {json:?}"
+        );
+    }
 }
