@@ -340,49 +340,66 @@ fn a_parameter_replaced_by_one_of_another_size_is_an_error_not_corruption() {
     assert_eq!(opt.state_dict().state, sd.state);
 }
 
-/// Has a gradient on its first view only: a step that viewed a parameter
-/// twice would see the gradient vanish between its check and its run.
-struct Flaky {
-    data: Vec<f32>,
-    grad: Vec<f32>,
-    views: u32,
+/// A parameter that counts its views, shows its gradient on the first
+/// `grad_views` of them only, and panics on view number `panic_on`.
+#[derive(Debug)]
+struct Scripted {
+    p: Param,
+    views: usize,
+    grad_views: usize,
+    panic_on: usize,
 }
 
-impl Parameter for Flaky {
+impl Scripted {
+    fn new(data: Vec<f32>, grad: Vec<f32>, grad_views: usize) -> Self {
+        let mut p = Param::new(data);
+        p.set_grad(grad).unwrap();
+        Scripted {
+            p,
+            views: 0,
+            grad_views,
+            panic_on: usize::MAX,
+        }
+    }
+}
+
+impl Parameter for Scripted {
     fn numel(&self) -> usize {
-        self.data.len()
+        self.p.numel()
     }
     fn view_mut(&mut self) -> Result<ParamViewMut<'_>, Error> {
         self.views += 1;
-        Ok(ParamViewMut {
-            data: &mut self.data,
-            grad: (self.views == 1).then_some(&self.grad[..]),
-        })
+        assert!(self.views != self.panic_on, "view_mut call {}", self.views);
+        let mut v = self.p.view_mut()?;
+        if self.views > self.grad_views {
+            v.grad = None;
+        }
+        Ok(v)
     }
-    fn zero_grad(&mut self, _: bool) {}
+    fn zero_grad(&mut self, s: bool) {
+        self.p.zero_grad(s)
+    }
 }
 
 #[test]
 fn a_step_views_each_parameter_once_and_steps_what_that_view_showed() {
+    // A gradient on the first view only: a step that viewed a parameter
+    // twice would see the gradient vanish between its check and its run.
     let mut opt = Adadelta::new(
-        vec![Flaky {
-            data: vec![1.0],
-            grad: vec![1.0],
-            views: 0,
-        }],
+        vec![Scripted::new(vec![1.0], vec![1.0], 1)],
         Options::default(),
     )
     .unwrap();
     opt.step().unwrap();
     assert_eq!(opt.params()[0].views, 1);
     assert_eq!(opt.state(0).unwrap().step(), 1.0);
-    assert!(opt.params()[0].data[0] < 1.0);
+    assert!(opt.params()[0].p.data()[0] < 1.0);
     // The second view has no gradient: the second step skips it.
-    let after_one = opt.params()[0].data[0];
+    let after_one = opt.params()[0].p.data()[0];
     opt.step().unwrap();
     assert_eq!(opt.params()[0].views, 2);
     assert_eq!(opt.state(0).unwrap().step(), 1.0);
-    assert_eq!(opt.params()[0].data[0], after_one);
+    assert_eq!(opt.params()[0].p.data()[0], after_one);
 }
 
 #[test]
@@ -578,46 +595,18 @@ mod ndarray_adapter {
     }
 }
 
-/// A parameter whose `view_mut` panics on its `panic_on`th call.
-#[derive(Debug)]
-struct Panicky {
-    p: Param,
-    calls: usize,
-    panic_on: usize,
-}
-
-impl Parameter for Panicky {
-    fn numel(&self) -> usize {
-        self.p.numel()
-    }
-    fn view_mut(&mut self) -> Result<ParamViewMut<'_>, Error> {
-        self.calls += 1;
-        assert!(self.calls != self.panic_on, "view_mut call {}", self.calls);
-        self.p.view_mut()
-    }
-    fn zero_grad(&mut self, s: bool) {
-        self.p.zero_grad(s)
-    }
-}
-
 #[test]
 fn a_view_that_panics_leaves_no_state_and_no_change_behind() {
-    let with_grad = |v: Vec<f32>| {
-        let mut p = Param::new(v.clone());
-        p.set_grad(v.iter().map(|x| x * 0.5).collect()).unwrap();
-        p
-    };
     for panic_on in [1, 2] {
-        let panicky = |v| Panicky {
-            p: with_grad(v),
-            calls: 0,
-            panic_on: usize::MAX,
+        let scripted = |v: Vec<f32>| {
+            let g = v.iter().map(|x| x * 0.5).collect();
+            Scripted::new(v, g, usize::MAX)
         };
         let mut opt = Adadelta::new(
             vec![
-                panicky(vec![1.0, 2.0]),
-                panicky(vec![3.0]),
-                panicky(vec![-1.0; 3]),
+                scripted(vec![1.0, 2.0]),
+                scripted(vec![3.0]),
+                scripted(vec![-1.0; 3]),
             ],
             Options::default(),
         )
@@ -627,7 +616,7 @@ fn a_view_that_panics_leaves_no_state_and_no_change_behind() {
         }
         // The middle parameter's next view panics: after the first one's
         // view was taken, before the last one's.
-        opt.params_mut()[1].panic_on = opt.params()[1].calls + 1;
+        opt.params_mut()[1].panic_on = opt.params()[1].views + 1;
         let before_sd = opt.state_dict();
         let before: Vec<Vec<u32>> = opt.params().iter().map(|f| bits(f.p.data())).collect();
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| opt.step()));
