@@ -446,7 +446,7 @@ fn main() {
             ),
         };
     }
-    print_table(&rows, total, state_bytes);
+    print_table(&rows, total, sizes.len(), state_bytes);
     println!(
         "\nload average (1, 5, 15 min) before: {load_before}; after: {}",
         machine::load()
@@ -454,7 +454,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn print_table(rows: &[Row], params: usize, state_bytes: u64) {
+fn print_table(rows: &[Row], params: usize, tensors: usize, state_bytes: u64) {
     let torch_of = |label: &str| -> Option<f64> {
         let want = if label.starts_with("load") {
             "torch.load + load_state_dict (PyTorch)"
@@ -469,7 +469,7 @@ fn print_table(rows: &[Row], params: usize, state_bytes: u64) {
     };
     println!();
     println!(
-        "Checkpoints: {params} f32 parameters in 400 tensors after 3 steps (state {:.2} GB)",
+        "Checkpoints: {params} f32 parameters in {tensors} tensors after 3 steps (state {:.2} GB)",
         state_bytes as f64 / 1e9,
     );
     println!("{}", machine::describe());
