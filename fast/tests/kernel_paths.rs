@@ -1,9 +1,10 @@
 //! Every dispatch path, with every [`DivSqrt`] it can run, against the
 //! scalar path, bit for bit (no tolerance: they compute the same correctly
 //! rounded or oneMKL operations), in both numerics; the estimated square
-//! root over all 2^32 inputs and the estimated division on the cases
-//! nearest a rounding boundary, against `vsqrtps`/`vdivps`; thread-count
-//! independence; the `ADADELTA_KERNEL` override. No libtorch needed.
+//! root over all 2^32 inputs against `vsqrtps` (the division alone, on the
+//! cases nearest a rounding boundary, is checked against the MPFR oracle
+//! in `difftest/tests/kernel_division.rs`); thread-count independence; the
+//! `ADADELTA_KERNEL` override. No libtorch needed.
 //!
 //! "Bit for bit" treats every NaN as equal to every other NaN: IEEE 754 does
 //! not fix NaN payloads, and x86 propagates the payload of whichever NaN
@@ -15,9 +16,7 @@
 
 use std::sync::Arc;
 
-use adadelta::kernel::{
-    div, run, sqrt, DivSqrt, Executor, Isa, Job, LibtorchSqrt, Numerics, Threads,
-};
+use adadelta::kernel::{run, sqrt, DivSqrt, Executor, Isa, Job, LibtorchSqrt, Numerics, Threads};
 use adadelta::{Coefficients, Hyperparams};
 use proptest::prelude::*;
 
@@ -44,19 +43,6 @@ fn assert_same(what: &str, a: &[f32], b: &[f32]) -> Result<(), TestCaseError> {
         )));
     }
     Ok(())
-}
-
-/// Every numerics this machine can compute: the default, and each oneMKL
-/// square root whose approximation instruction the CPU has.
-fn numerics_here() -> Vec<Numerics> {
-    let mut v = vec![Numerics::Default];
-    v.extend(
-        LibtorchSqrt::ALL
-            .into_iter()
-            .filter(|k| k.is_supported())
-            .map(Numerics::Libtorch),
-    );
-    v
 }
 
 /// Every (path, division and square roots) pair this machine can run.
@@ -189,7 +175,7 @@ proptest! {
     #[test]
     fn every_path_equals_scalar(h in hyper(), d in data(1000)) {
         let c = Coefficients::new(&h).unwrap();
-        for numerics in numerics_here() {
+        for numerics in Numerics::supported() {
             let want = step_on(&scalar(numerics), &c, &d);
             for (path, ds) in paths_here() {
                 let got = step_on(&on(path, ds, numerics), &c, &d);
@@ -215,7 +201,7 @@ proptest! {
     ) {
         let mut x: Vec<f32> = x.into_iter().map(f32::from_bits).collect();
         x.splice(0..0, std::iter::repeat_n(1.0, off));
-        for numerics in numerics_here() {
+        for numerics in Numerics::supported() {
             let mut want = x.clone();
             sqrt(&scalar(numerics), &mut want[off..]).unwrap();
             for (path, ds) in paths_here() {
@@ -225,64 +211,6 @@ proptest! {
             }
         }
     }
-
-    /// The division alone, on raw bit patterns and on quotients within a
-    /// few units in the 2^-40th place of a rounding boundary (where a
-    /// division that is not correctly rounded goes wrong first), against
-    /// the scalar path's `divss`, at every length and offset.
-    #[test]
-    fn every_div_equals_scalar(
-        off in 0usize..16,
-        ab in prop::collection::vec(prop_oneof![
-            1 => (any::<u32>(), any::<u32>()).prop_map(|(a, b)| (f32::from_bits(a), f32::from_bits(b))),
-            3 => near_midpoint(),
-        ], 0..300),
-    ) {
-        let (mut a, mut b): (Vec<f32>, Vec<f32>) = ab.into_iter().unzip();
-        a.splice(0..0, std::iter::repeat_n(1.0, off));
-        b.splice(0..0, std::iter::repeat_n(1.0, off));
-        for numerics in numerics_here() {
-            let mut want = a.clone();
-            div(&scalar(numerics), &mut want[off..], &b[off..]).unwrap();
-            for (path, ds) in paths_here() {
-                let mut got = a.clone();
-                div(&on(path, ds, numerics), &mut got[off..], &b[off..]).unwrap();
-                assert_same(&format!("{path:?} {ds:?} {numerics:?} div"), &got, &want)?;
-            }
-        }
-    }
-}
-
-/// `(a, b)` whose quotient is as near as f32 operands allow to a point
-/// where rounding decides: the midpoint between two adjacent floats, or a
-/// float. For an odd 24-bit significand `b` and a small `t`, `M = t / b`
-/// modulo 2^25 makes `b M = A 2^25 + t` with `A` an integer below 2^24, so
-/// `A / b = M / 2^25 - t / (2^25 b)`: within `|t| 2^-24` of an ulp of
-/// `M / 2^25`, a midpoint when `M` is odd. Then random exponents (within
-/// 2^±45, across the estimated division's domain of 2^±30) and signs.
-fn near_midpoint() -> impl Strategy<Value = (f32, f32)> {
-    (
-        0u32..1 << 22,
-        -8i64..=8,
-        -45i32..45,
-        -45i32..45,
-        any::<bool>(),
-    )
-        .prop_map(|(bits, t, ea, eb, neg)| {
-            let b = (1u64 << 23) | (u64::from(bits) << 1) | 1;
-            // The inverse of odd b modulo 2^32, by Newton's iteration.
-            let mut inv = b;
-            for _ in 0..5 {
-                inv = inv.wrapping_mul(2u64.wrapping_sub(b.wrapping_mul(inv))) & 0xffff_ffff;
-            }
-            let m = (t.rem_euclid(1 << 25) as u64 * inv) & ((1 << 25) - 1);
-            let big_a = (b * m) as i64 - t;
-            debug_assert_eq!(big_a.rem_euclid(1 << 25), 0);
-            let big_a = (big_a >> 25) as f64;
-            let a = big_a * 2f64.powi(ea - 23);
-            let b = b as f64 * 2f64.powi(eb - 23);
-            (if neg { -a as f32 } else { a as f32 }, b as f32)
-        })
 }
 
 /// The estimated square root over every one of the 2^32 f32 bit patterns
@@ -398,7 +326,7 @@ fn thread_count_does_not_change_bits() {
         }
         (p, v, u)
     };
-    for numerics in numerics_here() {
+    for numerics in Numerics::supported() {
         let want = go(numerics, Threads::Single, total);
         for t in 1..=4 {
             let pool = Arc::new(

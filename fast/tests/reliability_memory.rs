@@ -20,19 +20,13 @@ mod common;
 
 use std::sync::Arc;
 
-use adadelta::kernel::{run, sqrt, Executor, Isa, Job, LibtorchSqrt, Numerics, Threads};
+use adadelta::kernel::{run, sqrt, Executor, Isa, Job, Numerics, Threads};
 use adadelta::{Adadelta, Coefficients, GroupSpec, Hyperparams, NonFinitePolicy, Options, Param};
 use common::{Mapping, Rng};
 
 /// Every (path, numerics) pair this CPU runs.
 fn combos() -> Vec<(Isa, Numerics)> {
-    let mut numerics = vec![Numerics::Default];
-    numerics.extend(
-        LibtorchSqrt::ALL
-            .into_iter()
-            .filter(|k| k.is_supported())
-            .map(Numerics::Libtorch),
-    );
+    let numerics = Numerics::supported();
     let mut v = Vec::new();
     for path in Isa::ALL.into_iter().filter(|p| p.is_supported()) {
         for &n in &numerics {

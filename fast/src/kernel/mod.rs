@@ -163,6 +163,27 @@ pub enum Numerics {
 }
 
 impl Numerics {
+    /// Every numerics this CPU can compute: [`Numerics::Default`], and
+    /// [`Numerics::Libtorch`] with each oneMKL kernel whose approximation
+    /// instruction it has ([`LibtorchSqrt::is_supported`]).
+    ///
+    /// ```
+    /// use adadelta::kernel::Numerics;
+    /// let here = Numerics::supported();
+    /// assert_eq!(here[0], Numerics::Default);
+    /// assert!(here[1..].iter().all(|n| n.libtorch_sqrt().unwrap().unwrap().is_supported()));
+    /// ```
+    pub fn supported() -> Vec<Numerics> {
+        std::iter::once(Numerics::Default)
+            .chain(
+                LibtorchSqrt::ALL
+                    .into_iter()
+                    .filter(|k| k.is_supported())
+                    .map(Numerics::Libtorch),
+            )
+            .collect()
+    }
+
     /// The oneMKL square root these numerics compute: `None` for the
     /// correctly rounded one ([`Numerics::Default`]).
     ///
