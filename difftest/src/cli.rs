@@ -24,6 +24,15 @@ pub fn args_from(raw: impl IntoIterator<Item = OsString>) -> Result<Vec<String>,
         .collect()
 }
 
+/// The path a flag such as `--out` takes: the next argument, unless there
+/// is none or it is another flag; else "`flag` needs a path".
+pub fn path_after(flag: &str, next: Option<String>) -> Result<String, String> {
+    match next {
+        Some(p) if !p.starts_with('-') => Ok(p),
+        _ => Err(format!("{flag} needs a path")),
+    }
+}
+
 /// The text of the file at `path`, if it is a regular file (not a FIFO, a
 /// device or a directory: checked before opening it, since opening a FIFO
 /// without a writer blocks forever) of at most `limit` bytes, in UTF-8.

@@ -70,10 +70,7 @@ fn replay() -> Result<(), Failure> {
     let mut args = cli::args().map_err(usage_error)?.into_iter();
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--out" => match args.next() {
-                Some(o) if !o.starts_with('-') => out = Some(o),
-                _ => return Err(usage_error("--out needs a path".into())),
-            },
+            "--out" => out = Some(cli::path_after("--out", args.next()).map_err(usage_error)?),
             "--pytorch" => with_pytorch = true,
             "-h" | "--help" => {
                 return cli::print(&format!("{USAGE}\n")).map_err(|e| (2, format!("replay: {e}")));

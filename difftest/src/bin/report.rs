@@ -38,10 +38,8 @@ fn report() -> Result<ExitCode, String> {
     let mut json = None;
     let mut plot = None;
     let mut args = cli::args()?.into_iter();
-    let path_of = |flag: &str, next: Option<String>| match next {
-        Some(p) if !p.starts_with('-') => Ok(p),
-        _ => Err(format!("{flag} needs a path\n\n{USAGE}")),
-    };
+    let path_of =
+        |flag: &str, next| cli::path_after(flag, next).map_err(|e| format!("{e}\n\n{USAGE}"));
     while let Some(a) = args.next() {
         match a.as_str() {
             "--no-pytorch" => opts.run_pytorch = false,

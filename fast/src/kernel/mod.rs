@@ -402,14 +402,7 @@ pub fn sqrt(exec: &Executor, x: &mut [f32]) -> Result<(), Error> {
 /// # Ok::<(), adadelta::Error>(())
 /// ```
 pub fn div(exec: &Executor, a: &mut [f32], b: &[f32]) -> Result<(), Error> {
-    if a.len() != b.len() {
-        return Err(Error::LengthMismatch {
-            param: a.len(),
-            grad: b.len(),
-            square_avg: a.len(),
-            acc_delta: a.len(),
-        });
-    }
+    check_lengths(a, b, a, a)?;
     exec.kernel()?.quotients(a, b);
     Ok(())
 }

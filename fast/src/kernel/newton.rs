@@ -21,7 +21,7 @@
 //! ```
 
 use super::lanes::NewtonLanes;
-use super::recipe::{ieee_where, Root};
+use super::recipe::{ieee_where, replace_where, Root};
 
 /// Square roots by [`sqrt`] and divisions by [`div`] where `ROOT` and `DIV`
 /// are set; `R`'s square root (the correctly rounded one, or a oneMKL
@@ -86,11 +86,7 @@ pub(crate) fn div<L: NewtonLanes>(l: L, a: L::V, b: L::V) -> L::V {
         l.bits_outside(a, DIV_LO, DIV_HI),
         l.bits_outside(b, DIV_LO, DIV_HI),
     );
-    if l.any(outside) {
-        l.select(outside, l.div(a, b), c)
-    } else {
-        c
-    }
+    replace_where(l, outside, c, || l.div(a, b))
 }
 
 /// The exact correction: `c` (within 0.6 of a step of the grid from the

@@ -44,15 +44,28 @@ impl<E: Copy + Default, L: Lanes<E>> Root<E, L> for Ieee {
 mod mkl {
     use super::*;
 
+    /// `r` with the lanes set in `m` replaced by those of `other()`, which
+    /// runs only if some lane is set: the rare-lane fallback of every recipe
+    /// built on an approximation.
+    #[inline(always)]
+    pub(crate) fn replace_where<L: Lanes<f32>>(
+        l: L,
+        m: L::M,
+        r: L::V,
+        other: impl FnOnce() -> L::V,
+    ) -> L::V {
+        if l.any(m) {
+            l.select(m, other(), r)
+        } else {
+            r
+        }
+    }
+
     /// `r` with the lanes set in `m` replaced by the IEEE square root of `x`:
     /// how every oneMKL recipe treats the inputs it does not refine.
     #[inline(always)]
     pub(crate) fn ieee_where<L: Lanes<f32>>(l: L, m: L::M, r: L::V, x: L::V) -> L::V {
-        if l.any(m) {
-            l.select(m, l.sqrt(x), r)
-        } else {
-            r
-        }
+        replace_where(l, m, r, || l.sqrt(x))
     }
 
     /// oneMKL's EXHA and L9HA: `rsqrtps`, then one Newton step on both the
