@@ -286,7 +286,7 @@ fn param_names_is_a_reserved_key_not_an_extra() {
     let mut sd = opt.state_dict();
     sd.param_groups[0]
         .extra
-        .insert("param_names".into(), json!(["a", "b"]));
+        .insert("param_names", json!(["a", "b"]));
     assert_eq!(
         opt.load_state_dict(sd.clone()).unwrap_err(),
         Error::ReservedGroupKey("param_names".into())

@@ -103,7 +103,7 @@ fn seeds() -> Vec<Value> {
     sd.param_groups[1].options.lr = 0.0;
     sd.param_groups[1]
         .extra
-        .insert("nested".into(), json!({"a": [1, {"b": null}]}));
+        .insert("nested", json!({"a": [1, {"b": null}]}));
     v.push(serde_json::from_str(&json(&sd)).unwrap());
     // PyTorch's own style: flags absent, an integer weight_decay, an empty
     // per-parameter state.

@@ -761,7 +761,7 @@ fn seeds() -> Vec<Seed> {
     s.step = 16_777_216.0;
     odd.param_groups[1]
         .extra
-        .insert("note".into(), json!({"a": [1, null]}));
+        .insert("note", json!({"a": [1, null]}));
     v.push(other_seed(
         "crate: odd.safetensors",
         SeedKind::Safetensors,

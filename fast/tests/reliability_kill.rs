@@ -72,9 +72,7 @@ fn generation(opt: &Adadelta, g: u32) -> StateDict {
             },
         );
     }
-    sd.param_groups[0]
-        .extra
-        .insert("generation".into(), g.into());
+    sd.param_groups[0].extra.insert("generation", u64::from(g));
     sd
 }
 
@@ -86,6 +84,7 @@ fn generation_of(path: &Path) -> Result<u32, String> {
     opt.load_state_dict(sd.clone())
         .map_err(|e| format!("does not load: {e}"))?;
     let g = sd.param_groups[0].extra["generation"]
+        .to_value()
         .as_u64()
         .ok_or("no generation")? as u32;
     for (i, s) in &sd.state {

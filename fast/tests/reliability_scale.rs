@@ -293,7 +293,7 @@ fn many_threads_saving_to_one_path_always_leave_a_whole_checkpoint() {
         .map(|w| {
             let opt = common::trained(1 + w, 70 + w as u64);
             let mut sd = opt.state_dict();
-            sd.param_groups[1].extra.insert("writer".into(), w.into());
+            sd.param_groups[1].extra.insert("writer", w as u64);
             sd
         })
         .collect();
@@ -305,7 +305,7 @@ fn many_threads_saving_to_one_path_always_leave_a_whole_checkpoint() {
             while !stop.load(Ordering::Relaxed) {
                 let sd = StateDict::load(&path).expect("a whole checkpoint at every moment");
                 if let Some(w) = sd.param_groups[1].extra.get("writer") {
-                    assert_eq!(sd, dicts[w.as_u64().unwrap() as usize]);
+                    assert_eq!(sd, dicts[w.to_value().as_u64().unwrap() as usize]);
                 }
                 let mut opt = common::optimizer();
                 opt.load_state_dict(sd).unwrap();

@@ -36,7 +36,7 @@
 //!   and says where (line and column).
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::{self, Display};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::marker::PhantomData;
@@ -44,13 +44,14 @@ use std::marker::PhantomData;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Unexpected, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
 use super::error::{excerpt, EXCERPT_CHARS};
 use super::view::{ParamStateRef, StateDictRef};
 use super::CheckpointError;
 use crate::optimizer::group::{check_extra, Options, GROUP_KEYS, PARAM_NAMES};
-use crate::optimizer::{GroupDict, ParamStateDict, StateDict, TensorData};
+use crate::optimizer::{Extra, ExtraValue, GroupDict, ParamStateDict, StateDict, TensorData};
 use crate::Error;
 
 /// Writes the JSON form of `sd` to `writer` (compact, one line and a
@@ -380,8 +381,6 @@ seed!(
     GroupSeed<'_>,
     GroupKeySeed<'_>,
     AtomSeed<'_>,
-    ExtraSeed<'_>,
-    ExtraKeySeed<'_>,
     FieldSeed
 );
 
@@ -823,7 +822,7 @@ impl<'de> Visitor<'de> for GroupSeed<'_> {
         let mut numbers = [None; 4];
         let mut flags = [false; 9];
         let (mut foreach, mut params, mut param_names) = (None, None, None);
-        let mut extra = Map::new();
+        let (mut extra, mut extra_keys) = (Extra::new(), HashSet::new());
         while let Some(key) = map.next_key_seed(GroupKeySeed { ctx, index: i })? {
             let k = match key {
                 GroupKey::Own(k) if seen[k] => {
@@ -831,12 +830,12 @@ impl<'de> Visitor<'de> for GroupSeed<'_> {
                 }
                 GroupKey::Own(k) => k,
                 GroupKey::Extra(key) => {
-                    if extra.contains_key(&key) {
+                    if !extra_keys.insert(key.clone()) {
                         return Err(duplicate(&key, &format_args!("param_groups[{i}]")));
                     }
                     let at = format!("param_groups[{i}].{}", excerpt(&key));
                     let value = map.next_value_seed(ExtraSeed { ctx, at: &at })?;
-                    extra.insert(key, value);
+                    extra.push_new(key, value);
                     continue;
                 }
             };
@@ -847,10 +846,10 @@ impl<'de> Visitor<'de> for GroupSeed<'_> {
                     ctx,
                     at: &at.to_string(),
                 })?;
-                param_names = Some(names(value).map_err(|v| {
+                param_names = Some(serde_json::from_str(value.json()).map_err(|_| {
                     ctx.invalid::<A::Error>(format_args!(
                         "{at} is {}, not {}",
-                        excerpt(&v.to_string()),
+                        excerpt(value.json()),
                         WANT[k]
                     ))
                 })?);
@@ -897,30 +896,29 @@ impl<'de> Visitor<'de> for GroupSeed<'_> {
     }
 }
 
-/// A list of strings as names; anything else back as it was.
-fn names(value: Value) -> Result<Vec<String>, Value> {
-    match value {
-        Value::Array(items) if items.iter().all(Value::is_string) => Ok(items
-            .into_iter()
-            .filter_map(|x| match x {
-                Value::String(s) => Some(s),
-                _ => None,
-            })
-            .collect()),
-        other => Err(other),
-    }
-}
-
-/// Reads a group held as a map (the torch.save loader's), with the checks
-/// of the JSON reader; its own [`EXTRA_LIMIT`].
-pub(crate) fn group_from_map(i: usize, g: Map<String, Value>) -> Result<GroupDict, Error> {
+/// Reads a group of the torch.save loader: its own keys (`own`) with the
+/// checks of the JSON reader, and its extra keys, within their own
+/// [`EXTRA_LIMIT`].
+pub(crate) fn group_from_parts(
+    i: usize,
+    own: Map<String, Value>,
+    extra: Extra,
+) -> Result<GroupDict, Error> {
     let ctx = Ctx::new();
-    GroupSeed {
+    let invalid = |e: serde_json::Error| Error::InvalidStateDict(e.to_string());
+    let mut g = GroupSeed {
         ctx: &ctx,
         index: i,
     }
-    .deserialize(Value::Object(g))
-    .map_err(|e| Error::InvalidStateDict(e.to_string()))
+    .deserialize(Value::Object(own))
+    .map_err(invalid)?;
+    for (k, v) in &extra {
+        let at = format_args!("param_groups[{i}].{}", excerpt(k));
+        ctx.charge(k.len() + 4 + v.json().len(), &at)
+            .map_err(invalid)?;
+    }
+    g.extra = extra;
+    Ok(g)
 }
 
 /// A key of a group, for messages: `param_groups[1].lr`.
@@ -1073,99 +1071,22 @@ impl<'de> Visitor<'de> for AtomSeed<'_> {
     }
 }
 
-/// An extra key's value, kept verbatim as a `Value`, within [`EXTRA_LIMIT`].
-#[derive(Clone, Copy)]
+/// An extra key's value, kept verbatim as its JSON text, within
+/// [`EXTRA_LIMIT`]. serde_json buffers the text whole before it is charged:
+/// like the buffer of a string, at most twice its length in the file.
 struct ExtraSeed<'a> {
     ctx: &'a Ctx,
     /// The group's key, for messages.
     at: &'a str,
 }
 
-impl ExtraSeed<'_> {
-    fn charge<E: de::Error>(&self, bytes: usize) -> Result<(), E> {
-        self.ctx.charge(bytes, &self.at)
-    }
-}
-
-/// The length of `x` printed.
-fn text_len(x: impl Display) -> usize {
-    struct Count(usize);
-    impl fmt::Write for Count {
-        fn write_str(&mut self, s: &str) -> fmt::Result {
-            self.0 += s.len();
-            Ok(())
-        }
-    }
-    let mut c = Count(0);
-    let _ = fmt::write(&mut c, format_args!("{x}"));
-    c.0
-}
-
-impl<'de> Visitor<'de> for ExtraSeed<'_> {
-    type Value = Value;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-        self.charge(4)?;
-        Ok(Value::Null)
-    }
-    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Value, E> {
-        self.charge(5)?;
-        Ok(Value::Bool(b))
-    }
-    fn visit_u64<E: de::Error>(self, u: u64) -> Result<Value, E> {
-        self.charge(text_len(u))?;
-        Ok(u.into())
-    }
-    fn visit_i64<E: de::Error>(self, i: i64) -> Result<Value, E> {
-        self.charge(text_len(i))?;
-        Ok(i.into())
-    }
-    fn visit_f64<E: de::Error>(self, x: f64) -> Result<Value, E> {
-        let n = Number::from_f64(x);
-        self.charge(n.as_ref().map_or(4, text_len))?;
-        Ok(n.map_or(Value::Null, Value::Number))
-    }
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
-        self.charge(s.len() + 2)?;
-        Ok(Value::String(s.to_owned()))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        self.charge(2)?;
-        let mut v = Vec::new();
-        while let Some(x) = seq.next_element_seed(self)? {
-            self.charge(1)?;
-            self.ctx.push::<_, A::Error>(&mut v, x, 0, &self.at)?;
-        }
-        v.shrink_to_fit();
-        Ok(Value::Array(v))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        self.charge(2)?;
-        let mut m = Map::new();
-        while let Some(k) = map.next_key_seed(ExtraKeySeed(self))? {
-            if m.contains_key(&k) {
-                return Err(duplicate(&k, &self.at));
-            }
-            let v = map.next_value_seed(self)?;
-            m.insert(k, v);
-        }
-        Ok(Value::Object(m))
-    }
-}
-
-/// A key inside an extra key's value.
-struct ExtraKeySeed<'a>(ExtraSeed<'a>);
-
-impl<'de> Visitor<'de> for ExtraKeySeed<'_> {
-    type Value = String;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a key")
-    }
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<String, E> {
-        self.0.charge(s.len() + 4)?;
-        Ok(s.to_owned())
+impl<'de> DeserializeSeed<'de> for ExtraSeed<'_> {
+    type Value = ExtraValue;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ExtraValue, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        self.ctx.charge(raw.get().len(), &self.at)?;
+        ExtraValue::from_raw(raw)
+            .map_err(|why| de::Error::custom(format_args!("{why} in {}", self.at)))
     }
 }
 
@@ -1189,7 +1110,7 @@ mod tests {
                     lr: x,
                     ..Options::default()
                 },
-                extra: Map::new(),
+                extra: Extra::new(),
                 params: vec![],
                 param_names: None,
             };
@@ -1202,7 +1123,7 @@ mod tests {
                 lr: f64::NAN,
                 ..Options::default()
             },
-            extra: Map::new(),
+            extra: Extra::new(),
             params: vec![],
             param_names: None,
         };

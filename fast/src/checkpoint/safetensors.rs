@@ -108,9 +108,8 @@ use std::io::{BufReader, BufWriter, Read, Write};
 
 use safetensors::tensor::{Metadata, TensorInfo};
 use safetensors::Dtype;
-use serde::de::{self, Deserialize, Deserializer as _, MapAccess, Visitor};
+use serde::de::{self, Deserializer as _, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::Value;
 
 use super::{excerpt, CheckpointError, StateDictRef};
 use crate::optimizer::group::check_extra;
@@ -695,28 +694,31 @@ fn truncated(what: &str) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ 
 /// The groups from the metadata's JSON text, read as the JSON format reads
 /// them (so that an error names the group by its index).
 fn parse_groups(text: &str) -> Result<Vec<crate::GroupDict>, CheckpointError> {
-    let groups: Value = serde_json::from_str(text).map_err(|e| {
+    serde_json::from_str::<de::IgnoredAny>(text).map_err(|e| {
         CheckpointError::format(format!(
             "safetensors: the metadata's {GROUPS_KEY:?} is not JSON ({}): {}",
             json_message(&e),
             quoted(text)
         ))
     })?;
-    if !groups.is_array() {
+    if !text.trim_start().starts_with('[') {
         return Err(CheckpointError::format(format!(
             "safetensors: the metadata's {GROUPS_KEY:?} is {}, not a JSON list of groups",
             quoted(text)
         )));
     }
-    let wrapper = Value::Object(serde_json::Map::from_iter([
-        ("state".to_string(), Value::Object(serde_json::Map::new())),
-        ("param_groups".to_string(), groups),
-    ]));
-    let sd = StateDict::deserialize(wrapper).map_err(|e| {
+    // Read from the text itself, so that the extra keys keep their text.
+    let wrapper = format!(r#"{{"state":{{}},"param_groups":{text}}}"#);
+    let sd = serde_json::from_str::<StateDict>(&wrapper).map_err(|e| {
         let message = e.to_string();
+        // The position is in the wrapper, not in the file: dropped.
+        let message = match message.rfind(" at line ") {
+            Some(at) if e.line() > 0 => &message[..at],
+            _ => &message,
+        };
         let message = message
             .strip_prefix("invalid state dict: ")
-            .unwrap_or(&message);
+            .unwrap_or(message);
         // A message quotes the offending value whole: cut only a long one.
         invalid(if message.len() > 1000 {
             excerpt(message)

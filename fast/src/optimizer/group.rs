@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use serde_json::{Map, Value};
+use super::extra::{Extra, ExtraValue};
 
 use crate::{Error, Hyperparams};
 
@@ -146,7 +146,7 @@ pub struct GroupSpec<P> {
     capturable: Option<bool>,
     differentiable: Option<bool>,
     pub(crate) param_names: Option<Vec<String>>,
-    pub(crate) extra: Map<String, Value>,
+    pub(crate) extra: Extra,
 }
 
 impl<P> GroupSpec<P> {
@@ -168,7 +168,7 @@ impl<P> GroupSpec<P> {
             capturable: None,
             differentiable: None,
             param_names: None,
-            extra: Map::new(),
+            extra: Extra::new(),
         }
     }
 
@@ -315,13 +315,13 @@ impl<P> GroupSpec<P> {
     ///
     /// ```
     /// use adadelta::{Adadelta, GroupSpec, Options, Param};
-    /// let g = GroupSpec::new(vec![Param::new(vec![0.0])]).extra("initial_lr", 1.0.into());
+    /// let g = GroupSpec::new(vec![Param::new(vec![0.0])]).extra("initial_lr", 1.0);
     /// let opt = Adadelta::with_groups(vec![g], Options::default())?;
-    /// assert_eq!(opt.param_groups()[0].extra()["initial_lr"], 1.0);
+    /// assert_eq!(opt.param_groups()[0].extra()["initial_lr"].as_f64(), Some(1.0));
     /// # Ok::<(), adadelta::Error>(())
     /// ```
-    pub fn extra(mut self, key: impl Into<String>, value: Value) -> Self {
-        self.extra.insert(key.into(), value);
+    pub fn extra(mut self, key: impl Into<String>, value: impl Into<ExtraValue>) -> Self {
+        self.extra.insert(key, value);
         self
     }
 
@@ -363,7 +363,7 @@ impl<P> GroupSpec<P> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParamGroup {
     pub(crate) options: Options,
-    pub(crate) extra: Map<String, Value>,
+    pub(crate) extra: Extra,
     pub(crate) param_names: Option<Vec<String>>,
     pub(crate) start: usize,
     pub(crate) len: usize,
@@ -388,7 +388,7 @@ impl ParamGroup {
     /// assert!(opt.param_groups()[0].extra().is_empty());
     /// # Ok::<(), adadelta::Error>(())
     /// ```
-    pub fn extra(&self) -> &Map<String, Value> {
+    pub fn extra(&self) -> &Extra {
         &self.extra
     }
 
@@ -448,9 +448,14 @@ impl ParamGroup {
 }
 
 /// Refuses extra keys that this crate interprets.
-pub(crate) fn check_extra(extra: &Map<String, Value>) -> Result<(), Error> {
-    match extra.keys().find(|k| GROUP_KEYS.contains(&k.as_str())) {
-        Some(k) => Err(Error::ReservedGroupKey(k.clone())),
-        None => Ok(()),
+pub(crate) fn check_extra(extra: &Extra) -> Result<(), Error> {
+    extra.keys().try_for_each(check_extra_key)
+}
+
+/// Refuses a key that this crate interprets as an extra key.
+pub(crate) fn check_extra_key(key: &str) -> Result<(), Error> {
+    match GROUP_KEYS.contains(&key) {
+        true => Err(Error::ReservedGroupKey(key.to_owned())),
+        false => Ok(()),
     }
 }

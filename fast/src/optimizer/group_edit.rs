@@ -2,9 +2,8 @@
 //! first by `check_param_group`), editing their options (`set_lr`,
 //! `update_group`, `update_groups`) and their extra keys.
 
-use serde_json::{Map, Value};
-
-use super::group::check_extra;
+use super::extra::ExtraValue;
+use super::group::{check_extra, check_extra_key};
 use super::{Adadelta, GroupSpec, Options, ParamGroup, Shaped};
 use crate::Error;
 
@@ -176,22 +175,20 @@ impl<P: Shaped> Adadelta<P> {
     /// ```
     /// use adadelta::{Adadelta, Param};
     /// let mut opt = Adadelta::new(vec![Param::new(vec![0.0])], Default::default())?;
-    /// opt.set_group_extra(0, "initial_lr", 1.0.into())?;
-    /// assert_eq!(opt.state_dict().param_groups[0].extra["initial_lr"], 1.0);
-    /// assert!(opt.set_group_extra(0, "lr", 1.0.into()).is_err());
+    /// opt.set_group_extra(0, "initial_lr", 1.0)?;
+    /// assert_eq!(opt.state_dict().param_groups[0].extra["initial_lr"].as_f64(), Some(1.0));
+    /// assert!(opt.set_group_extra(0, "lr", 1.0).is_err());
     /// # Ok::<(), adadelta::Error>(())
     /// ```
     pub fn set_group_extra(
         &mut self,
         group: usize,
         key: impl Into<String>,
-        value: Value,
-    ) -> Result<Option<Value>, Error> {
+        value: impl Into<ExtraValue>,
+    ) -> Result<Option<ExtraValue>, Error> {
         let g = self.group_index(group)?;
-        let mut one = Map::new();
-        one.insert(key.into(), value);
-        check_extra(&one)?;
-        let (key, value) = one.into_iter().next().expect("one entry was inserted");
+        let key = key.into();
+        check_extra_key(&key)?;
         Ok(self.groups[g].extra.insert(key, value))
     }
 
@@ -200,11 +197,15 @@ impl<P: Shaped> Adadelta<P> {
     /// ```
     /// use adadelta::{Adadelta, Param};
     /// let mut opt = Adadelta::new(vec![Param::new(vec![0.0])], Default::default())?;
-    /// opt.set_group_extra(0, "note", "x".into())?;
+    /// opt.set_group_extra(0, "note", "x")?;
     /// assert_eq!(opt.remove_group_extra(0, "note")?, Some("x".into()));
     /// # Ok::<(), adadelta::Error>(())
     /// ```
-    pub fn remove_group_extra(&mut self, group: usize, key: &str) -> Result<Option<Value>, Error> {
+    pub fn remove_group_extra(
+        &mut self,
+        group: usize,
+        key: &str,
+    ) -> Result<Option<ExtraValue>, Error> {
         let g = self.group_index(group)?;
         Ok(self.groups[g].extra.remove(key))
     }

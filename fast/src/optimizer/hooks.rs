@@ -295,10 +295,10 @@ impl<P: Shaped> Adadelta<P> {
     /// use adadelta::{Adadelta, Param};
     /// let mut opt = Adadelta::new(vec![Param::new(vec![1.0])], Default::default())?;
     /// opt.register_state_dict_post_hook(
-    ///     |_, sd| { sd.param_groups[0].extra.insert("saved_by".into(), "me".into()); },
+    ///     |_, sd| { sd.param_groups[0].extra.insert("saved_by", "me"); },
     ///     false,
     /// );
-    /// assert_eq!(opt.state_dict().param_groups[0].extra["saved_by"], "me");
+    /// assert_eq!(opt.state_dict().param_groups[0].extra["saved_by"].json(), r#""me""#);
     /// # Ok::<(), adadelta::Error>(())
     /// ```
     pub fn register_state_dict_post_hook(

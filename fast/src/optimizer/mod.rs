@@ -33,6 +33,7 @@
 mod access;
 mod construct;
 mod dict;
+pub(crate) mod extra;
 mod files;
 pub(crate) mod group;
 mod group_edit;
@@ -51,6 +52,7 @@ use crate::kernel::Executor;
 
 #[cfg(feature = "ndarray")]
 pub use self::ndarray::NdParam;
+pub use extra::{Extra, ExtraValue};
 pub use group::{GroupSpec, Options, ParamGroup};
 pub use hooks::{
     HookHandle, LoadStateDictPostHook, LoadStateDictPreHook, StateDictPostHook, StateDictPreHook,

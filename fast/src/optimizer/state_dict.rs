@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::Path;
 
+use super::extra::Extra;
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use super::group::Options;
 use crate::checkpoint::{self, json, CheckpointError};
@@ -193,7 +193,7 @@ pub struct GroupDict {
     pub options: Options,
     /// Other keys, kept verbatim (e.g. an LR scheduler's `initial_lr`); none
     /// may be one of the optimizer's own ([`Error::ReservedGroupKey`]).
-    pub extra: Map<String, Value>,
+    pub extra: Extra,
     /// The positions of the group's parameters.
     pub params: Vec<usize>,
     /// The names of the group's parameters, one per entry of `params`, when

@@ -132,7 +132,7 @@ pub fn optimizer() -> Adadelta {
             .lr(0.5)
             .weight_decay(0.1)
             .maximize(true)
-            .extra("initial_lr", 0.5.into()),
+            .extra("initial_lr", 0.5),
             GroupSpec::new(vec![Param::with_shape(
                 (0..8).map(|i| i as f32 - 3.5).collect(),
                 vec![2, 2, 2],

@@ -1,12 +1,16 @@
 //! PyTorch's layouts as [`Value`]s: the optimizer's `state_dict()` and a
 //! module's `state_dict()` (name → tensor), both ways.
 
+use std::collections::HashSet;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value as Json};
 
 use super::value::{TensorInfo, Value};
 use crate::checkpoint::{excerpt, json, CheckpointError, StateDictRef, TensorRef};
-use crate::optimizer::group::PARAM_NAMES;
-use crate::optimizer::{ParamStateDict, StateDict, TensorData};
+use crate::optimizer::extra::Tree;
+use crate::optimizer::group::{GROUP_KEYS, PARAM_NAMES};
+use crate::optimizer::{Extra, ExtraValue, ParamStateDict, StateDict, TensorData};
 use crate::Error;
 
 fn invalid(msg: String) -> CheckpointError {
@@ -64,13 +68,14 @@ pub(crate) fn state_dict_value<'a>(
                 (Value::from("differentiable"), Value::Bool(o.differentiable)),
             ]);
             for (k, v) in &g.extra {
-                let v = from_json(v).ok_or_else(|| {
+                let v = from_json(v).map_err(|why| {
                     invalid(format!(
-                        "param_groups[{gi}].{k} is {}, which cannot be pickled",
-                        excerpt(&v.to_string())
+                        "param_groups[{gi}].{} is {}, which cannot be pickled: {why}",
+                        excerpt(k),
+                        excerpt(v.json())
                     ))
                 })?;
-                items.push((Value::Str(k.clone()), v));
+                items.push((Value::from(k), v));
             }
             let params = g
                 .params
@@ -91,32 +96,48 @@ fn index(i: usize) -> Result<i64, CheckpointError> {
     i64::try_from(i).map_err(|_| invalid(format!("parameter index {i} is beyond i64")))
 }
 
-/// A JSON value (a group's extra key) as a Python value.
-fn from_json<T>(v: &Json) -> Option<Value<T>> {
-    Some(match v {
-        Json::Null => Value::None,
-        Json::Bool(b) => Value::Bool(*b),
-        Json::Number(n) => match n.as_i64() {
-            Some(i) => Value::Int(i),
-            None => Value::Float(n.as_f64()?),
-        },
-        Json::String(s) => Value::Str(s.clone()),
-        Json::Array(a) => Value::List(a.iter().map(from_json).collect::<Option<_>>()?),
-        Json::Object(m) => Value::Dict(
-            m.iter()
-                .map(|(k, v)| Some((Value::Str(k.clone()), from_json(v)?)))
-                .collect::<Option<_>>()?,
+/// An extra key's JSON text as a Python value: `json.loads`'s, with
+/// object keys in their order; an integer must fit in 64 bits (`Err` says
+/// why not).
+fn from_json<T>(v: &ExtraValue) -> Result<Value<T>, String> {
+    fn raw<T>(r: &RawValue) -> Result<Value<T>, String> {
+        let v = ExtraValue::from_raw(r.to_owned())?;
+        from_json(&v)
+    }
+    Ok(match v.tree() {
+        Tree::Null => Value::None,
+        Tree::Bool(b) => Value::Bool(b),
+        // JSON's integers are Python ints; a number with a fraction or an
+        // exponent is a float, rounded to nearest as Python's float() does
+        // (Rust's `parse` is correctly rounded; 1e400 is inf, as in Python).
+        Tree::Number(n) if n.contains(['.', 'e', 'E']) => {
+            Value::Float(n.parse().map_err(|_| format!("{n} is not a number"))?)
+        }
+        Tree::Number(n) => Value::Int(
+            n.parse()
+                .map_err(|_| format!("the integer {} does not fit in 64 bits", excerpt(n)))?,
+        ),
+        Tree::String(s) => Value::Str(s),
+        Tree::List(items) => Value::List(items.into_iter().map(raw).collect::<Result<_, _>>()?),
+        Tree::Object(entries) => Value::Dict(
+            entries
+                .into_iter()
+                .map(|(k, x)| Ok((Value::Str(k), raw(x)?)))
+                .collect::<Result<_, String>>()?,
         ),
     })
 }
 
-/// A Python value of a group as JSON, for the group reader. A 1-element
-/// tensor (PyTorch's tensor `lr`) becomes its number, read by `scalar`.
-fn to_json(
+/// A Python value of a group as JSON text, compact, dicts in their order,
+/// for the group reader. A 1-element tensor (PyTorch's tensor `lr`) becomes
+/// its number, read by `scalar`; a float that is not finite becomes the
+/// group reader's string (`"inf"`, `"-inf"`, `"nan"`).
+fn json_text(
     v: &Value,
     what: &dyn Fn() -> String,
     scalar: &mut dyn FnMut(&TensorInfo) -> Result<f64, CheckpointError>,
-) -> Result<Json, CheckpointError> {
+    out: &mut String,
+) -> Result<(), CheckpointError> {
     let bad = |v: &Value| {
         invalid(format!(
             "{} is {}, which a group cannot hold",
@@ -124,29 +145,44 @@ fn to_json(
             v.kind()
         ))
     };
-    Ok(match v {
-        Value::None => Json::Null,
-        Value::Bool(b) => Json::Bool(*b),
-        Value::Int(i) => Json::Number((*i).into()),
-        Value::Float(x) => float_json(*x),
-        Value::Str(s) => Json::String(s.clone()),
-        Value::List(items) | Value::Tuple(items) => Json::Array(
-            items
-                .iter()
-                .map(|x| to_json(x, what, scalar))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Dict(items) => {
-            let mut m = Map::new();
-            for (k, x) in items {
-                let Value::Str(k) = k else { return Err(bad(k)) };
-                m.insert(k.clone(), to_json(x, what, scalar)?);
+    match v {
+        Value::None => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Float(x) => out.push_str(&text(&float_json(*x))),
+        Value::Str(s) => out.push_str(&text(s.as_str())),
+        Value::List(items) | Value::Tuple(items) => {
+            out.push('[');
+            for (n, x) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                json_text(x, what, scalar, out)?;
             }
-            Json::Object(m)
+            out.push(']');
         }
-        Value::Tensor(t) if t.numel() == 1 => float_json(scalar(t)?),
+        Value::Dict(items) => {
+            out.push('{');
+            for (n, (k, x)) in items.iter().enumerate() {
+                let Value::Str(k) = k else { return Err(bad(k)) };
+                if n > 0 {
+                    out.push(',');
+                }
+                out.push_str(&text(k.as_str()));
+                out.push(':');
+                json_text(x, what, scalar, out)?;
+            }
+            out.push('}');
+        }
+        Value::Tensor(t) if t.numel() == 1 => out.push_str(&text(&float_json(scalar(t)?))),
         Value::Tensor(_) => return Err(bad(v)),
-    })
+    }
+    Ok(())
+}
+
+/// The JSON text of a string or a number.
+fn text<T: serde::Serialize + ?Sized>(x: &T) -> String {
+    serde_json::to_string(x).expect("a string or a JSON number always serializes")
 }
 
 /// A float as JSON: a number, or the group reader's string for a
@@ -287,7 +323,7 @@ pub(crate) fn state_dict_from(
                 g.kind()
             )));
         };
-        let mut m = Map::new();
+        let (mut own, mut extra, mut seen) = (Map::new(), Extra::new(), HashSet::new());
         for (k, v) in fields {
             let Value::Str(k) = k else {
                 return Err(invalid(format!(
@@ -296,12 +332,23 @@ pub(crate) fn state_dict_from(
                 )));
             };
             let what = || format!("param_groups[{gi}].{}", excerpt(k));
-            let v = to_json(v, &what, scalar)?;
-            if m.insert(k.clone(), v).is_some() {
+            if !seen.insert(k) {
                 return Err(invalid(format!("{} appears twice", what())));
             }
+            let mut text = String::new();
+            json_text(v, &what, scalar, &mut text)?;
+            let raw =
+                RawValue::from_string(text).map_err(|e| invalid(format!("{}: {e}", what())))?;
+            let v =
+                ExtraValue::from_raw(raw).map_err(|why| invalid(format!("{why} in {}", what())))?;
+            if GROUP_KEYS.contains(&k.as_str()) {
+                own.insert(k.clone(), v.to_value());
+            } else {
+                extra.push_new(k.clone(), v);
+            }
         }
-        out.param_groups.push(json::group_from_map(gi, m)?);
+        out.param_groups
+            .push(json::group_from_parts(gi, own, extra)?);
     }
     Ok(out)
 }
