@@ -258,49 +258,19 @@ impl From<Value> for ExtraValue {
     }
 }
 
-impl From<f64> for ExtraValue {
-    /// A finite number as JSON's shortest round-trip text; a non-finite one
-    /// as `null`, as [`serde_json::Value`] has it.
-    fn from(x: f64) -> Self {
-        Value::from(x).into()
-    }
+/// `From` a type through its [`serde_json::Value`] (a non-finite `f64`
+/// is `null`, as `Value` has it).
+macro_rules! through_value {
+    ($($t:ty),*) => {$(
+        impl From<$t> for ExtraValue {
+            fn from(x: $t) -> Self {
+                Value::from(x).into()
+            }
+        }
+    )*};
 }
 
-impl From<i64> for ExtraValue {
-    fn from(i: i64) -> Self {
-        Value::from(i).into()
-    }
-}
-
-impl From<i32> for ExtraValue {
-    fn from(i: i32) -> Self {
-        Value::from(i).into()
-    }
-}
-
-impl From<u64> for ExtraValue {
-    fn from(u: u64) -> Self {
-        Value::from(u).into()
-    }
-}
-
-impl From<bool> for ExtraValue {
-    fn from(b: bool) -> Self {
-        Value::from(b).into()
-    }
-}
-
-impl From<&str> for ExtraValue {
-    fn from(s: &str) -> Self {
-        Value::from(s).into()
-    }
-}
-
-impl From<String> for ExtraValue {
-    fn from(s: String) -> Self {
-        Value::from(s).into()
-    }
-}
+through_value!(f64, i64, i32, u64, bool, &str, String);
 
 /// A group's extra keys, in order: PyTorch's group keys other than the
 /// optimizer's own, kept verbatim (see the [module](self)).
