@@ -6,13 +6,22 @@
 //! and `difftest/benches/kernel.rs`.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::SystemTime;
 
 use crate::probe::{LIST200, M};
 
+/// When this run began: [`criterion_dir`], called before any benchmark
+/// runs, sets it. A sample file older than this is an earlier run's (a
+/// benchmark this run filtered out) and is not read.
+static START: OnceLock<SystemTime> = OnceLock::new();
+
 /// Where criterion writes: `CRITERION_HOME`, else `criterion/` in the
 /// target directory (`CARGO_TARGET_DIR`, else the one holding this bench
-/// binary, `<target>/<profile>/deps/<bench>`).
+/// binary, `<target>/<profile>/deps/<bench>`). Call it before the
+/// benchmarks run: it marks the run's start.
 pub fn criterion_dir() -> PathBuf {
+    START.get_or_init(SystemTime::now);
     if let Some(h) = std::env::var_os("CRITERION_HOME") {
         return h.into();
     }
@@ -27,13 +36,17 @@ pub fn criterion_dir() -> PathBuf {
 }
 
 /// Per-iteration times (ns) of one benchmark's samples, sorted, if it was
-/// measured.
+/// measured in this run.
 fn samples(dir: &Path, group: &str, bench: &str, threads: usize) -> Option<Vec<f64>> {
     let path = dir
         .join(group)
         .join(bench)
         .join(threads.to_string())
         .join("new/sample.json");
+    let written = std::fs::metadata(&path).ok()?.modified().ok()?;
+    if written < *START.get()? {
+        return None;
+    }
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
     let iters = v["iters"].as_array()?;
     let times = v["times"].as_array()?;
