@@ -36,12 +36,11 @@
 mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use adadelta::{load_json, Adadelta, CheckpointError, StateDict};
-use common::{env_or, flip_bits, json, snapshot, splice, truncate, Rng};
+use common::fuzz::Fuzz;
+use common::{flip_bits, json, snapshot, splice, truncate, Rng};
 use serde_json::{json, Map, Value};
 
 const DEFAULT_CASES: u64 = 20_000;
@@ -822,58 +821,14 @@ impl Tally {
     }
 }
 
-/// Fails the process (with the input saved) if one input runs too long.
-struct Watchdog {
-    done: Arc<AtomicBool>,
-    handle: Option<std::thread::JoinHandle<()>>,
-}
-
-/// What each fuzzing thread is doing: the input and since when.
-type Current = Arc<Mutex<Vec<Option<(u64, Instant, Vec<u8>)>>>>;
-
-impl Watchdog {
-    fn new(current: Current, seed: u64) -> Self {
-        let done = Arc::new(AtomicBool::new(false));
-        let d = done.clone();
-        let handle = std::thread::spawn(move || {
-            while !d.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(200));
-                for (case, since, bytes) in current.lock().unwrap().iter().flatten() {
-                    if since.elapsed() > HANG {
-                        let path = save_failure(seed, *case, bytes);
-                        eprintln!(
-                            "HANG: input {case} of seed {seed} ran over {HANG:?}; saved to {}; \
-                             replay: ADADELTA_FUZZ_INPUT={} cargo test -p adadelta --test reliability_fuzz",
-                            path.display(),
-                            path.display()
-                        );
-                        std::process::abort();
-                    }
-                }
-            }
-        });
-        Watchdog {
-            done,
-            handle: Some(handle),
-        }
+/// This fuzzer's run, from the environment.
+fn fuzz() -> Fuzz {
+    Fuzz {
+        test: "reliability_fuzz",
+        ext: "json",
+        hang: HANG,
+        ..Fuzz::from_env(DEFAULT_SEED, DEFAULT_CASES)
     }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.done.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-fn save_failure(seed: u64, case: u64, bytes: &[u8]) -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz-failures");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("seed-{seed}-input-{case}.json"));
-    std::fs::write(&path, bytes).unwrap();
-    path
 }
 
 #[test]
@@ -885,66 +840,23 @@ fn loaders_survive_fuzzed_input() {
         println!("{file}: {o:?}");
         return;
     }
-    let seed = env_or("ADADELTA_FUZZ_SEED", DEFAULT_SEED);
-    let start = env_or("ADADELTA_FUZZ_START", 0);
-    let cases = env_or("ADADELTA_FUZZ_CASES", DEFAULT_CASES);
-    let threads = env_or("ADADELTA_FUZZ_THREADS", 1).max(1);
-    let seed_values = Arc::new(seeds());
-    let current: Current = Arc::new(Mutex::new(vec![None; threads as usize]));
-    let _watchdog = Watchdog::new(current.clone(), seed);
-    let done = Arc::new(AtomicU64::new(0));
-    let t0 = Instant::now();
-    let workers: Vec<_> = (0..threads)
-        .map(|t| {
-            let (seed_values, current, done) = (seed_values.clone(), current.clone(), done.clone());
-            std::thread::spawn(move || {
-                let dir = common::temp_dir(&format!("fuzz-{t}"));
-                let mut tally = Tally::default();
-                let mut case = start + t;
-                while case < start + cases {
-                    let (kind, bytes) = input(&seed_values, seed, case);
-                    current.lock().unwrap()[t as usize] = Some((case, Instant::now(), bytes.clone()));
-                    let files = case.is_multiple_of(64).then_some(dir.as_path());
-                    let r = catch_unwind(AssertUnwindSafe(|| check(&bytes, files)));
-                    match r {
-                        Ok(o) => tally.add(kind, o),
-                        Err(_) => {
-                            let path = save_failure(seed, case, &bytes);
-                            panic!(
-                                "input {case} ({kind:?}) of seed {seed:#x} panicked (message above); \
-                                 saved to {}; replay: ADADELTA_FUZZ_SEED={seed} ADADELTA_FUZZ_START={case} \
-                                 ADADELTA_FUZZ_CASES=1 cargo test -p adadelta --test reliability_fuzz -- --nocapture",
-                                path.display()
-                            );
-                        }
-                    }
-                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    if n % 100_000 == 0 {
-                        eprintln!("{n} inputs, {:.0} s", t0.elapsed().as_secs_f64());
-                    }
-                    case += threads;
-                }
-                current.lock().unwrap()[t as usize] = None;
-                let _ = std::fs::remove_dir_all(&dir);
-                tally
-            })
-        })
-        .collect();
-    let mut tally = Tally::default();
-    let mut failed = None;
-    for w in workers {
-        match w.join() {
-            Ok(t) => tally.merge(&t),
-            Err(e) => failed = Some(e),
-        }
-    }
-    if let Some(e) = failed {
-        std::panic::resume_unwind(e);
-    }
-    let elapsed = t0.elapsed();
+    let f = fuzz();
+    let (seed, start, cases, threads) = (f.seed, f.start, f.cases, f.threads);
+    let seed_values = seeds();
+    let (tally, elapsed) = f.run(
+        |case| input(&seed_values, seed, case),
+        |tally: &mut Tally, kind, bytes, dir, case| {
+            let files = case.is_multiple_of(64).then_some(dir);
+            match catch_unwind(AssertUnwindSafe(|| check(bytes, files))) {
+                Ok(o) => tally.add(kind, o),
+                Err(_) => f.fail(case, &kind, bytes, "panicked (message above)"),
+            }
+        },
+        Tally::merge,
+    );
     println!(
         "fuzzed {} inputs (seed {seed:#x}, from {start}) in {:.1} s on {threads} thread(s):",
-        done.load(Ordering::Relaxed),
+        tally.counts.iter().map(|c| c[0]).sum::<u64>(),
         elapsed.as_secs_f64()
     );
     println!("| mutator | inputs | not parsed | parsed, refused | loaded |");

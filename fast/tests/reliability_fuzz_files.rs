@@ -48,14 +48,13 @@ use std::cell::Cell;
 use std::io::{Cursor, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use adadelta::checkpoint::torch::{self as torchfmt, TensorInfo, TorchFile, Value};
 use adadelta::checkpoint::{self, Durability, Format, SaveOptions, TensorRef};
 use adadelta::{Adadelta, CheckpointError, GroupSpec, Options, Param, StateDict};
-use common::{content, env_or, flip_bits, snapshot, splice, truncate, Rng};
+use common::fuzz::Fuzz;
+use common::{content, flip_bits, snapshot, splice, truncate, Rng};
 use serde_json::{json, Value as Json};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
@@ -2425,81 +2424,20 @@ impl Tally {
     }
 }
 
-/// What each fuzzing thread is doing: the input and since when.
-type Current = Arc<Mutex<Vec<Option<(u64, Instant, Vec<u8>)>>>>;
-
-/// Clears a fuzzing thread's slot when it ends, by a failure too (so that
-/// the watchdog does not take a failed input for a hang).
-struct ClearOnExit(Current, usize);
-
-impl Drop for ClearOnExit {
-    fn drop(&mut self) {
-        let mut c = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        c[self.1] = None;
+/// This fuzzer's run, from the environment.
+fn fuzz() -> Fuzz {
+    Fuzz {
+        test: "reliability_fuzz_files",
+        prefix: "files-",
+        ext: "bin",
+        hang: HANG,
+        ..Fuzz::from_env(DEFAULT_SEED, DEFAULT_CASES)
     }
-}
-
-/// Fails the process (with the input saved) if one input runs too long.
-struct Watchdog {
-    done: Arc<AtomicBool>,
-    handle: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Watchdog {
-    fn new(current: Current, seed: u64) -> Self {
-        let done = Arc::new(AtomicBool::new(false));
-        let d = done.clone();
-        let handle = std::thread::spawn(move || {
-            while !d.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(200));
-                for (case, since, bytes) in current.lock().unwrap().iter().flatten() {
-                    if since.elapsed() > HANG {
-                        let path = save_failure(seed, *case, bytes);
-                        eprintln!(
-                            "HANG: input {case} of seed {seed} ran over {HANG:?}; saved to {}; \
-                             replay: ADADELTA_FUZZ_INPUT={} cargo test -p adadelta --test \
-                             reliability_fuzz_files",
-                            path.display(),
-                            path.display()
-                        );
-                        std::process::abort();
-                    }
-                }
-            }
-        });
-        Watchdog {
-            done,
-            handle: Some(handle),
-        }
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        self.done.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-fn save_failure(seed: u64, case: u64, bytes: &[u8]) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz-failures");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("files-seed-{seed}-input-{case}.bin"));
-    std::fs::write(&path, bytes).unwrap();
-    path
 }
 
 /// One input, checked and measured; a failure (a panic, or memory beyond
 /// the bounds) saves it and panics with the replay command.
-fn run_one(
-    kind: Kind,
-    bytes: &[u8],
-    dir: &Path,
-    seed: u64,
-    case: u64,
-) -> (Outcome, Depth, Memory, Duration) {
+fn run_one(kind: Kind, bytes: &[u8], dir: &Path, case: u64) -> (Outcome, Depth, Memory, Duration) {
     let t0 = Instant::now();
     let (r, m) = metered(case, || {
         catch_unwind(AssertUnwindSafe(|| check(bytes, dir, case)))
@@ -2519,13 +2457,7 @@ fn run_one(
         Ok(_) => None,
     };
     if let Some(why) = failure {
-        let path = save_failure(seed, case, bytes);
-        panic!(
-            "input {case} ({kind:?}) of seed {seed:#x} {why}; saved to {}; replay: \
-             ADADELTA_FUZZ_SEED={seed} ADADELTA_FUZZ_START={case} ADADELTA_FUZZ_CASES=1 \
-             cargo test -p adadelta --test reliability_fuzz_files -- --nocapture",
-            path.display()
-        );
+        fuzz().fail(case, &kind, bytes, &why);
     }
     let (o, d) = r.unwrap();
     (o, d, m, t)
@@ -2561,61 +2493,26 @@ fn torch_and_safetensors_loaders_survive_fuzzed_files() {
             }
             Err(e) => println!("TorchFile::open: {e}"),
         }
-        let (o, d, m, t) = run_one(Kind::BitFlip, &bytes, &dir, 0, 0);
+        let (o, d, m, t) = run_one(Kind::BitFlip, &bytes, &dir, 0);
         println!("{file}: {o:?} {d:?} {m:?} {t:?}");
         return;
     }
-    let seed = env_or("ADADELTA_FUZZ_SEED", DEFAULT_SEED);
-    let start = env_or("ADADELTA_FUZZ_START", 0);
-    let cases = env_or("ADADELTA_FUZZ_CASES", DEFAULT_CASES);
-    let threads = env_or("ADADELTA_FUZZ_THREADS", 1).max(1);
-    let seeds = Arc::new(seeds());
-    let current: Current = Arc::new(Mutex::new(vec![None; threads as usize]));
-    let _watchdog = Watchdog::new(current.clone(), seed);
-    let done = Arc::new(AtomicU64::new(0));
-    let t0 = Instant::now();
+    let f = fuzz();
+    let (seed, start, cases, threads) = (f.seed, f.start, f.cases, f.threads);
+    let seeds = seeds();
     let cpu0 = cpu_seconds();
-    let workers: Vec<_> = (0..threads)
-        .map(|t| {
-            let (seeds, current, done) = (seeds.clone(), current.clone(), done.clone());
-            std::thread::spawn(move || {
-                let dir = common::temp_dir(&format!("fuzz-files-{t}"));
-                let _clear = ClearOnExit(current.clone(), t as usize);
-                let mut tally = Tally::default();
-                let mut case = start + t;
-                while case < start + cases {
-                    let (kind, bytes) = input(&seeds, seed, case);
-                    current.lock().unwrap()[t as usize] =
-                        Some((case, Instant::now(), bytes.clone()));
-                    let (o, d, m, el) = run_one(kind, &bytes, &dir, seed, case);
-                    tally.add(kind, o, d, m, el);
-                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    if n % 100_000 == 0 {
-                        eprintln!("{n} inputs, {:.0} s", t0.elapsed().as_secs_f64());
-                    }
-                    case += threads;
-                }
-                current.lock().unwrap()[t as usize] = None;
-                let _ = std::fs::remove_dir_all(&dir);
-                tally
-            })
-        })
-        .collect();
-    let mut tally = Tally::default();
-    let mut failed = None;
-    for w in workers {
-        match w.join() {
-            Ok(t) => tally.merge(&t),
-            Err(e) => failed = Some(e),
-        }
-    }
-    if let Some(e) = failed {
-        std::panic::resume_unwind(e);
-    }
-    let elapsed = t0.elapsed().as_secs_f64();
+    let (tally, elapsed) = f.run(
+        |case| input(&seeds, seed, case),
+        |tally: &mut Tally, kind, bytes, dir, case| {
+            let (o, d, m, el) = run_one(kind, bytes, dir, case);
+            tally.add(kind, o, d, m, el);
+        },
+        Tally::merge,
+    );
     println!(
-        "fuzzed {} files (seed {seed:#x}, from {start}) in {elapsed:.1} s, {:.1} s of CPU, on {threads} thread(s):",
-        done.load(Ordering::Relaxed),
+        "fuzzed {} files (seed {seed:#x}, from {start}) in {:.1} s, {:.1} s of CPU, on {threads} thread(s):",
+        tally.0.iter().map(|c| c.inputs).sum::<u64>(),
+        elapsed.as_secs_f64(),
         cpu_seconds() - cpu0
     );
     println!(
@@ -2753,7 +2650,7 @@ fn the_seeds_load() {
                 }
             }
         }
-        let (o, _, m, _) = run_one(Kind::BitFlip, &s.bytes, &dir, 0, 0);
+        let (o, _, m, _) = run_one(Kind::BitFlip, &s.bytes, &dir, 0);
         let want =
             if s.kind == SeedKind::Legacy || name.contains("checkpoint") || name.contains("module")
             {
@@ -2829,7 +2726,7 @@ fn shared_references_doubling_are_refused_before_the_tree_is_built() {
     r.unwrap();
     assert!(m.peak < 24 << 20, "{m:?}");
     // And each through every check of the fuzzer.
-    run_one(Kind::PickleBomb, &bytes, &dir, 0, 0);
+    run_one(Kind::PickleBomb, &bytes, &dir, 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -2867,7 +2764,7 @@ fn an_expanded_view_is_refused_without_allocating_it() {
     assert!(r.is_err());
     assert!(m.peak < 2 << 20, "{m:?}");
     drop(f);
-    run_one(Kind::Pickle, &bytes, &dir, 0, 0);
+    run_one(Kind::Pickle, &bytes, &dir, 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -2887,7 +2784,7 @@ fn a_storage_size_beyond_u64_bytes_is_an_error() {
         let (dir, path) = open_bytes(&bytes, "fuzz-files-storage-size");
         let e = checkpoint::load(&path).unwrap_err().to_string();
         assert!(e.contains("holds") || e.contains("beyond"), "{n}: {e}");
-        run_one(Kind::Pickle, &bytes, &dir, 0, 0);
+        run_one(Kind::Pickle, &bytes, &dir, 0);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
@@ -2911,6 +2808,6 @@ fn a_zip_after_other_bytes_is_not_a_torch_file() {
     let e = TorchFile::open(&path).unwrap_err().to_string();
     assert!(e.contains("not a torch.save file"), "{e}");
     assert!(checkpoint::load(&path).is_err());
-    run_one(Kind::Splice, &bytes, &dir, 0, 0);
+    run_one(Kind::Splice, &bytes, &dir, 0);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -2,6 +2,8 @@
 //! Each test binary uses a part of them.
 #![allow(dead_code)]
 
+pub mod fuzz;
+
 use adadelta::{Adadelta, Error, GroupSpec, Options, Param, ParamViewMut, Parameter, StateDict};
 
 /// Deterministic pseudo-random numbers (splitmix64): every test input is a
