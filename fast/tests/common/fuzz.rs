@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use super::{env_or, temp_dir};
 
+/// What each thread is on: the input, since when, and its bytes.
+type Current = Mutex<Vec<Option<(u64, Instant, Vec<u8>)>>>;
+
 /// One fuzzing run: which inputs, on how many threads, and what a failure
 /// says.
 pub struct Fuzz {
@@ -84,8 +87,7 @@ impl Fuzz {
         check: impl Fn(&mut T, K, &[u8], &std::path::Path, u64) + Sync,
         merge: impl Fn(&mut T, &T),
     ) -> (T, Duration) {
-        let current: Mutex<Vec<Option<(u64, Instant, Vec<u8>)>>> =
-            Mutex::new(vec![None; self.threads as usize]);
+        let current: Current = Mutex::new(vec![None; self.threads as usize]);
         let (stop, done, t0) = (AtomicBool::new(false), AtomicU64::new(0), Instant::now());
         let tallies = std::thread::scope(|s| {
             s.spawn(|| self.watch(&current, &stop));
@@ -129,7 +131,7 @@ impl Fuzz {
 
     /// The watchdog: every 200 ms, aborts the process (after saving the
     /// input) if a thread has been on one input longer than `hang`.
-    fn watch(&self, current: &Mutex<Vec<Option<(u64, Instant, Vec<u8>)>>>, stop: &AtomicBool) {
+    fn watch(&self, current: &Current, stop: &AtomicBool) {
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(200));
             let current = current.lock().unwrap_or_else(|e| e.into_inner());
@@ -154,7 +156,7 @@ impl Fuzz {
 
 /// Clears a thread's slot when it ends, by a failure too (so that the
 /// watchdog does not take a failed input for a hang).
-struct Clear<'a>(&'a Mutex<Vec<Option<(u64, Instant, Vec<u8>)>>>, usize);
+struct Clear<'a>(&'a Current, usize);
 
 impl Drop for Clear<'_> {
     fn drop(&mut self) {
