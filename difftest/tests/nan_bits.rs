@@ -151,7 +151,11 @@ fn pairs<'a>(
         ];
         for (what, xs, ys) in tensors {
             for (i, (x, y)) in xs.into_iter().zip(ys).enumerate() {
-                let (x, y) = (x.expect("state in both"), y.expect("state in both"));
+                let (x, y) = match (x, y) {
+                    (Some(x), Some(y)) => (x, y),
+                    (None, None) => continue, // a parameter that never had a gradient
+                    _ => panic!("step {t}: {what} of param {i} exists in only one trajectory"),
+                };
                 assert_eq!(x.len(), y.len());
                 for (k, (&x, &y)) in x.iter().zip(y).enumerate() {
                     out.push((what, t, i, k, x, y));
