@@ -292,6 +292,27 @@ pub fn run(cases: &[Case], opts: &Options) -> Report {
         });
     }
 
+    // The reference models NaN sign and payload; libtorch equals PyTorch bit
+    // for bit (checked below), so this holds the reference to PyTorch's NaNs.
+    let (nans, differ) = trajs[index(Implementation::ReferenceBinary32)]
+        .iter()
+        .zip(&trajs[lib])
+        .map(|(r, t)| accuracy::nan_bits_differences(r, t))
+        .fold((0, 0), |(n, d), (x, y)| (n + x, d + y));
+    promises.push(Promise {
+        promise: "NaN bits: reference binary32 = libtorch (tch), sign and payload".into(),
+        held: differ == 0,
+        detail: if nans == 0 {
+            "no element is NaN in this suite (difftest/tests/nan_bits.rs makes NaNs)".into()
+        } else {
+            format!(
+                "{} of {nans} elements NaN in either identical (NanBits::Exact; PyTorch's \
+                 path-dependent mul tail by NaN class)",
+                nans - differ
+            )
+        },
+    });
+
     let mut pytorch_identical_to_libtorch = None;
     if opts.run_pytorch {
         let t0 = Instant::now();

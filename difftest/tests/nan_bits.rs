@@ -11,7 +11,7 @@
 //! `adadelta_difftest::accuracy` and `fast/docs/numerics.md`, "NaN bits"):
 //! its NaNs are NaN exactly where PyTorch's are, and quiet.
 
-use adadelta_difftest::accuracy::NanBits;
+use adadelta_difftest::accuracy::{reference_vs_pytorch_nan_rule, NanBits};
 use adadelta_difftest::case::{Case, Hyper, Trajectory};
 use adadelta_difftest::implementations::{run_fast, run_reference_binary32};
 use adadelta_difftest::pytorch::run_pytorch;
@@ -108,22 +108,6 @@ fn cases() -> Vec<Case> {
         .collect()
 }
 
-/// Whether PyTorch's `delta.mul_(grad)` gives element `k` of a tensor of
-/// `n` elements the NaN of `delta` (its first tensor) rather than `grad`'s
-/// when both are NaN: the one place where PyTorch's own NaN bits depend on
-/// the path (measured with torch 2.13.0's AVX2 and AVX-512 builds; the
-/// `ATEN_CPU_CAPABILITY=default` build differs at more positions). ATen's
-/// vector body and most of the scalar tail multiply `grad * delta`; GCC's
-/// compilation of the last `n % 8` elements (a 4-wide SSE chunk, then
-/// scalars) swaps the operands of the 4-wide chunk when `n % 8 >= 4` and of
-/// the very last element when `n % 8` is 3 or 7. The reference, which
-/// computes each element alone, follows the body; so there only
-/// [`NanBits::QuietAnyPayload`] is checked.
-fn pytorch_mul_takes_deltas_nan(n: usize, k: usize) -> bool {
-    let (r, tail) = (n % 8, n - n % 8);
-    (r >= 4 && (tail..tail + 4).contains(&k)) || ((r == 3 || r == 7) && k == n - 1)
-}
-
 /// Every output element (params and state after every step) as
 /// `(what, step, param, index, a, b)`.
 fn pairs<'a>(
@@ -180,12 +164,9 @@ fn the_reference_gives_every_nan_the_sign_and_payload_pytorch_gives_it() {
             // (the reference's sqrt is IEEE, torch's is oneMKL's); every
             // element that is NaN in either must have the same bits in both.
             if r.is_nan() || p.is_nan() {
-                let n = case.params[i].len();
-                let rule = if pytorch_mul_takes_deltas_nan(n, k) {
-                    NanBits::QuietAnyPayload
-                } else {
-                    NanBits::Exact
-                };
+                // Exact, but by class at PyTorch's own path-dependent
+                // positions (accuracy::pytorch_mul_takes_deltas_nan).
+                let rule = reference_vs_pytorch_nan_rule(case.params[i].len(), k);
                 assert!(
                     rule.same(r, p),
                     "{}: {what}[{i}][{k}] after step {}: reference {:#010x}, torch {:#010x}",
