@@ -224,10 +224,129 @@ pub fn per_step(case: &Case, traj: &Trajectory, sqrt: SqrtAccuracy) -> Accuracy 
     acc
 }
 
+/// How two `f32` results are compared bit for bit, NaN included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NanBits {
+    /// Equal bits, NaN sign and payload included. What the reference,
+    /// libtorch and real PyTorch are held to: their NaN bits are determined
+    /// (x86's first-NaN-operand rule over the operand order of PyTorch
+    /// 2.13's kernels, which the reference models; `fast/docs/numerics.md`,
+    /// "NaN bits").
+    Exact,
+    /// Equal bits for every non-NaN value; two NaNs are the same if both
+    /// are **quiet**, whatever their sign and payload. The one exception,
+    /// for comparisons with the fast crate's output, because its NaN bits
+    /// are not determined: Rust and LLVM do not promise NaN payloads (RFC
+    /// 3514: an op with a NaN operand may return any NaN operand's payload
+    /// or a preferred NaN), the compiler picks the operand order of
+    /// commutative ops and the form of each FMA, and its IEEE square root
+    /// (`sqrtps`) returns x86's default NaN `0xffc00000` for a negative
+    /// where PyTorch's oneMKL returns `0x7fc00000`. Every NaN an update
+    /// returns comes out of an arithmetic instruction, so it is quiet on
+    /// x86-64 and aarch64 alike: that much is checked.
+    QuietAnyPayload,
+}
+
+impl NanBits {
+    /// Whether `x` and `y` are the same result under this rule.
+    ///
+    /// ```
+    /// use adadelta_difftest::accuracy::NanBits;
+    /// let (pos, neg) = (f32::from_bits(0x7fc0_0000), f32::from_bits(0xffc0_0000));
+    /// assert!(!NanBits::Exact.same(pos, neg));
+    /// assert!(NanBits::QuietAnyPayload.same(pos, neg));
+    /// // A signalling NaN is never an update's result.
+    /// assert!(!NanBits::QuietAnyPayload.same(pos, f32::from_bits(0x7f80_0001)));
+    /// ```
+    pub fn same(self, x: f32, y: f32) -> bool {
+        let quiet = |z: f32| z.is_nan() && z.to_bits() & 0x0040_0000 != 0;
+        match self {
+            NanBits::Exact => x.to_bits() == y.to_bits(),
+            NanBits::QuietAnyPayload => {
+                x.to_bits() == y.to_bits() && !x.is_nan() || (quiet(x) && quiet(y))
+            }
+        }
+    }
+}
+
+/// Whether PyTorch's `delta.mul_(grad)` gives element `k` of a tensor of
+/// `n` elements the NaN of `delta` (its first tensor) rather than `grad`'s
+/// when both are NaN: the one place where PyTorch's own NaN bits depend on
+/// the path (measured with torch 2.13.0's AVX2 and AVX-512 builds; the
+/// `ATEN_CPU_CAPABILITY=default` build differs at more positions). ATen's
+/// vector body and most of its scalar tail multiply `grad * delta`; GCC's
+/// compilation of the last `n % 8` elements (a 4-wide SSE chunk, then
+/// scalars) swaps the operands of the 4-wide chunk when `n % 8 >= 4` and of
+/// the very last element when `n % 8` is 3 or 7. The reference computes
+/// each element alone and follows the body, so at these positions only
+/// [`NanBits::QuietAnyPayload`] can be checked against PyTorch.
+///
+/// ```
+/// use adadelta_difftest::accuracy::pytorch_mul_takes_deltas_nan;
+/// let at = |n| (0..n).filter(|&k| pytorch_mul_takes_deltas_nan(n, k)).collect::<Vec<_>>();
+/// assert_eq!(at(7), [0, 1, 2, 3, 6]);
+/// assert_eq!(at(2197), [2192, 2193, 2194, 2195]);
+/// assert_eq!(at(27), [26]);
+/// assert!(at(2200).is_empty());
+/// ```
+pub fn pytorch_mul_takes_deltas_nan(n: usize, k: usize) -> bool {
+    let (r, tail) = (n % 8, n - n % 8);
+    (r >= 4 && (tail..tail + 4).contains(&k)) || ((r == 3 || r == 7) && k + 1 == n)
+}
+
+/// How a NaN of the reference is compared with PyTorch's (or libtorch's)
+/// at element `k` of a tensor of `n`: [`NanBits::Exact`], except at the
+/// positions of [`pytorch_mul_takes_deltas_nan`].
+pub fn reference_vs_pytorch_nan_rule(n: usize, k: usize) -> NanBits {
+    if pytorch_mul_takes_deltas_nan(n, k) {
+        NanBits::QuietAnyPayload
+    } else {
+        NanBits::Exact
+    }
+}
+
+/// Elements NaN in either trajectory (params, square_avg and acc_delta,
+/// after every step), and how many of them differ under
+/// [`reference_vs_pytorch_nan_rule`]: `reference` against PyTorch or
+/// libtorch, `torch`, on the same case.
+pub fn nan_bits_differences(reference: &Trajectory, torch: &Trajectory) -> (u64, u64) {
+    let (mut nans, mut differ) = (0u64, 0u64);
+    let mut cmp = |xs: &[f32], ys: &[f32]| {
+        let n = xs.len();
+        for (k, (&x, &y)) in xs.iter().zip(ys).enumerate() {
+            if x.is_nan() || y.is_nan() {
+                nans += 1;
+                differ += !reference_vs_pytorch_nan_rule(n, k).same(x, y) as u64;
+            }
+        }
+    };
+    for (sa, sb) in reference.iter().zip(torch) {
+        for (x, y) in sa.params.iter().zip(&sb.params) {
+            cmp(x, y);
+        }
+        for (x, y) in sa
+            .square_avg
+            .iter()
+            .zip(&sb.square_avg)
+            .chain(sa.acc_delta.iter().zip(&sb.acc_delta))
+        {
+            if let (Some(x), Some(y)) = (x, y) {
+                cmp(x, y);
+            }
+        }
+    }
+    (nans, differ)
+}
+
 /// Share of elements (params, square_avg and acc_delta, after every step)
-/// whose bits equal `other`'s. NaNs of any payload count as equal.
+/// whose bits equal `other`'s, NaN bits included ([`NanBits::Exact`]).
 pub fn bit_identical(a: &Trajectory, b: &Trajectory) -> (u64, u64) {
-    let same = |x: f32, y: f32| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
+    bit_identical_with(a, b, NanBits::Exact)
+}
+
+/// [`bit_identical`] with NaNs compared by `nan`.
+pub fn bit_identical_with(a: &Trajectory, b: &Trajectory, nan: NanBits) -> (u64, u64) {
+    let same = |x: f32, y: f32| nan.same(x, y);
     let (mut eq, mut n) = (0u64, 0u64);
     let mut cmp = |x: &[f32], y: &[f32]| {
         for (&x, &y) in x.iter().zip(y) {
@@ -254,9 +373,20 @@ pub fn bit_identical(a: &Trajectory, b: &Trajectory) -> (u64, u64) {
 }
 
 /// The first element (step, tensor, index) whose bits differ between two
-/// trajectories of the same case, described for a failure message.
+/// trajectories of the same case, NaN bits included ([`NanBits::Exact`]),
+/// described for a failure message.
 pub fn first_difference(case: &Case, a: &Trajectory, b: &Trajectory) -> Option<String> {
-    let same = |x: f32, y: f32| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
+    first_difference_with(case, a, b, NanBits::Exact)
+}
+
+/// [`first_difference`] with NaNs compared by `nan`.
+pub fn first_difference_with(
+    case: &Case,
+    a: &Trajectory,
+    b: &Trajectory,
+    nan: NanBits,
+) -> Option<String> {
+    let same = |x: f32, y: f32| nan.same(x, y);
     for (t, (sa, sb)) in a.iter().zip(b).enumerate() {
         let tensors = [("param", &sa.params, &sb.params)];
         for (what, xs, ys) in tensors {

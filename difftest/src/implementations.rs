@@ -68,6 +68,25 @@ impl Implementation {
         }
     }
 
+    /// How its NaNs are compared with another implementation's: bit for bit
+    /// ([`NanBits::Exact`](crate::accuracy::NanBits::Exact)) unless one of
+    /// the two is the fast crate, whose NaN sign and payload are not
+    /// determined ([`NanBits::QuietAnyPayload`](crate::accuracy::NanBits::QuietAnyPayload)
+    /// says why).
+    pub fn nan_bits(self, other: Implementation) -> crate::accuracy::NanBits {
+        let fast = |i| {
+            matches!(
+                i,
+                Implementation::Fast | Implementation::FastReproduceLibtorch
+            )
+        };
+        if fast(self) || fast(other) {
+            crate::accuracy::NanBits::QuietAnyPayload
+        } else {
+            crate::accuracy::NanBits::Exact
+        }
+    }
+
     /// Runs the case from its initial parameters and a fresh state.
     pub fn run(self, case: &Case) -> Trajectory {
         match self {

@@ -103,11 +103,12 @@ fn progress(opts: &Options, msg: std::fmt::Arguments) {
     }
 }
 
-/// Bit-identical elements and elements in all, over every case.
-fn identical(a: &[Trajectory], b: &[Trajectory]) -> (u64, u64) {
+/// Bit-identical elements and elements in all, over every case, NaNs
+/// compared by `nan`.
+fn identical(a: &[Trajectory], b: &[Trajectory], nan: accuracy::NanBits) -> (u64, u64) {
     a.iter()
         .zip(b)
-        .map(|(x, y)| accuracy::bit_identical(x, y))
+        .map(|(x, y)| accuracy::bit_identical_with(x, y, nan))
         .fold((0, 0), |(e, n), (x, y)| (e + x, n + y))
 }
 
@@ -228,7 +229,11 @@ pub fn run(cases: &[Case], opts: &Options) -> Report {
         for (case, traj) in cases.iter().zip(&trajs[k]) {
             acc.merge(&accuracy::per_step(case, traj, imp.sqrt_accuracy()));
         }
-        let (eq, n) = identical(&trajs[k], &trajs[lib]);
+        let (eq, n) = identical(
+            &trajs[k],
+            &trajs[lib],
+            imp.nan_bits(Implementation::Libtorch),
+        );
         let (drift_by_step, drift_final) = drift(cases, &trajs[k], &hp);
         progress(
             opts,
@@ -250,11 +255,12 @@ pub fn run(cases: &[Case], opts: &Options) -> Report {
             },
         });
         if let Some(other) = imp.promised_bit_identical_to() {
-            let (e, m) = identical(&trajs[k], &trajs[index(other)]);
+            let nan = imp.nan_bits(other);
+            let (e, m) = identical(&trajs[k], &trajs[index(other)], nan);
             let first = cases
                 .iter()
                 .zip(trajs[k].iter().zip(&trajs[index(other)]))
-                .find_map(|(c, (a, b))| accuracy::first_difference(c, a, b));
+                .find_map(|(c, (a, b))| accuracy::first_difference_with(c, a, b, nan));
             promises.push(Promise {
                 promise: format!("{} = {}, bit for bit", imp.name(), other.name()),
                 held: e == m,
@@ -286,6 +292,27 @@ pub fn run(cases: &[Case], opts: &Options) -> Report {
         });
     }
 
+    // The reference models NaN sign and payload; libtorch equals PyTorch bit
+    // for bit (checked below), so this holds the reference to PyTorch's NaNs.
+    let (nans, differ) = trajs[index(Implementation::ReferenceBinary32)]
+        .iter()
+        .zip(&trajs[lib])
+        .map(|(r, t)| accuracy::nan_bits_differences(r, t))
+        .fold((0, 0), |(n, d), (x, y)| (n + x, d + y));
+    promises.push(Promise {
+        promise: "NaN bits: reference binary32 = libtorch (tch), sign and payload".into(),
+        held: differ == 0,
+        detail: if nans == 0 {
+            "no element is NaN in this suite (difftest/tests/nan_bits.rs makes NaNs)".into()
+        } else {
+            format!(
+                "{} of {nans} elements NaN in either identical (NanBits::Exact; PyTorch's \
+                 path-dependent mul tail by NaN class)",
+                nans - differ
+            )
+        },
+    });
+
     let mut pytorch_identical_to_libtorch = None;
     if opts.run_pytorch {
         let t0 = Instant::now();
@@ -295,7 +322,8 @@ pub fn run(cases: &[Case], opts: &Options) -> Report {
                     opts,
                     format_args!("ran torch.optim.Adadelta (Python) in {:.2?}", t0.elapsed()),
                 );
-                let (e, m) = identical(&pt, &trajs[lib]);
+                // Both are libtorch: NaN bits compared too.
+                let (e, m) = identical(&pt, &trajs[lib], accuracy::NanBits::Exact);
                 pytorch_identical_to_libtorch = Some(e as f64 / m.max(1) as f64);
                 promises.push(Promise {
                     promise: "libtorch (tch) = torch.optim.Adadelta (Python), bit for bit".into(),

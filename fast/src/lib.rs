@@ -19,7 +19,8 @@
 //!   NEON (the best the CPU supports, picked at run time;
 //!   `ADADELTA_KERNEL=scalar|avx2|avx512|neon` forces one, see
 //!   [`kernel::Isa`]), on many threads. Every path and
-//!   thread count gives the same bits. The [`kernel::Numerics`] are a
+//!   thread count gives the same bits (a NaN's sign and payload excepted:
+//!   [`guide::numerics`], "NaN bits"). The [`kernel::Numerics`] are a
 //!   correctly rounded square root by default, or
 //!   [`ReproduceLibtorch`](kernel::Numerics::ReproduceLibtorch): libtorch
 //!   2.13's CPU results bit for bit.

@@ -27,8 +27,14 @@ fn cases_or(default: u32) -> u32 {
         .unwrap_or(default)
 }
 
+/// Bit for bit, except that two NaNs are the same when both are quiet: the
+/// paths' NaN sign and payload differ (measured: the scalar, AVX2 and
+/// AVX-512 builds of the update pick different NaN operands, since LLVM
+/// chooses the operand order of commutative ops and each FMA's form, and
+/// Rust promises no NaN payload); every NaN an update returns is quiet.
 fn same(a: f32, b: f32) -> bool {
-    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+    let quiet = |x: f32| x.is_nan() && x.to_bits() & 0x0040_0000 != 0;
+    (a.to_bits() == b.to_bits() && !a.is_nan()) || (quiet(a) && quiet(b))
 }
 
 fn assert_same(what: &str, a: &[f32], b: &[f32]) -> Result<(), TestCaseError> {

@@ -61,6 +61,7 @@ fn same(a: &[f32], b: &[f32]) -> bool {
     a.len() == b.len()
         && a.iter()
             .zip(b)
+            // NaN bits of fast are not promised (numerics.md, "NaN bits").
             .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
 }
 

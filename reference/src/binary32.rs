@@ -31,9 +31,31 @@
 //! Special values follow MPFR, which follows IEEE 754: `0 * inf`,
 //! `inf - inf`, `0/0`, `inf/inf`, `sqrt(x < 0)` and anything involving NaN
 //! give NaN; `-0 + -0 = -0`, `x - x = +0`, `sqrt(-0) = -0`, the sign of a
-//! product or quotient is the xor of the signs. NaN payloads and the sign of
-//! NaN are not modelled (MPFR has one NaN; [`rug::Float::to_f32`] returns a
-//! quiet NaN).
+//! product or quotient is the xor of the signs.
+//!
+//! # NaN bits
+//!
+//! MPFR has one NaN, without sign or payload, so the sign and payload of a
+//! NaN result are modelled here, as x86-64's SSE/AVX/FMA units give them:
+//!
+//! * an op with a NaN operand returns the **first** NaN operand, quieted
+//!   (bit 22 set; sign and the rest of the payload kept). "First" is the
+//!   order of the function's parameters ([`add`]`(x, y)` is `addss x, y`,
+//!   [`fma`]`(a, b, c)` looks at `a`, `b`, `c` in turn, even when `a * b`
+//!   is `0 * inf`). [`Binary32`]'s `Arithmetic` impl passes operands in the
+//!   order PyTorch 2.13's kernels give them to the instructions (measured:
+//!   see `fast/docs/numerics.md`, "NaN bits");
+//! * an invalid op without a NaN operand (`0 * inf`, `inf - inf`, `0/0`,
+//!   `inf/inf`) returns x86's default NaN [`DEFAULT_NAN`], `0xffc00000`
+//!   (sign set);
+//! * [`sqrt`] of a number below zero (`-0` excluded) returns oneMKL's NaN,
+//!   [`MKL_SQRT_NAN`], `0x7fc00000`: `torch.sqrt` on `float32` is oneMKL's
+//!   `vsSqrt`, not `sqrtps` (which would give [`DEFAULT_NAN`]);
+//! * [`neg`] flips the sign bit of anything, NaN included, and does not quiet
+//!   a signalling NaN (ATen's `neg` is a sign-bit xor).
+//!
+//! aarch64 differs: its default NaN is `0x7fc00000`, it also propagates the
+//! first NaN operand quieted, but its FMA (`fmla`) looks at the addend first.
 //!
 //! The single-op functions ([`add`], [`mul`], [`div`], [`sqrt`], [`fma`],
 //! [`neg`], [`from_f64`]) are public so that callers can use them as a
@@ -121,6 +143,37 @@ pub fn round((mut rounded, ternary): (Float, Ordering)) -> f32 {
     rounded.to_f32()
 }
 
+/// x86-64's default NaN (`0xffc00000`, sign set): the result of an invalid
+/// SSE/AVX operation (`0 * inf`, `inf - inf`, `0/0`, `inf/inf`,
+/// `sqrtps(x < 0)`) none of whose operands is NaN.
+pub const DEFAULT_NAN: u32 = 0xffc0_0000;
+
+/// The NaN oneMKL's `vsSqrt` (PyTorch's `float32` `torch.sqrt` on x86-64)
+/// returns for an input below zero: `0x7fc00000`, sign clear. A NaN input
+/// comes back quieted, like every other op's.
+pub const MKL_SQRT_NAN: u32 = 0x7fc0_0000;
+
+/// `x` quieted: bit 22 (the quiet bit) set, sign and payload kept, as x86
+/// returns a NaN operand.
+fn quiet(x: f32) -> f32 {
+    f32::from_bits(x.to_bits() | 0x0040_0000)
+}
+
+/// The NaN rule of one x86 operation: the first NaN of `operands` quieted;
+/// else `result` (computed through MPFR), with an invalid operation's NaN
+/// replaced by `invalid`.
+fn nan_rule(operands: &[f32], invalid: u32, result: impl FnOnce() -> f32) -> f32 {
+    if let Some(&x) = operands.iter().find(|x| x.is_nan()) {
+        return quiet(x);
+    }
+    let r = result();
+    if r.is_nan() {
+        f32::from_bits(invalid)
+    } else {
+        r
+    }
+}
+
 /// The exact value of an `f32`.
 fn exact(x: f32) -> Float {
     Float::with_val(PREC, x)
@@ -131,55 +184,71 @@ pub fn from_f64(x: f64) -> f32 {
     round(Float::with_val_round(PREC, x, Round::Nearest))
 }
 
-/// `-x` (exact).
+/// `-x` (exact): the sign bit flipped, NaN included (a signalling NaN stays
+/// signalling), as ATen's `neg` (a sign-bit xor) does.
 pub fn neg(x: f32) -> f32 {
+    if x.is_nan() {
+        return f32::from_bits(x.to_bits() ^ 0x8000_0000);
+    }
     round(Float::with_val_round(PREC, -exact(x), Round::Nearest))
 }
 
-/// `x + y`, correctly rounded.
+/// `x + y`, correctly rounded; NaN as `addss x, y` (the first NaN of `x`, `y`).
 pub fn add(x: f32, y: f32) -> f32 {
-    round(Float::with_val_round(
-        PREC,
-        &exact(x) + &exact(y),
-        Round::Nearest,
-    ))
+    nan_rule(&[x, y], DEFAULT_NAN, || {
+        round(Float::with_val_round(
+            PREC,
+            &exact(x) + &exact(y),
+            Round::Nearest,
+        ))
+    })
 }
 
-/// `x * y`, correctly rounded.
+/// `x * y`, correctly rounded; NaN as `mulss x, y` (the first NaN of `x`, `y`).
 pub fn mul(x: f32, y: f32) -> f32 {
-    round(Float::with_val_round(
-        PREC,
-        &exact(x) * &exact(y),
-        Round::Nearest,
-    ))
+    nan_rule(&[x, y], DEFAULT_NAN, || {
+        round(Float::with_val_round(
+            PREC,
+            &exact(x) * &exact(y),
+            Round::Nearest,
+        ))
+    })
 }
 
-/// `x / y`, correctly rounded.
+/// `x / y`, correctly rounded; NaN as `divss x, y` (the first NaN of `x`, `y`).
 pub fn div(x: f32, y: f32) -> f32 {
-    round(Float::with_val_round(
-        PREC,
-        &exact(x) / &exact(y),
-        Round::Nearest,
-    ))
+    nan_rule(&[x, y], DEFAULT_NAN, || {
+        round(Float::with_val_round(
+            PREC,
+            &exact(x) / &exact(y),
+            Round::Nearest,
+        ))
+    })
 }
 
-/// `sqrt(x)`, correctly rounded (IEEE 754 `squareRoot`, not MKL's).
+/// `sqrt(x)`, correctly rounded (IEEE 754 `squareRoot`, not MKL's); a NaN
+/// `x` quieted, and [`MKL_SQRT_NAN`] for `x < 0` (oneMKL's, as `torch.sqrt`).
 pub fn sqrt(x: f32) -> f32 {
-    round(Float::with_val_round(
-        PREC,
-        exact(x).sqrt_ref(),
-        Round::Nearest,
-    ))
+    nan_rule(&[x], MKL_SQRT_NAN, || {
+        round(Float::with_val_round(
+            PREC,
+            exact(x).sqrt_ref(),
+            Round::Nearest,
+        ))
+    })
 }
 
-/// `x * y + z` with a single rounding (IEEE 754 `fusedMultiplyAdd`).
+/// `x * y + z` with a single rounding (IEEE 754 `fusedMultiplyAdd`); NaN as
+/// x86's FMA with the operands in this order (the first NaN of `x`, `y`, `z`).
 pub fn fma(x: f32, y: f32, z: f32) -> f32 {
-    let (x, y, z) = (exact(x), exact(y), exact(z));
-    round(Float::with_val_round(
-        PREC,
-        x.mul_add_ref(&y, &z),
-        Round::Nearest,
-    ))
+    nan_rule(&[x, y, z], DEFAULT_NAN, || {
+        let (x, y, z) = (exact(x), exact(y), exact(z));
+        round(Float::with_val_round(
+            PREC,
+            x.mul_add_ref(&y, &z),
+            Round::Nearest,
+        ))
+    })
 }
 
 /// `1.0 - rho` in `f64` arithmetic, as Python computes it. For any `f64`
@@ -222,12 +291,16 @@ impl Arithmetic for Binary32 {
         neg(*x)
     }
 
+    /// `y + x` (the same value): ATen's `add` kernel gives the instruction
+    /// its second tensor first, so a NaN `y` wins (measured).
     fn add(&self, x: &f32, y: &f32) -> f32 {
-        add(*x, *y)
+        add(*y, *x)
     }
 
+    /// `y * x` (the same value): as [`Arithmetic::add`], a NaN `y` wins
+    /// (measured: `delta.mul_(grad)` returns `grad`'s NaN).
     fn mul(&self, x: &f32, y: &f32) -> f32 {
-        mul(*x, *y)
+        mul(*y, *x)
     }
 
     fn div(&self, x: &f32, y: &f32) -> f32 {
@@ -238,21 +311,25 @@ impl Arithmetic for Binary32 {
         sqrt(*x)
     }
 
-    /// Fused: `fma(y, alpha, x)`; unfused: `x + f32(alpha * y)`.
+    /// Fused: `fma(y, alpha, x)`; unfused: `f32(y * alpha) + x`. NaN: `y`'s
+    /// first, then `x`'s (measured on the fused builds; the unfused
+    /// `ATEN_CPU_CAPABILITY=default` build is given the same order, not
+    /// measured op by op).
     fn add_alpha(&self, x: &f32, y: &f32, alpha: &f32) -> f32 {
         match self.mul_add {
             MulAdd::Fused => fma(*y, *alpha, *x),
-            MulAdd::Unfused => add(*x, mul(*alpha, *y)),
+            MulAdd::Unfused => add(mul(*y, *alpha), *x),
         }
     }
 
     /// Fused: `fma(f32(value * t1), t2, s)`; unfused:
     /// `s + f32(f32(value * t1) * t2)`.
+    /// NaN: `t1`'s first, then `t2`'s, then `s`'s (measured).
     fn addcmul(&self, s: &f32, t1: &f32, t2: &f32, value: &f32) -> f32 {
-        let value_t1 = mul(*value, *t1);
+        let value_t1 = mul(*t1, *value);
         match self.mul_add {
             MulAdd::Fused => fma(value_t1, *t2, *s),
-            MulAdd::Unfused => add(*s, mul(value_t1, *t2)),
+            MulAdd::Unfused => add(mul(value_t1, *t2), *s),
         }
     }
 }

@@ -41,7 +41,9 @@ pub fn ulp_exponent(x: &Float) -> i32 {
 ///
 /// Non-finite values:
 ///
-/// * NaN vs NaN: `0.0` (NaN payloads and signs are not compared).
+/// * NaN vs NaN: `0.0`. An error in ULPs says nothing of NaN bits, and an
+///   MPFR `exact` has no NaN sign or payload: the bits of a NaN are checked
+///   against [`crate::Binary32`], which models them (difftest's `NanBits`).
 /// * NaN vs a number, or a number vs NaN: `f64::INFINITY`.
 /// * `exact` infinite: `0.0` if `x` is the same infinity, else `f64::INFINITY`.
 /// * `x = ±inf` and `exact` finite: `x` stands for every value from ±2^128

@@ -225,3 +225,43 @@ fn ieee_special_cases() {
     assert_eq!(from_f64(1e39), inf);
     assert_eq!(from_f64(f64::MAX), inf);
 }
+
+/// The NaN bits the emulation gives, as x86-64's SSE/AVX/FMA units and
+/// oneMKL's `vsSqrt` give them (see the `binary32` module docs).
+#[test]
+fn nan_bits_follow_x86_and_onemkl() {
+    use adadelta_reference::binary32::{add, div, fma, mul, neg, sqrt, DEFAULT_NAN, MKL_SQRT_NAN};
+    let bits = |x: f32| x.to_bits();
+    let f = f32::from_bits;
+    let (a, b, c) = (f(0x7fc1_1111), f(0xffc2_2222), f(0x7fc3_3333));
+    let snan = f(0xff81_2345);
+    // The first NaN operand, quieted, sign and payload kept.
+    assert_eq!(bits(add(a, b)), 0x7fc1_1111);
+    assert_eq!(bits(add(b, a)), 0xffc2_2222);
+    assert_eq!(bits(mul(1.0, b)), 0xffc2_2222);
+    assert_eq!(bits(div(b, a)), 0xffc2_2222);
+    assert_eq!(bits(div(snan, a)), 0xffc1_2345);
+    assert_eq!(bits(fma(2.0, b, c)), 0xffc2_2222);
+    assert_eq!(bits(fma(0.0, f32::INFINITY, c)), 0x7fc3_3333); // NaN operand beats 0 * inf
+    assert_eq!(bits(sqrt(snan)), 0xffc1_2345);
+    // Invalid operations without a NaN operand: x86's default NaN...
+    let inf = f32::INFINITY;
+    for x in [
+        mul(0.0, inf),
+        add(inf, -inf),
+        div(0.0, 0.0),
+        div(-inf, inf),
+        fma(0.0, inf, 1.0),
+        fma(inf, 1.0, -inf),
+    ] {
+        assert_eq!(bits(x), DEFAULT_NAN);
+    }
+    // ...and oneMKL's for a square root below zero.
+    for x in [-1.0, -inf, -f32::from_bits(1)] {
+        assert_eq!(bits(sqrt(x)), MKL_SQRT_NAN);
+    }
+    assert_eq!(bits(sqrt(-0.0)), 0x8000_0000);
+    // neg flips the sign bit and leaves a signalling NaN signalling.
+    assert_eq!(bits(neg(snan)), 0x7f81_2345);
+    assert_eq!(bits(neg(a)), 0xffc1_1111);
+}

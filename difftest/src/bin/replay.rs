@@ -96,7 +96,9 @@ fn replay() -> Result<(), Failure> {
 
     let mut results = serde_json::Map::new();
     let mut errors = serde_json::Map::new();
-    let mut runs: Vec<(String, Vec<Trajectory>)> = Vec::new();
+    // Each run with its implementation (`None`: real PyTorch, which holds
+    // NaN bits as libtorch does).
+    let mut runs: Vec<(String, Option<Implementation>, Vec<Trajectory>)> = Vec::new();
     for imp in Implementation::ALL {
         let trajs: Vec<Trajectory> = groups.iter().map(|(c, _)| imp.run(c)).collect();
         let mut acc = accuracy::Accuracy::default();
@@ -115,21 +117,23 @@ fn replay() -> Result<(), Failure> {
                 "outside_bound": acc.violation_count,
             }),
         );
-        runs.push((imp.name().into(), trajs));
+        runs.push((imp.name().into(), Some(imp), trajs));
     }
     if with_pytorch {
         let cases: Vec<_> = groups.iter().map(|(c, _)| c.clone()).collect();
         let t = pytorch::run_pytorch(&cases).map_err(|e| (1, format!("replay: {e}")))?;
-        runs.push(("torch.optim.Adadelta (Python)".into(), t));
+        runs.push(("torch.optim.Adadelta (Python)".into(), None, t));
     }
     let mut identical = serde_json::Map::new();
-    for (a, ta) in &runs {
-        for (b, tb) in &runs {
+    for (a, ia, ta) in &runs {
+        for (b, ib, tb) in &runs {
             if a < b {
+                let torch = Implementation::Libtorch;
+                let nan = ia.unwrap_or(torch).nan_bits(ib.unwrap_or(torch));
                 let (e, n) = ta
                     .iter()
                     .zip(tb)
-                    .map(|(x, y)| accuracy::bit_identical(x, y))
+                    .map(|(x, y)| accuracy::bit_identical_with(x, y, nan))
                     .fold((0, 0), |(e, n), (x, y)| (e + x, n + y));
                 identical.insert(
                     format!("{a} = {b}"),
@@ -138,7 +142,7 @@ fn replay() -> Result<(), Failure> {
             }
         }
     }
-    for (name, trajs) in &runs {
+    for (name, _, trajs) in &runs {
         let mut steps_json = vec![vec![Value::Null; nparams]; steps];
         for ((_, idx), t) in groups.iter().zip(trajs) {
             merge(&mut steps_json, t, idx);

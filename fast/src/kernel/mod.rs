@@ -21,7 +21,10 @@
 //! `fma` rounds once. `sqrt` depends on the [`Numerics`]:
 //!
 //! * [`Numerics::Default`]: correctly rounded. The same bits on every machine,
-//!   path and thread count, equal to the MPFR reference's binary32 emulation.
+//!   path and thread count, equal to the MPFR reference's binary32 emulation
+//!   (NaNs excepted: NaN wherever the reference has one, and quiet, but
+//!   sign and payload not promised; [`guide::numerics`](crate::guide::numerics),
+//!   "NaN bits").
 //! * [`Numerics::ReproduceLibtorch`]: the oneMKL kernel libtorch's
 //!   `torch.sqrt` runs on this CPU ([`LibtorchSqrt`]), so that the result is
 //!   libtorch's, bit for bit, on this machine.
@@ -147,7 +150,8 @@ pub fn step(
 pub enum Numerics {
     /// PyTorch's op order and fusing with a correctly rounded sqrt: the same
     /// bits on every machine, path and thread count, equal to the MPFR
-    /// reference's binary32 emulation.
+    /// reference's binary32 emulation (a NaN's sign and payload excepted:
+    /// [`guide::numerics`](crate::guide::numerics), "NaN bits").
     #[default]
     Default,
     /// Bit-identical to libtorch 2.13 (the wheel's oneMKL 2024.2) on this

@@ -63,7 +63,11 @@ pub fn interesting_f32() -> impl Strategy<Value = f32> {
     ]
 }
 
-/// Bitwise equality, all NaNs equal (NaN payloads and signs are unspecified).
+/// Bitwise equality, all NaNs equal: these tests hold the reference's single
+/// ops against native Rust `f32` arithmetic, whose NaN sign and payload Rust
+/// does not promise (RFC 3514). The reference's NaN bits are checked against
+/// x86's rules in `binary32_ops.rs` (`nan_bits_follow_x86_and_onemkl`) and
+/// against PyTorch in difftest's `nan_bits.rs`.
 pub fn same(a: f32, b: f32) -> bool {
     (a.is_nan() && b.is_nan()) || a.to_bits() == b.to_bits()
 }
