@@ -233,8 +233,9 @@ pub enum NanBits {
     /// 2.13's kernels, which the reference models; `fast/docs/numerics.md`,
     /// "NaN bits").
     Exact,
-    /// Equal bits for every non-NaN value; two NaNs are the same if both
-    /// are **quiet**, whatever their sign and payload. The one exception,
+    /// Equal bits, or two **quiet** NaNs whatever their sign and payload
+    /// (a signalling NaN matches only itself: a parameter no step touched
+    /// keeps it). The one exception,
     /// for comparisons with the fast crate's output, because its NaN bits
     /// are not determined: Rust and LLVM do not promise NaN payloads (RFC
     /// 3514: an op with a NaN operand may return any NaN operand's payload
@@ -255,16 +256,17 @@ impl NanBits {
     /// let (pos, neg) = (f32::from_bits(0x7fc0_0000), f32::from_bits(0xffc0_0000));
     /// assert!(!NanBits::Exact.same(pos, neg));
     /// assert!(NanBits::QuietAnyPayload.same(pos, neg));
-    /// // A signalling NaN is never an update's result.
-    /// assert!(!NanBits::QuietAnyPayload.same(pos, f32::from_bits(0x7f80_0001)));
+    /// // An update's NaN is quiet; a signalling NaN is only ever the same
+    /// // bits (a parameter no step touched).
+    /// let signalling = f32::from_bits(0x7f80_0001);
+    /// assert!(!NanBits::QuietAnyPayload.same(pos, signalling));
+    /// assert!(NanBits::QuietAnyPayload.same(signalling, signalling));
     /// ```
     pub fn same(self, x: f32, y: f32) -> bool {
         let quiet = |z: f32| z.is_nan() && z.to_bits() & 0x0040_0000 != 0;
         match self {
             NanBits::Exact => x.to_bits() == y.to_bits(),
-            NanBits::QuietAnyPayload => {
-                x.to_bits() == y.to_bits() && !x.is_nan() || (quiet(x) && quiet(y))
-            }
+            NanBits::QuietAnyPayload => x.to_bits() == y.to_bits() || (quiet(x) && quiet(y)),
         }
     }
 }

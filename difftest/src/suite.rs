@@ -49,6 +49,15 @@ impl Rng {
                     _ => sign * (2f64.powf(self.unit() * 24.0 - 12.0)) as f32,
                 }
             }
+            Values::NonFinite => match self.below(16) {
+                // NaNs of both signs, quiet and signalling, with payloads
+                0 => f32::from_bits(0x7fc0_0000),
+                1 => f32::from_bits(0xffc0_0000 | self.below(0x3f_ffff) as u32),
+                2 => f32::from_bits(0x7f80_0001 + self.below(0x3f_fffe) as u32),
+                3 => sign * f32::INFINITY,
+                4 => sign * 0.0,
+                _ => sign * (2f64.powf(self.unit() * 12.0 - 8.0)) as f32,
+            },
         }
     }
 
@@ -65,6 +74,10 @@ pub enum Values {
     Normal,
     /// Zeros, subnormals, tiny, moderate and huge magnitudes of both signs.
     Wide,
+    /// Moderate values mixed with NaNs (both signs, quiet and signalling,
+    /// several payloads), infinities and zeros: about 1 in 5 elements is
+    /// NaN, which then spreads through the state.
+    NonFinite,
 }
 
 /// Builds a case: `sizes` parameters, `steps` steps, gradients absent with
@@ -141,7 +154,8 @@ pub fn default_hypers() -> Vec<(&'static str, Hyper)> {
 /// The report's default suite: every setting of [`default_hypers`] on a model
 /// of several tensors whose sizes cover every SIMD tail (1, 7, 8, 15..17,
 /// 31..33, 63..65) and one beyond ATen's 32768-element grain, 10 steps, some
-/// absent gradients; plus wide-range values (zeros, subnormals, huge) on the
+/// absent gradients; plus wide-range values (zeros, subnormals, huge) and
+/// non-finite ones (NaNs of several signs and payloads, infinities) on the
 /// defaults.
 pub fn default_suite() -> Vec<Case> {
     let sizes = [1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 1000, 40_000];
@@ -159,6 +173,18 @@ pub fn default_suite() -> Vec<Case> {
         &sizes[..13],
         10,
         Values::Wide,
+        0.1,
+    ));
+    // NaN and inf in parameters and gradients: the NaN bits of the
+    // reference are compared with libtorch's (one step, before NaN fills
+    // every element).
+    cases.push(random_case(
+        "defaults, NaN and inf",
+        3000,
+        Hyper::default(),
+        &sizes[..13],
+        3,
+        Values::NonFinite,
         0.1,
     ));
     cases
