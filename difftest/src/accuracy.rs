@@ -322,21 +322,7 @@ pub fn nan_bits_differences(reference: &Trajectory, torch: &Trajectory) -> (u64,
             }
         }
     };
-    for (sa, sb) in reference.iter().zip(torch) {
-        for (x, y) in sa.params.iter().zip(&sb.params) {
-            cmp(x, y);
-        }
-        for (x, y) in sa
-            .square_avg
-            .iter()
-            .zip(&sb.square_avg)
-            .chain(sa.acc_delta.iter().zip(&sb.acc_delta))
-        {
-            if let (Some(x), Some(y)) = (x, y) {
-                cmp(x, y);
-            }
-        }
-    }
+    tensor_pairs(reference, torch, &mut cmp);
     (nans, differ)
 }
 
@@ -356,9 +342,16 @@ pub fn bit_identical_with(a: &Trajectory, b: &Trajectory, nan: NanBits) -> (u64,
             eq += same(x, y) as u64;
         }
     };
+    tensor_pairs(a, b, &mut cmp);
+    (eq, n)
+}
+
+/// Calls `f` on each pair of same tensors of two trajectories of one case:
+/// the parameters, then the states both have, after every step.
+fn tensor_pairs(a: &Trajectory, b: &Trajectory, f: &mut dyn FnMut(&[f32], &[f32])) {
     for (sa, sb) in a.iter().zip(b) {
         for (x, y) in sa.params.iter().zip(&sb.params) {
-            cmp(x, y);
+            f(x, y);
         }
         for (x, y) in sa
             .square_avg
@@ -367,11 +360,10 @@ pub fn bit_identical_with(a: &Trajectory, b: &Trajectory, nan: NanBits) -> (u64,
             .chain(sa.acc_delta.iter().zip(&sb.acc_delta))
         {
             if let (Some(x), Some(y)) = (x, y) {
-                cmp(x, y);
+                f(x, y);
             }
         }
     }
-    (eq, n)
 }
 
 /// The first element (step, tensor, index) whose bits differ between two
