@@ -1,6 +1,7 @@
 //! Hyperparameters as the user gives them (f64, like Python floats) and the
 //! f32 coefficients the kernel uses, converted exactly as ATen converts them.
 
+use crate::kernel::Element;
 use crate::Error;
 
 /// Adadelta's hyperparameters, with `torch.optim.Adadelta`'s meaning and
@@ -73,8 +74,9 @@ impl Hyperparams {
     }
 }
 
-/// The f32 scalars of one step, each converted from the f64 hyperparameter
-/// exactly as PyTorch 2.13's CPU kernels convert it (round to nearest even):
+/// The scalars of one step, each converted from the f64 hyperparameter
+/// exactly as PyTorch 2.13's CPU kernels convert it. For `float32` tensors
+/// (round to nearest even):
 ///
 /// | field | value | where ATen takes it |
 /// |---|---|---|
@@ -83,6 +85,9 @@ impl Hyperparams {
 /// | `eps` | `f32(eps)` | `square_avg.add(eps)` |
 /// | `neg_lr` | `f32(-lr)` | `param.add_(delta, alpha=-lr)` |
 /// | `weight_decay` | `f32(weight_decay)` | `grad.add(param, alpha=weight_decay)` |
+///
+/// For `float64` tensors each is the f64 value itself, with `1.0 - rho`
+/// subtracted in f64 ([`Coefficients::scalars`]).
 ///
 /// ```
 /// let c = adadelta::Coefficients::new(&adadelta::Hyperparams::default())?;
@@ -109,54 +114,98 @@ impl Hyperparams {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Coefficients {
-    pub(crate) rho: f32,
-    pub(crate) one_minus_rho: f32,
-    pub(crate) eps: f32,
-    pub(crate) neg_lr: f32,
-    pub(crate) weight_decay: f32,
+    pub(crate) f32: Scalars<f32>,
+    pub(crate) f64: Scalars<f64>,
     pub(crate) apply_weight_decay: bool,
     pub(crate) maximize: bool,
+}
+
+/// The five scalar operands of one step for tensors of element type `E`, as
+/// PyTorch 2.13's CPU kernels see them for that dtype
+/// ([`Coefficients::scalars`]). A copy to read: the kernel takes only
+/// [`Coefficients`].
+///
+/// ```
+/// use adadelta::{Coefficients, Hyperparams};
+/// let c = Coefficients::new(&Hyperparams::default())?;
+/// let s = c.scalars::<f64>();
+/// // float64 tensors take the Python floats as they are.
+/// assert_eq!((s.rho, s.one_minus_rho, s.eps, s.neg_lr), (0.9, 1.0 - 0.9, 1e-6, -1.0));
+/// assert_eq!(c.scalars::<f32>().rho, 0.9_f32);
+/// # Ok::<(), adadelta::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scalars<E> {
+    /// The operand of `square_avg.mul_(rho)` and `acc_delta.mul_(rho)`.
+    pub rho: E,
+    /// The `value=` of both `addcmul_`: `1.0 - rho`, subtracted in f64 (in
+    /// Python) before any conversion.
+    pub one_minus_rho: E,
+    /// The operand of both `add(eps)`.
+    pub eps: E,
+    /// The `alpha=` of `param.add_(delta, alpha=-lr)`.
+    pub neg_lr: E,
+    /// The `alpha=` of `grad.add(param, alpha=weight_decay)`.
+    pub weight_decay: E,
 }
 
 impl Coefficients {
     /// Validates `hyper` (see [`Hyperparams::validate`]) and converts it.
     pub fn new(hyper: &Hyperparams) -> Result<Self, Error> {
         hyper.validate()?;
+        let f64 = Scalars {
+            rho: hyper.rho,
+            one_minus_rho: 1.0 - hyper.rho,
+            eps: hyper.eps,
+            neg_lr: -hyper.lr,
+            weight_decay: hyper.weight_decay,
+        };
         Ok(Coefficients {
-            rho: hyper.rho as f32,
-            one_minus_rho: (1.0 - hyper.rho) as f32,
-            eps: hyper.eps as f32,
-            neg_lr: (-hyper.lr) as f32,
-            weight_decay: hyper.weight_decay as f32,
+            f32: Scalars {
+                rho: f64.rho as f32,
+                one_minus_rho: f64.one_minus_rho as f32,
+                eps: f64.eps as f32,
+                neg_lr: f64.neg_lr as f32,
+                weight_decay: f64.weight_decay as f32,
+            },
+            f64,
             apply_weight_decay: hyper.weight_decay != 0.0,
             maximize: hyper.maximize,
         })
     }
 
+    /// The scalars for tensors of element type `E`: for `f32` the table
+    /// above; for `f64` the f64 hyperparameters themselves (`1.0 - rho`
+    /// subtracted in f64), which is what ATen's float64 kernels take from a
+    /// Python float.
+    pub fn scalars<E: Element>(&self) -> Scalars<E> {
+        E::scalars(self)
+    }
+
     /// `f32(rho)`.
     pub fn rho(&self) -> f32 {
-        self.rho
+        self.f32.rho
     }
 
     /// `f32(1.0 - rho)`, subtracted in f64.
     pub fn one_minus_rho(&self) -> f32 {
-        self.one_minus_rho
+        self.f32.one_minus_rho
     }
 
     /// `f32(eps)`.
     pub fn eps(&self) -> f32 {
-        self.eps
+        self.f32.eps
     }
 
     /// `f32(-lr)`.
     pub fn neg_lr(&self) -> f32 {
-        self.neg_lr
+        self.f32.neg_lr
     }
 
     /// `f32(weight_decay)`; weight decay is applied only when the f64 value
     /// is non-zero ([`apply_weight_decay`](Self::apply_weight_decay)).
     pub fn weight_decay(&self) -> f32 {
-        self.weight_decay
+        self.f32.weight_decay
     }
 
     /// Whether the f64 weight decay is non-zero (PyTorch tests

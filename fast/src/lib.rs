@@ -85,7 +85,7 @@ pub mod tch;
 pub use ::ndarray;
 pub use checkpoint::CheckpointError;
 pub use error::Error;
-pub use hyper::{Coefficients, Hyperparams};
+pub use hyper::{Coefficients, Hyperparams, Scalars};
 pub use kernel::step;
 #[cfg(feature = "ndarray")]
 pub use optimizer::NdParam;

@@ -16,7 +16,9 @@
 
 use std::sync::Arc;
 
-use adadelta::kernel::{run, sqrt, DivSqrt, Executor, Isa, Job, LibtorchSqrt, Numerics, Threads};
+use adadelta::kernel::{
+    run, sqrt, DivSqrt, Element, Executor, Isa, Job, LibtorchSqrt, Numerics, Threads,
+};
 use adadelta::{Coefficients, Hyperparams};
 use proptest::prelude::*;
 
@@ -32,20 +34,48 @@ fn cases_or(default: u32) -> u32 {
 /// AVX-512 builds of the update pick different NaN operands, since LLVM
 /// chooses the operand order of commutative ops and each FMA's form, and
 /// Rust promises no NaN payload); every NaN an update returns is quiet.
-fn same(a: f32, b: f32) -> bool {
-    let quiet = |x: f32| x.is_nan() && x.to_bits() & 0x0040_0000 != 0;
-    (a.to_bits() == b.to_bits() && !a.is_nan()) || (quiet(a) && quiet(b))
+fn same<E: Float>(a: E, b: E) -> bool {
+    let quiet = |x: E| x.is_nan() && x.bits() & E::QUIET != 0;
+    (a.bits() == b.bits() && !a.is_nan()) || (quiet(a) && quiet(b))
 }
 
-fn assert_same(what: &str, a: &[f32], b: &[f32]) -> Result<(), TestCaseError> {
+/// The two element types, as these tests look at them.
+trait Float: Element {
+    /// The quiet bit of a NaN.
+    const QUIET: u64;
+    fn bits(self) -> u64;
+    fn is_nan(self) -> bool;
+}
+
+impl Float for f32 {
+    const QUIET: u64 = 0x0040_0000;
+    fn bits(self) -> u64 {
+        self.to_bits().into()
+    }
+    fn is_nan(self) -> bool {
+        self.is_nan()
+    }
+}
+
+impl Float for f64 {
+    const QUIET: u64 = 0x0008_0000_0000_0000;
+    fn bits(self) -> u64 {
+        self.to_bits()
+    }
+    fn is_nan(self) -> bool {
+        self.is_nan()
+    }
+}
+
+fn assert_same<E: Float>(what: &str, a: &[E], b: &[E]) -> Result<(), TestCaseError> {
     prop_assert_eq!(a.len(), b.len());
     if let Some(i) = (0..a.len()).find(|&i| !same(a[i], b[i])) {
         return Err(TestCaseError::fail(format!(
-            "{what}[{i}]: {:?} ({:#010x}) vs scalar {:?} ({:#010x})",
+            "{what}[{i}]: {:?} ({:#x}) vs scalar {:?} ({:#x})",
             a[i],
-            a[i].to_bits(),
+            a[i].bits(),
             b[i],
-            b[i].to_bits()
+            b[i].bits()
         )));
     }
     Ok(())
@@ -123,24 +153,64 @@ fn hyper() -> impl Strategy<Value = Hyperparams> {
         })
 }
 
+/// f64 values of every class, as [`value`] for f32.
+fn value64() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        8 => -4.0f64..4.0,
+        1 => Just(0.0f64),
+        1 => Just(-0.0f64),
+        1 => (1u64..1 << 52, any::<bool>())
+            .prop_map(|(b, s)| f64::from_bits(b | if s { 1 << 63 } else { 0 })),
+        1 => -1e-200f64..1e-200,
+        1 => prop_oneof![1e150f64..1.7e308, -1.7e308f64..-1e150],
+        1 => prop_oneof![Just(f64::INFINITY), Just(f64::NEG_INFINITY), Just(f64::NAN)],
+        2 => any::<u64>().prop_map(f64::from_bits),
+    ]
+}
+
+/// f64 state values: mostly non-negative, sometimes anything.
+fn state_value64() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        6 => 0.0f64..4.0,
+        1 => Just(0.0f64),
+        1 => (0u64..1 << 52).prop_map(f64::from_bits),
+        1 => 0.0f64..1e-300,
+        1 => 1e300f64..1.7e308,
+        2 => any::<u64>().prop_map(f64::from_bits),
+    ]
+}
+
 /// One tensor's data, each array padded in front by its own offset so that
 /// the slices the kernel sees start at every alignment.
 #[derive(Clone, Debug)]
-struct Data {
+struct Data<E = f32> {
     n: usize,
     off: [usize; 4],
-    p: Vec<f32>,
-    g: Vec<f32>,
-    v: Vec<f32>,
-    u: Vec<f32>,
+    p: Vec<E>,
+    g: Vec<E>,
+    v: Vec<E>,
+    u: Vec<E>,
 }
 
 fn data(max_len: usize) -> impl Strategy<Value = Data> {
+    data_of(max_len, value, state_value)
+}
+
+fn data64(max_len: usize) -> impl Strategy<Value = Data<f64>> {
+    data_of(max_len, value64, state_value64)
+}
+
+/// Data of lengths `0..=max_len` from the value strategies of one type.
+fn data_of<E: Float, S: Strategy<Value = E> + 'static, T: Strategy<Value = E> + 'static>(
+    max_len: usize,
+    value: fn() -> S,
+    state_value: fn() -> T,
+) -> impl Strategy<Value = Data<E>> {
     (
         0..=max_len,
         [0usize..16, 0usize..16, 0usize..16, 0usize..16],
     )
-        .prop_flat_map(|(n, off)| {
+        .prop_flat_map(move |(n, off)| {
             (
                 Just(n),
                 Just(off),
@@ -154,7 +224,7 @@ fn data(max_len: usize) -> impl Strategy<Value = Data> {
 }
 
 /// Runs one step of `d` with `exec`; returns (param, square_avg, acc_delta).
-fn step_on(exec: &Executor, c: &Coefficients, d: &Data) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+fn step_on<E: Float>(exec: &Executor, c: &Coefficients, d: &Data<E>) -> (Vec<E>, Vec<E>, Vec<E>) {
     let mut d = d.clone();
     let [op, og, ov, ou] = d.off;
     let n = d.n;
@@ -190,6 +260,21 @@ proptest! {
                 assert_same(&format!("{tag} square_avg"), &got.1, &want.1)?;
                 assert_same(&format!("{tag} acc_delta"), &got.2, &want.2)?;
             }
+        }
+    }
+
+    /// In float64 (correctly rounded square root only), every path equals
+    /// the scalar path likewise.
+    #[test]
+    fn every_path_equals_scalar_in_f64(h in hyper(), d in data64(1000)) {
+        let c = Coefficients::new(&h).unwrap();
+        let want = step_on(&scalar(Numerics::Default), &c, &d);
+        for (path, ds) in paths_here() {
+            let got = step_on(&on(path, ds, Numerics::Default), &c, &d);
+            let tag = format!("{path:?} {ds:?} f64 n={} off={:?}", d.n, d.off);
+            assert_same(&format!("{tag} param"), &got.0, &want.0)?;
+            assert_same(&format!("{tag} square_avg"), &got.1, &want.1)?;
+            assert_same(&format!("{tag} acc_delta"), &got.2, &want.2)?;
         }
     }
 

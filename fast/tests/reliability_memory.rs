@@ -32,7 +32,7 @@ fn combos() -> Vec<(Isa, Numerics)> {
         for &n in &numerics {
             // The AVX2 path computes Z0HA only with AVX-512VL.
             let exec = single(path, n);
-            if run(&mut [], &exec).is_ok() {
+            if run::<f32>(&mut [], &exec).is_ok() {
                 v.push((path, n));
             }
         }

@@ -6,6 +6,7 @@
 
 use super::cpu::{Cpu, LibtorchSqrt};
 use super::div_sqrt::DivSqrt;
+use super::element::Element;
 use super::isa::Isa;
 use super::job::Piece;
 use super::lanes::{Lanes, Scalar};
@@ -23,43 +24,51 @@ use super::update::{Quotients, Roots, Sweep};
 use super::x86::{Avx2, Avx512, Avx512F};
 use crate::Error;
 
-/// A loop over pieces, and its square root and division alone, for one
-/// pairing.
-trait Loop: Sync {
-    fn run(&self, piece: Piece<'_>);
-    fn roots(&self, x: &mut [f32]);
-    fn quotients(&self, a: &mut [f32], b: &[f32]);
+/// A loop over pieces of `E`, and its square root and division alone, for
+/// one pairing.
+trait Loop<E>: Sync {
+    fn run(&self, piece: Piece<'_, E>);
+    fn roots(&self, x: &mut [E]);
+    fn quotients(&self, a: &mut [E], b: &[E]);
 }
 
 /// An instruction-set proof and a square-root recipe.
 struct Pair<L, R>(L, R);
 
-impl<L: Lanes<f32>, R: Root<f32, L>> Loop for Pair<L, R> {
-    fn run(&self, piece: Piece<'_>) {
+impl<E: Element, L: Lanes<E>, R: Root<E, L>> Loop<E> for Pair<L, R> {
+    fn run(&self, piece: Piece<'_, E>) {
         self.0.vectorize(Sweep {
             root: self.1,
             piece,
         })
     }
 
-    fn roots(&self, x: &mut [f32]) {
+    fn roots(&self, x: &mut [E]) {
         self.0.vectorize(Roots { root: self.1, x })
     }
 
-    fn quotients(&self, a: &mut [f32], b: &[f32]) {
+    fn quotients(&self, a: &mut [E], b: &[E]) {
         self.0.vectorize(Quotients { root: self.1, a, b })
     }
 }
 
-/// A loop this CPU can run: only [`Kernel::new`] makes one.
-#[derive(Clone, Copy)]
-pub(crate) struct Kernel(&'static dyn Loop);
+/// A loop over elements `E` this CPU can run: only [`Kernel::new`] makes
+/// one. (`pub` in this private module so that the sealed
+/// [`Element`](super::element::Element) can name it.)
+pub struct Kernel<E: 'static>(&'static dyn Loop<E>);
 
-impl Kernel {
+impl<E> Clone for Kernel<E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<E> Copy for Kernel<E> {}
+
+impl<E: Element> Kernel<E> {
     /// The loop on `isa` with oneMKL's square root `mkl` (`None`: the
     /// correctly rounded one) and the division and square roots `ds`, after
     /// checking that this CPU can run all three.
-    pub fn new(isa: Isa, mkl: Option<LibtorchSqrt>, ds: DivSqrt) -> Result<Kernel, Error> {
+    pub fn new(isa: Isa, mkl: Option<LibtorchSqrt>, ds: DivSqrt) -> Result<Kernel<E>, Error> {
         let isa = isa.available()?;
         let ds = ds.available(isa)?;
         if let Some(k) = mkl.filter(|k| !k.is_supported()) {
@@ -68,10 +77,10 @@ impl Kernel {
                 k.mkl_kernel()
             )));
         }
-        pick(isa, mkl, ds, Cpu::this())
+        E::pick(isa, mkl, ds)
     }
 
-    fn of<L: Lanes<f32>, R: Root<f32, L>>(l: L, r: R) -> Kernel {
+    fn of<L: Lanes<E>, R: Root<E, L>>(l: L, r: R) -> Kernel<E> {
         const { assert!(std::mem::size_of::<Pair<L, R>>() == 0) };
         // A zero-sized value: leaking it allocates nothing.
         Kernel(Box::leak(Box::new(Pair(l, r))))
@@ -79,17 +88,17 @@ impl Kernel {
 
     /// Runs the loop over one piece.
     #[inline]
-    pub fn run(self, piece: Piece<'_>) {
+    pub(crate) fn run(self, piece: Piece<'_, E>) {
         self.0.run(piece)
     }
 
     /// The square root alone over `x`, in place.
-    pub fn roots(self, x: &mut [f32]) {
+    pub(crate) fn roots(self, x: &mut [E]) {
         self.0.roots(x)
     }
 
     /// The division alone: `a[i] / b[i]` into `a[i]` (same lengths).
-    pub fn quotients(self, a: &mut [f32], b: &[f32]) {
+    pub(crate) fn quotients(self, a: &mut [E], b: &[E]) {
         self.0.quotients(a, b)
     }
 }
@@ -104,7 +113,12 @@ fn unavailable(isa: Isa, why: &str) -> Error {
 /// square root and with each oneMKL recipe it can compute, and on the
 /// AVX-512 paths each with the estimated division and square roots.
 #[cfg(target_arch = "x86_64")]
-fn pick(isa: Isa, mkl: Option<LibtorchSqrt>, ds: DivSqrt, cpu: &Cpu) -> Result<Kernel, Error> {
+pub(crate) fn pick_f32(
+    isa: Isa,
+    mkl: Option<LibtorchSqrt>,
+    ds: DivSqrt,
+    cpu: &Cpu,
+) -> Result<Kernel<f32>, Error> {
     let absent = || unavailable(isa, "needs features this CPU lacks");
     let est = Estimates {
         // The reproduce-libtorch numerics keep oneMKL's square root.
@@ -150,7 +164,7 @@ fn pick(isa: Isa, mkl: Option<LibtorchSqrt>, ds: DivSqrt, cpu: &Cpu) -> Result<K
 /// The last step of a pairing: a recipe on lanes to a [`Kernel`].
 #[cfg(target_arch = "x86_64")]
 trait Finish<L: Lanes<f32>>: Copy {
-    fn finish<R: Root<f32, L>>(self, l: L, r: R) -> Kernel;
+    fn finish<R: Root<f32, L>>(self, l: L, r: R) -> Kernel<f32>;
 }
 
 /// The recipe as it is: the hardware's division and square roots.
@@ -160,7 +174,7 @@ struct Plain;
 
 #[cfg(target_arch = "x86_64")]
 impl<L: Lanes<f32>> Finish<L> for Plain {
-    fn finish<R: Root<f32, L>>(self, l: L, r: R) -> Kernel {
+    fn finish<R: Root<f32, L>>(self, l: L, r: R) -> Kernel<f32> {
         Kernel::of(l, r)
     }
 }
@@ -176,7 +190,7 @@ struct Estimates {
 
 #[cfg(target_arch = "x86_64")]
 impl<L: NewtonLanes> Finish<L> for Estimates {
-    fn finish<R: Root<f32, L>>(self, l: L, r: R) -> Kernel {
+    fn finish<R: Root<f32, L>>(self, l: L, r: R) -> Kernel<f32> {
         match (self.sqrt, self.div) {
             (false, false) => Kernel::of(l, r),
             (true, false) => Kernel::of(l, Newton::<R, true, false>(r)),
@@ -193,8 +207,8 @@ fn with_mkl<L: MklLanes>(
     l: L,
     mkl: Option<LibtorchSqrt>,
     f: impl Finish<L>,
-    z0ha: impl FnOnce() -> Result<Kernel, Error>,
-) -> Result<Kernel, Error> {
+    z0ha: impl FnOnce() -> Result<Kernel<f32>, Error>,
+) -> Result<Kernel<f32>, Error> {
     match mkl {
         None => Ok(f.finish(l, Ieee)),
         Some(LibtorchSqrt::MklExHa) => Ok(f.finish(l, Exha::default())),
@@ -206,7 +220,12 @@ fn with_mkl<L: MklLanes>(
 /// Every pairing elsewhere: the correctly rounded square root only (no
 /// oneMKL recipe is computable off x86-64, which `Kernel::new` checked).
 #[cfg(not(target_arch = "x86_64"))]
-fn pick(isa: Isa, mkl: Option<LibtorchSqrt>, ds: DivSqrt, cpu: &Cpu) -> Result<Kernel, Error> {
+pub(crate) fn pick_f32(
+    isa: Isa,
+    mkl: Option<LibtorchSqrt>,
+    ds: DivSqrt,
+    cpu: &Cpu,
+) -> Result<Kernel<f32>, Error> {
     // `DivSqrt::available` admits only the hardware's off x86-64.
     debug_assert_eq!(ds, DivSqrt::Hardware);
     if let Some(k) = mkl {
@@ -221,6 +240,39 @@ fn pick(isa: Isa, mkl: Option<LibtorchSqrt>, ds: DivSqrt, cpu: &Cpu) -> Result<K
         Isa::Neon => Neon::new(cpu)
             .map(|n| Kernel::of(n, Ieee))
             .ok_or_else(|| unavailable(isa, "needs NEON")),
+        _ => {
+            let _ = cpu;
+            Err(unavailable(isa, "is not built for this architecture"))
+        }
+    }
+}
+
+/// The float64 pairings: every instruction set with the correctly rounded
+/// square root (the hardware's `sqrtpd`, `fsqrt`), the hardware's division.
+/// AVX-512's estimates ([`DivSqrt`]) are f32 instructions and play no part.
+pub(crate) fn pick_f64(
+    isa: Isa,
+    mkl: Option<LibtorchSqrt>,
+    cpu: &Cpu,
+) -> Result<Kernel<f64>, Error> {
+    if let Some(k) = mkl {
+        return Err(Error::CannotReproduceLibtorch(format!(
+            "float64 with {} is not implemented",
+            k.mkl_kernel()
+        )));
+    }
+    let absent = || unavailable(isa, "needs features this CPU lacks");
+    match isa {
+        Isa::Scalar => Ok(Kernel::of(Scalar, Ieee)),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => Ok(Kernel::of(
+            Avx2::<false>::new(cpu).ok_or_else(absent)?,
+            Ieee,
+        )),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => Ok(Kernel::of(Avx512::new(cpu).ok_or_else(absent)?, Ieee)),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => Ok(Kernel::of(Neon::new(cpu).ok_or_else(absent)?, Ieee)),
         _ => {
             let _ = cpu;
             Err(unavailable(isa, "is not built for this architecture"))

@@ -2,9 +2,11 @@
 //! coefficients ([`Job`]), and a contiguous part of one ([`Piece`]), which is
 //! what threads and loops receive.
 
+use super::element::Element;
 use crate::{Coefficients, Error};
 
-/// One parameter tensor of a step: its group's coefficients and its slices.
+/// One parameter tensor of a step: its group's coefficients and its slices,
+/// of element type `E` (`f32` unless said; `f64` too, see [`Element`]).
 ///
 /// ```
 /// use adadelta::kernel::Job;
@@ -15,30 +17,30 @@ use crate::{Coefficients, Error};
 /// # Ok::<(), adadelta::Error>(())
 /// ```
 #[derive(Debug)]
-pub struct Job<'a> {
+pub struct Job<'a, E: Element = f32> {
     /// The coefficients of the parameter's group.
     pub coeffs: &'a Coefficients,
     /// Parameter values, updated in place.
-    pub param: &'a mut [f32],
+    pub param: &'a mut [E],
     /// Gradient (same length).
-    pub grad: &'a [f32],
+    pub grad: &'a [E],
     /// `square_avg` state (same length), updated in place.
-    pub square_avg: &'a mut [f32],
+    pub square_avg: &'a mut [E],
     /// `acc_delta` state (same length), updated in place.
-    pub acc_delta: &'a mut [f32],
+    pub acc_delta: &'a mut [E],
 }
 
 /// One job's slices, or a contiguous part of them.
-pub(crate) struct Piece<'a> {
+pub(crate) struct Piece<'a, E> {
     pub coeffs: &'a Coefficients,
-    pub param: &'a mut [f32],
-    pub grad: &'a [f32],
-    pub square_avg: &'a mut [f32],
-    pub acc_delta: &'a mut [f32],
+    pub param: &'a mut [E],
+    pub grad: &'a [E],
+    pub square_avg: &'a mut [E],
+    pub acc_delta: &'a mut [E],
 }
 
-impl<'a> Piece<'a> {
-    pub fn of<'b: 'a>(j: &'a mut Job<'b>) -> Piece<'a> {
+impl<'a, E: Element> Piece<'a, E> {
+    pub fn of<'b: 'a>(j: &'a mut Job<'b, E>) -> Piece<'a, E> {
         Piece {
             coeffs: j.coeffs,
             param: &mut *j.param,
@@ -52,7 +54,7 @@ impl<'a> Piece<'a> {
         self.param.len()
     }
 
-    pub fn split_at(self, k: usize) -> (Piece<'a>, Piece<'a>) {
+    pub fn split_at(self, k: usize) -> (Piece<'a, E>, Piece<'a, E>) {
         let (p0, p1) = self.param.split_at_mut(k);
         let (g0, g1) = self.grad.split_at(k);
         let (v0, v1) = self.square_avg.split_at_mut(k);
@@ -77,11 +79,11 @@ impl<'a> Piece<'a> {
     }
 }
 
-pub(crate) fn check_lengths(
-    param: &[f32],
-    grad: &[f32],
-    square_avg: &[f32],
-    acc_delta: &[f32],
+pub(crate) fn check_lengths<E>(
+    param: &[E],
+    grad: &[E],
+    square_avg: &[E],
+    acc_delta: &[E],
 ) -> Result<(), Error> {
     let n = param.len();
     if grad.len() != n || square_avg.len() != n || acc_delta.len() != n {

@@ -158,84 +158,91 @@ impl Simd for Scalar {
     }
 }
 
-impl Lanes<f32> for Scalar {
-    type V = f32;
-    type M = bool;
-    const N: usize = 1;
+/// The scalar lanes of one float type: each operation is Rust's (IEEE, round
+/// to nearest even; `mul_add` is one rounding).
+macro_rules! scalar_lanes {
+    ($($e:ty),*) => {$(
+    impl Lanes<$e> for Scalar {
+        type V = $e;
+        type M = bool;
+        const N: usize = 1;
 
-    #[inline(always)]
-    fn splat(self, x: f32) -> f32 {
-        x
-    }
-    #[inline(always)]
-    fn load(self, s: &[f32]) -> f32 {
-        s[0]
-    }
-    #[inline(always)]
-    fn store(self, v: f32, s: &mut [f32]) {
-        s[0] = v;
-    }
-    #[inline(always)]
-    fn add(self, a: f32, b: f32) -> f32 {
-        a + b
-    }
-    #[inline(always)]
-    fn sub(self, a: f32, b: f32) -> f32 {
-        a - b
-    }
-    #[inline(always)]
-    fn mul(self, a: f32, b: f32) -> f32 {
-        a * b
-    }
-    #[inline(always)]
-    fn div(self, a: f32, b: f32) -> f32 {
-        a / b
-    }
-    #[inline(always)]
-    fn mul_add(self, a: f32, b: f32, c: f32) -> f32 {
-        a.mul_add(b, c)
-    }
-    #[inline(always)]
-    fn neg_mul_add(self, a: f32, b: f32, c: f32) -> f32 {
-        (-a).mul_add(b, c)
-    }
-    #[inline(always)]
-    fn sqrt(self, a: f32) -> f32 {
-        a.sqrt()
-    }
-    #[inline(always)]
-    fn xor(self, a: f32, b: f32) -> f32 {
-        f32::from_bits(a.to_bits() ^ b.to_bits())
-    }
-    #[inline(always)]
-    fn gt(self, a: f32, b: f32) -> bool {
-        a > b
-    }
-    #[inline(always)]
-    fn le(self, a: f32, b: f32) -> bool {
-        a <= b
-    }
-    #[inline(always)]
-    fn eq(self, a: f32, b: f32) -> bool {
-        a == b
-    }
-    #[inline(always)]
-    fn or(self, a: bool, b: bool) -> bool {
-        a | b
-    }
-    #[inline(always)]
-    fn any(self, m: bool) -> bool {
-        m
-    }
-    #[inline(always)]
-    fn select(self, m: bool, a: f32, b: f32) -> f32 {
-        if m {
-            a
-        } else {
-            b
+        #[inline(always)]
+        fn splat(self, x: $e) -> $e {
+            x
+        }
+        #[inline(always)]
+        fn load(self, s: &[$e]) -> $e {
+            s[0]
+        }
+        #[inline(always)]
+        fn store(self, v: $e, s: &mut [$e]) {
+            s[0] = v;
+        }
+        #[inline(always)]
+        fn add(self, a: $e, b: $e) -> $e {
+            a + b
+        }
+        #[inline(always)]
+        fn sub(self, a: $e, b: $e) -> $e {
+            a - b
+        }
+        #[inline(always)]
+        fn mul(self, a: $e, b: $e) -> $e {
+            a * b
+        }
+        #[inline(always)]
+        fn div(self, a: $e, b: $e) -> $e {
+            a / b
+        }
+        #[inline(always)]
+        fn mul_add(self, a: $e, b: $e, c: $e) -> $e {
+            a.mul_add(b, c)
+        }
+        #[inline(always)]
+        fn neg_mul_add(self, a: $e, b: $e, c: $e) -> $e {
+            (-a).mul_add(b, c)
+        }
+        #[inline(always)]
+        fn sqrt(self, a: $e) -> $e {
+            a.sqrt()
+        }
+        #[inline(always)]
+        fn xor(self, a: $e, b: $e) -> $e {
+            <$e>::from_bits(a.to_bits() ^ b.to_bits())
+        }
+        #[inline(always)]
+        fn gt(self, a: $e, b: $e) -> bool {
+            a > b
+        }
+        #[inline(always)]
+        fn le(self, a: $e, b: $e) -> bool {
+            a <= b
+        }
+        #[inline(always)]
+        fn eq(self, a: $e, b: $e) -> bool {
+            a == b
+        }
+        #[inline(always)]
+        fn or(self, a: bool, b: bool) -> bool {
+            a | b
+        }
+        #[inline(always)]
+        fn any(self, m: bool) -> bool {
+            m
+        }
+        #[inline(always)]
+        fn select(self, m: bool, a: $e, b: $e) -> $e {
+            if m {
+                a
+            } else {
+                b
+            }
         }
     }
+    )*};
 }
+scalar_lanes!(f32, f64);
 
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
@@ -260,16 +267,16 @@ impl MklLanes for Scalar {
 /// methods of one, two or three vectors to one intrinsic each, and `splat`,
 /// `load` and `store` to theirs.
 macro_rules! intrinsic_ops {
-    (memory: splat = $splat:path, load = $load:path, store = $store:path;) => {
+    (memory($e:ty): splat = $splat:path, load = $load:path, store = $store:path;) => {
         $crate::kernel::lanes::intrinsic_ops! {
-            splat(x: f32) -> Self::V = $splat(x);
-            load(s: &[f32]) -> Self::V = {
+            splat(x: $e) -> Self::V = $splat(x);
+            load(s: &[$e]) -> Self::V = {
                 // `N` elements are readable at `s`; the load needs no alignment.
-                assert!(s.len() >= Self::N);
+                assert!(s.len() >= <Self as $crate::kernel::lanes::Lanes<$e>>::N);
                 $load(s.as_ptr())
             };
-            store(v: Self::V, s: &mut [f32]) -> () = {
-                assert!(s.len() >= Self::N);
+            store(v: Self::V, s: &mut [$e]) -> () = {
+                assert!(s.len() >= <Self as $crate::kernel::lanes::Lanes<$e>>::N);
                 $store(s.as_mut_ptr(), v)
             };
         }

@@ -17,8 +17,10 @@
 //! p   = fma(d, -lr, p)                         param.add_(d, alpha=-lr)
 //! ```
 //!
-//! Every `*`, `+`, `/` is one f32 operation rounded to nearest even and every
-//! `fma` rounds once. `sqrt` depends on the [`Numerics`]:
+//! Every `*`, `+`, `/` is one operation of the element type ([`Element`]:
+//! `f32` or `f64`, as the tensor's dtype) rounded to nearest even and every
+//! `fma` rounds once; the scalars are the group's, converted for that dtype
+//! as ATen converts them ([`Coefficients::scalars`]). `sqrt` depends on the [`Numerics`]:
 //!
 //! * [`Numerics::Default`]: correctly rounded. The same bits on every machine,
 //!   path and thread count, equal to the MPFR reference's binary32 emulation
@@ -27,7 +29,9 @@
 //!   "NaN bits").
 //! * [`Numerics::ReproduceLibtorch`]: the oneMKL kernel libtorch's
 //!   `torch.sqrt` runs on this CPU ([`LibtorchSqrt`]), so that the result is
-//!   libtorch's, bit for bit, on this machine.
+//!   libtorch's, bit for bit, on this machine. For `f32`; `f64` steps in
+//!   these numerics are [`Error::CannotReproduceLibtorch`] for now (libtorch's
+//!   float64 square root is oneMKL's `vdSqrt`, not yet reproduced).
 //!
 //! # Instruction sets and threads
 //!
@@ -44,6 +48,7 @@
 //! | module | holds |
 //! |---|---|
 //! | `cpu` | the CPU's vendor and features; which oneMKL square root libtorch runs on it |
+//! | `element` | [`Element`]: `f32` and `f64`, each with its scalars and its pairings |
 //! | `isa` | [`Isa`]: the instruction sets, which ones run here, `ADADELTA_KERNEL` |
 //! | `lanes` | the lane operations everything is written against; the scalar fallback |
 //! | `x86`, `neon` | each instruction set's lane operations, intrinsic by intrinsic |
@@ -67,6 +72,7 @@
 mod cpu;
 mod dispatch;
 mod div_sqrt;
+pub(crate) mod element;
 mod isa;
 mod job;
 mod lanes;
@@ -85,6 +91,7 @@ use std::sync::Arc;
 pub use cpu::LibtorchSqrt;
 use dispatch::Kernel;
 pub use div_sqrt::DivSqrt;
+pub use element::Element;
 pub use isa::Isa;
 pub use job::Job;
 use job::{check_lengths, Piece};
@@ -109,17 +116,25 @@ use crate::{Coefficients, Error};
 /// let (mut p, mut v, mut u) = (vec![1.0_f32], vec![0.0_f32], vec![0.0_f32]);
 /// adadelta::step(&c, &mut p, &[2.0], &mut v, &mut u)?;
 /// assert_eq!((p[0], v[0], u[0]), (1.0, 4.0, 0.0));
+///
+/// // float64 parameters step in f64, with the f64 scalars (torch's float64).
+/// let c = Coefficients::new(&Hyperparams::default())?;
+/// let (mut p, mut v, mut u) = (vec![1.0_f64], vec![0.0_f64], vec![0.0_f64]);
+/// adadelta::step(&c, &mut p, &[2.0], &mut v, &mut u)?;
+/// assert_eq!(v[0], ((1.0 - 0.9) * 2.0_f64).mul_add(2.0, 0.9 * 0.0)); // as torch's addcmul_
+/// let std = (v[0] + 1e-6).sqrt();
+/// assert_eq!(p[0], 1.0 - (1e-6_f64).sqrt() / std * 2.0);
 /// # Ok::<(), adadelta::Error>(())
 /// ```
-pub fn step(
+pub fn step<E: Element>(
     coeffs: &Coefficients,
-    param: &mut [f32],
-    grad: &[f32],
-    square_avg: &mut [f32],
-    acc_delta: &mut [f32],
+    param: &mut [E],
+    grad: &[E],
+    square_avg: &mut [E],
+    acc_delta: &mut [E],
 ) -> Result<(), Error> {
     check_lengths(param, grad, square_avg, acc_delta)?;
-    let kernel = Kernel::new(Isa::selected()?, None, DivSqrt::selected()?)?;
+    let kernel = Kernel::<E>::new(Isa::selected()?, None, DivSqrt::selected()?)?;
     kernel.run(Piece {
         coeffs,
         param,
@@ -323,7 +338,7 @@ impl Executor {
     }
 
     /// The loop this executor runs, or why it cannot run.
-    fn kernel(&self) -> Result<Kernel, Error> {
+    fn kernel<E: Element>(&self) -> Result<Kernel<E>, Error> {
         let ds = match self.div_sqrt {
             Some(ds) => ds,
             None => DivSqrt::selected()?,
@@ -347,11 +362,11 @@ impl Executor {
 /// assert!(p[0] < 1.0);
 /// # Ok::<(), adadelta::Error>(())
 /// ```
-pub fn run(jobs: &mut [Job<'_>], exec: &Executor) -> Result<(), Error> {
+pub fn run<E: Element>(jobs: &mut [Job<'_, E>], exec: &Executor) -> Result<(), Error> {
     for j in jobs.iter() {
         check_lengths(j.param, j.grad, j.square_avg, j.acc_delta)?;
     }
-    let kernel = exec.kernel()?;
+    let kernel = exec.kernel::<E>()?;
     let span = parallel::Span::new(jobs);
     let total = span.len();
     let grain = exec.grain.max(1);
@@ -387,8 +402,8 @@ pub fn run(jobs: &mut [Job<'_>], exec: &Executor) -> Result<(), Error> {
 /// assert!(x[3].is_nan());
 /// # Ok::<(), adadelta::Error>(())
 /// ```
-pub fn sqrt(exec: &Executor, x: &mut [f32]) -> Result<(), Error> {
-    exec.kernel()?.roots(x);
+pub fn sqrt<E: Element>(exec: &Executor, x: &mut [E]) -> Result<(), Error> {
+    exec.kernel::<E>()?.roots(x);
     Ok(())
 }
 
@@ -405,9 +420,9 @@ pub fn sqrt(exec: &Executor, x: &mut [f32]) -> Result<(), Error> {
 /// assert_eq!(a, [1.0 / 3.0, 2.0, -0.0]);
 /// # Ok::<(), adadelta::Error>(())
 /// ```
-pub fn div(exec: &Executor, a: &mut [f32], b: &[f32]) -> Result<(), Error> {
+pub fn div<E: Element>(exec: &Executor, a: &mut [E], b: &[E]) -> Result<(), Error> {
     check_lengths(a, b, a, a)?;
-    exec.kernel()?.quotients(a, b);
+    exec.kernel::<E>()?.quotients(a, b);
     Ok(())
 }
 

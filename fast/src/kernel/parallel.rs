@@ -9,14 +9,15 @@
 //! 64-byte cache line, one AVX-512 vector) so that threads do not share lines.
 
 use super::dispatch::Kernel;
+use super::element::Element;
 use super::job::{Job, Piece};
 
 /// A contiguous run of the step's index space: the tail of one job (`head`),
 /// whole jobs (`mid`), and the start of another (`tail`).
-pub(crate) struct Span<'a, 'b> {
-    head: Option<Piece<'a>>,
-    mid: &'a mut [Job<'b>],
-    tail: Option<Piece<'a>>,
+pub(crate) struct Span<'a, 'b, E: Element> {
+    head: Option<Piece<'a, E>>,
+    mid: &'a mut [Job<'b, E>],
+    tail: Option<Piece<'a, E>>,
     len: usize,
 }
 
@@ -26,8 +27,8 @@ fn cut(at: usize) -> usize {
     at & !15
 }
 
-impl<'a, 'b: 'a> Span<'a, 'b> {
-    pub fn new(jobs: &'a mut [Job<'b>]) -> Self {
+impl<'a, 'b: 'a, E: Element> Span<'a, 'b, E> {
+    pub fn new(jobs: &'a mut [Job<'b, E>]) -> Self {
         let len = jobs.iter().map(|j| j.param.len()).sum();
         Span {
             head: None,
@@ -42,7 +43,7 @@ impl<'a, 'b: 'a> Span<'a, 'b> {
     }
 
     /// Runs `kernel` over every piece, in order, on this thread.
-    pub fn run(self, kernel: Kernel) {
+    pub fn run(self, kernel: Kernel<E>) {
         if let Some(h) = self.head {
             kernel.run(h);
         }
@@ -56,7 +57,7 @@ impl<'a, 'b: 'a> Span<'a, 'b> {
 
     /// Splits near element `at` (0 < at < len) into two spans, both
     /// non-empty unless rounding leaves nothing to cut.
-    fn split(self, at: usize) -> (Span<'a, 'b>, Span<'a, 'b>) {
+    fn split(self, at: usize) -> (Span<'a, 'b, E>, Span<'a, 'b, E>) {
         let Span {
             head,
             mid,
@@ -138,7 +139,7 @@ impl<'a, 'b: 'a> Span<'a, 'b> {
 
 /// Runs `span` in the current rayon pool: halves it until the halves are at
 /// most `leaf` elements long, the halves running through [`rayon::join`].
-pub(crate) fn run(span: Span<'_, '_>, leaf: usize, kernel: Kernel) {
+pub(crate) fn run<E: Element>(span: Span<'_, '_, E>, leaf: usize, kernel: Kernel<E>) {
     let len = span.len();
     if len <= leaf.max(32) {
         span.run(kernel);

@@ -7,6 +7,7 @@
 //! path, rounded as that op's CPU kernel rounds it on x86-64 builds with
 //! AVX2/AVX-512 (see the [kernel docs](super)).
 
+use super::element::Element;
 use super::job::Piece;
 use super::lanes::{Lanes, Task};
 use super::recipe::Root;
@@ -25,14 +26,19 @@ pub(crate) struct Splat<V> {
 
 impl<V: Copy> Splat<V> {
     #[inline(always)]
-    fn new<L: Lanes<f32, V = V>>(l: L, c: &Coefficients) -> Self {
+    fn new<E: Element, L: Lanes<E, V = V>>(l: L, c: &Coefficients) -> Self {
+        let s = c.scalars::<E>();
         Splat {
-            sign: l.splat(if c.maximize { -0.0 } else { 0.0 }),
-            weight_decay: l.splat(c.weight_decay),
-            one_minus_rho: l.splat(c.one_minus_rho),
-            rho: l.splat(c.rho),
-            eps: l.splat(c.eps),
-            neg_lr: l.splat(c.neg_lr),
+            sign: l.splat(if c.maximize {
+                E::NEG_ZERO
+            } else {
+                E::default()
+            }),
+            weight_decay: l.splat(s.weight_decay),
+            one_minus_rho: l.splat(s.one_minus_rho),
+            rho: l.splat(s.rho),
+            eps: l.splat(s.eps),
+            neg_lr: l.splat(s.neg_lr),
         }
     }
 }
@@ -77,31 +83,31 @@ where
 }
 
 /// The update over one piece, as a [`Task`] for [`Simd::vectorize`](super::lanes::Simd::vectorize).
-pub(crate) struct Sweep<'a, R> {
+pub(crate) struct Sweep<'a, E, R> {
     pub root: R,
-    pub piece: Piece<'a>,
+    pub piece: Piece<'a, E>,
 }
 
-impl<L: Lanes<f32>, R: Root<f32, L>> Task<L> for Sweep<'_, R> {
+impl<E: Element, L: Lanes<E>, R: Root<E, L>> Task<L> for Sweep<'_, E, R> {
     type Output = ();
 
     #[inline(always)]
     fn run(self, l: L) {
         let k = Splat::new(l, self.piece.coeffs);
         if self.piece.coeffs.apply_weight_decay {
-            sweep::<L, R, true>(l, self.root, &k, self.piece)
+            sweep::<E, L, R, true>(l, self.root, &k, self.piece)
         } else {
-            sweep::<L, R, false>(l, self.root, &k, self.piece)
+            sweep::<E, L, R, false>(l, self.root, &k, self.piece)
         }
     }
 }
 
 #[inline(always)]
-fn sweep<L: Lanes<f32>, R: Root<f32, L>, const WD: bool>(
+fn sweep<E: Element, L: Lanes<E>, R: Root<E, L>, const WD: bool>(
     l: L,
     root: R,
     k: &Splat<L::V>,
-    piece: Piece<'_>,
+    piece: Piece<'_, E>,
 ) {
     let Piece {
         param,
@@ -117,29 +123,29 @@ fn sweep<L: Lanes<f32>, R: Root<f32, L>, const WD: bool>(
     let mut vs = square_avg.chunks_exact_mut(L::N);
     let mut us = acc_delta.chunks_exact_mut(L::N);
     for (((p, g), v), u) in (&mut ps).zip(&mut gs).zip(&mut vs).zip(&mut us) {
-        block::<L, R, WD, true>(l, root, k, p, g, v, u);
+        block::<E, L, R, WD, true>(l, root, k, p, g, v, u);
     }
     let (p, g) = (ps.into_remainder(), gs.remainder());
     let (v, u) = (vs.into_remainder(), us.into_remainder());
     if !p.is_empty() {
-        block::<L, R, WD, false>(l, root, k, p, g, v, u);
+        block::<E, L, R, WD, false>(l, root, k, p, g, v, u);
     }
 }
 
 /// The update of `N` elements (`FULL`) or of fewer, the tail.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn block<L: Lanes<f32>, R: Root<f32, L>, const WD: bool, const FULL: bool>(
+fn block<E: Element, L: Lanes<E>, R: Root<E, L>, const WD: bool, const FULL: bool>(
     l: L,
     root: R,
     k: &Splat<L::V>,
-    p: &mut [f32],
-    g: &[f32],
-    v: &mut [f32],
-    u: &mut [f32],
+    p: &mut [E],
+    g: &[E],
+    v: &mut [E],
+    u: &mut [E],
 ) {
-    let load = |s: &[f32]| if FULL { l.load(s) } else { l.load_part(s) };
-    let (np, nv, nu) = update::<f32, L, R, WD>(l, root, k, load(p), load(g), load(v), load(u));
+    let load = |s: &[E]| if FULL { l.load(s) } else { l.load_part(s) };
+    let (np, nv, nu) = update::<E, L, R, WD>(l, root, k, load(p), load(g), load(v), load(u));
     for (x, s) in [(np, p), (nv, v), (nu, u)] {
         if FULL {
             l.store(x, s)
@@ -151,12 +157,12 @@ fn block<L: Lanes<f32>, R: Root<f32, L>, const WD: bool, const FULL: bool>(
 
 /// The square root alone over a slice, in place, as a [`Task`]: the exact
 /// operation [`update`] applies, for verifying it.
-pub(crate) struct Roots<'a, R> {
+pub(crate) struct Roots<'a, E, R> {
     pub root: R,
-    pub x: &'a mut [f32],
+    pub x: &'a mut [E],
 }
 
-impl<L: Lanes<f32>, R: Root<f32, L>> Task<L> for Roots<'_, R> {
+impl<E: Element, L: Lanes<E>, R: Root<E, L>> Task<L> for Roots<'_, E, R> {
     type Output = ();
 
     #[inline(always)]
@@ -174,13 +180,13 @@ impl<L: Lanes<f32>, R: Root<f32, L>> Task<L> for Roots<'_, R> {
 
 /// The division alone, `a[i] / b[i]` into `a[i]`, as a [`Task`]: the exact
 /// operation [`update`] applies to the two square roots, for verifying it.
-pub(crate) struct Quotients<'a, R> {
+pub(crate) struct Quotients<'a, E, R> {
     pub root: R,
-    pub a: &'a mut [f32],
-    pub b: &'a [f32],
+    pub a: &'a mut [E],
+    pub b: &'a [E],
 }
 
-impl<L: Lanes<f32>, R: Root<f32, L>> Task<L> for Quotients<'_, R> {
+impl<E: Element, L: Lanes<E>, R: Root<E, L>> Task<L> for Quotients<'_, E, R> {
     type Output = ();
 
     #[inline(always)]

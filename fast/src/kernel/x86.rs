@@ -1,5 +1,5 @@
-//! The x86-64 instruction sets: AVX2 + FMA (8 lanes) and AVX-512F (16
-//! lanes, masked tails), as [`Lanes`] types, with AVX-512's 14-bit estimates
+//! The x86-64 instruction sets: AVX2 + FMA (8 f32 or 4 f64 lanes) and
+//! AVX-512F (16 or 8 lanes, masked tails), as [`Lanes`] types, with AVX-512's 14-bit estimates
 //! where the CPU has them ([`NewtonLanes`], and [`Rsqrt14`] for the scalar
 //! path's `vrsqrt14ss`). A leaf: each operation is the
 //! one intrinsic that rounds as the scalar operation of the same name does
@@ -35,7 +35,7 @@ where
     const N: usize = 8;
 
     intrinsic_ops! {
-        memory: splat = _mm256_set1_ps, load = _mm256_loadu_ps, store = _mm256_storeu_ps;
+        memory(f32): splat = _mm256_set1_ps, load = _mm256_loadu_ps, store = _mm256_storeu_ps;
     }
     intrinsic_ops! { unary: sqrt = _mm256_sqrt_ps; }
     intrinsic_ops! {
@@ -49,6 +49,32 @@ where
         eq(a: __m256, b: __m256) -> __m256 = _mm256_cmp_ps::<_CMP_EQ_OQ>(a, b);
         any(m: __m256) -> bool = _mm256_movemask_ps(m) != 0;
         select(m: __m256, a: __m256, b: __m256) -> __m256 = _mm256_blendv_ps(b, a, m);
+    }
+}
+
+impl<const VL: bool> Lanes<f64> for Avx2<VL>
+where
+    Avx2<VL>: Simd,
+{
+    type V = __m256d;
+    type M = __m256d;
+    const N: usize = 4;
+
+    intrinsic_ops! {
+        memory(f64): splat = _mm256_set1_pd, load = _mm256_loadu_pd, store = _mm256_storeu_pd;
+    }
+    intrinsic_ops! { unary: sqrt = _mm256_sqrt_pd; }
+    intrinsic_ops! {
+        binary: add = _mm256_add_pd, sub = _mm256_sub_pd, mul = _mm256_mul_pd, div = _mm256_div_pd,
+            xor = _mm256_xor_pd, or = _mm256_or_pd;
+    }
+    intrinsic_ops! { ternary: mul_add = _mm256_fmadd_pd, neg_mul_add = _mm256_fnmadd_pd; }
+    intrinsic_ops! {
+        gt(a: __m256d, b: __m256d) -> __m256d = _mm256_cmp_pd::<_CMP_GT_OQ>(a, b);
+        le(a: __m256d, b: __m256d) -> __m256d = _mm256_cmp_pd::<_CMP_LE_OQ>(a, b);
+        eq(a: __m256d, b: __m256d) -> __m256d = _mm256_cmp_pd::<_CMP_EQ_OQ>(a, b);
+        any(m: __m256d) -> bool = _mm256_movemask_pd(m) != 0;
+        select(m: __m256d, a: __m256d, b: __m256d) -> __m256d = _mm256_blendv_pd(b, a, m);
     }
 }
 
@@ -93,7 +119,8 @@ impl Avx512 {
 
 simd_door!(Avx512, "avx512f,avx2,fma");
 
-/// The mask of the first `n` (< 16) lanes.
+/// The mask of the first `n` (< 16) lanes (as a `__mmask8` for f64's
+/// eight, where `n < 8`).
 #[inline(always)]
 fn first(n: usize) -> __mmask16 {
     debug_assert!(n < 16);
@@ -106,7 +133,7 @@ impl Lanes<f32> for Avx512 {
     const N: usize = 16;
 
     intrinsic_ops! {
-        memory: splat = _mm512_set1_ps, load = _mm512_loadu_ps, store = _mm512_storeu_ps;
+        memory(f32): splat = _mm512_set1_ps, load = _mm512_loadu_ps, store = _mm512_storeu_ps;
     }
     intrinsic_ops! {
         load_part(s: &[f32]) -> __m512 = {
@@ -140,6 +167,50 @@ impl Lanes<f32> for Avx512 {
     }
     #[inline(always)]
     fn any(self, m: __mmask16) -> bool {
+        m != 0
+    }
+}
+
+impl Lanes<f64> for Avx512 {
+    type V = __m512d;
+    type M = __mmask8;
+    const N: usize = 8;
+
+    intrinsic_ops! {
+        memory(f64): splat = _mm512_set1_pd, load = _mm512_loadu_pd, store = _mm512_storeu_pd;
+    }
+    intrinsic_ops! {
+        load_part(s: &[f64]) -> __m512d = {
+            // Only the first `s.len()` (< 8) lanes are read; masked-off
+            // lanes are not accessed (their faults are suppressed).
+            _mm512_maskz_loadu_pd(first(s.len()) as __mmask8, s.as_ptr())
+        };
+        store_part(v: __m512d, s: &mut [f64]) -> () = {
+            _mm512_mask_storeu_pd(s.as_mut_ptr(), first(s.len()) as __mmask8, v)
+        };
+        xor(a: __m512d, b: __m512d) -> __m512d = _mm512_castsi512_pd(_mm512_xor_si512(
+            _mm512_castpd_si512(a),
+            _mm512_castpd_si512(b),
+        ));
+    }
+    intrinsic_ops! { unary: sqrt = _mm512_sqrt_pd; }
+    intrinsic_ops! {
+        binary: add = _mm512_add_pd, sub = _mm512_sub_pd, mul = _mm512_mul_pd, div = _mm512_div_pd;
+    }
+    intrinsic_ops! { ternary: mul_add = _mm512_fmadd_pd, neg_mul_add = _mm512_fnmadd_pd; }
+    intrinsic_ops! {
+        gt(a: __m512d, b: __m512d) -> __mmask8 = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(a, b);
+        le(a: __m512d, b: __m512d) -> __mmask8 = _mm512_cmp_pd_mask::<_CMP_LE_OQ>(a, b);
+        eq(a: __m512d, b: __m512d) -> __mmask8 = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(a, b);
+        select(m: __mmask8, a: __m512d, b: __m512d) -> __m512d = _mm512_mask_blend_pd(m, b, a);
+    }
+
+    #[inline(always)]
+    fn or(self, a: __mmask8, b: __mmask8) -> __mmask8 {
+        a | b
+    }
+    #[inline(always)]
+    fn any(self, m: __mmask8) -> bool {
         m != 0
     }
 }
