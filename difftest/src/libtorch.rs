@@ -22,7 +22,8 @@
 //! | `param.add_(delta, alpha=-lr)`                       | `p.addcmul_(d, neglr_t)`                |
 //!
 //! with `rho_t = f32(rho)`, `c_t = f32(1.0 - rho)` (subtracted in f64),
-//! `eps_t = f32(eps)`, `wd_t = f32(wd)` and `neglr_t = f32(-lr)`.
+//! `eps_t = f32(eps)`, `wd_t = f32(wd)` and `neglr_t = f32(-lr)`. On float64
+//! tensors ([`step`] takes both) each scalar is the f64 value itself.
 //!
 //! # Threads
 //!
@@ -55,22 +56,28 @@ struct Scalars {
 }
 
 impl Scalars {
-    fn new(h: &Hyper) -> Self {
+    /// The scalars for tensors of `kind`: f32 as above; for `Double` the
+    /// Python floats themselves, as ATen's float64 kernels take them.
+    fn new(h: &Hyper, kind: Kind) -> Self {
+        let t = |x: f64| match kind {
+            Kind::Double => Tensor::from(x),
+            _ => Tensor::from(x as f32),
+        };
         Scalars {
-            rho: Tensor::from(h.rho as f32),
-            one_minus_rho: Tensor::from((1.0 - h.rho) as f32),
-            eps: Tensor::from(h.eps as f32),
-            neg_lr: Tensor::from((-h.lr) as f32),
-            weight_decay: (h.weight_decay != 0.0).then(|| Tensor::from(h.weight_decay as f32)),
+            rho: t(h.rho),
+            one_minus_rho: t(1.0 - h.rho),
+            eps: t(h.eps),
+            neg_lr: t(-h.lr),
+            weight_decay: (h.weight_decay != 0.0).then(|| t(h.weight_decay)),
         }
     }
 }
 
-fn check_operand(name: &str, t: &Tensor, size: &[i64]) -> Result<(), TchError> {
+fn check_operand(name: &str, t: &Tensor, size: &[i64], want: Kind) -> Result<(), TchError> {
     let kind = t.f_kind()?;
-    if kind != Kind::Float {
+    if kind != want {
         return Err(TchError::Kind(format!(
-            "{name}: expected Float (f32), got {kind:?}"
+            "{name}: expected {want:?} like param (Float or Double), got {kind:?}"
         )));
     }
     if t.device() != Device::Cpu {
@@ -100,10 +107,16 @@ fn step_with(
     acc_delta: &mut Tensor,
 ) -> Result<(), TchError> {
     let size = param.size();
-    check_operand("param", param, &size)?;
-    check_operand("grad", grad, &size)?;
-    check_operand("square_avg", square_avg, &size)?;
-    check_operand("acc_delta", acc_delta, &size)?;
+    let kind = param.f_kind()?;
+    if !matches!(kind, Kind::Float | Kind::Double) {
+        return Err(TchError::Kind(format!(
+            "param: expected Float (f32) or Double (f64), got {kind:?}"
+        )));
+    }
+    check_operand("grad", grad, &size, kind)?;
+    check_operand("square_avg", square_avg, &size, kind)?;
+    check_operand("acc_delta", acc_delta, &size, kind)?;
+    check_operand("param", param, &size, kind)?;
 
     // grad = grad if not maximize else -grad (a new tensor; the input is untouched)
     let mut g = if maximize {
@@ -134,8 +147,9 @@ fn step_with(
 /// `torch.optim.Adadelta`'s single-tensor path does it (without the step
 /// counter, which the math never reads).
 ///
-/// `param`, `grad`, `square_avg` and `acc_delta` must be contiguous f32 CPU
-/// tensors of the same shape; `grad` is not modified. Runs with the current
+/// `param`, `grad`, `square_avg` and `acc_delta` must be contiguous CPU
+/// tensors of the same shape and kind, f32 or f64 (float64 takes the f64
+/// scalars, as torch does); `grad` is not modified. Runs with the current
 /// thread's libtorch thread count.
 ///
 /// # Panics
@@ -162,7 +176,7 @@ pub fn try_step(
     acc_delta: &mut Tensor,
 ) -> Result<(), TchError> {
     step_with(
-        &Scalars::new(hyper),
+        &Scalars::new(hyper, param.f_kind()?),
         hyper.maximize,
         param,
         grad,
@@ -212,7 +226,7 @@ pub fn try_run_with_threads(case: &Case, threads: i32) -> Result<Trajectory, Tch
     // (pytorch#188792, oneMKL 2024.2).
     let _ = Tensor::from(1.0f32).f_sqrt()?;
 
-    let sc = Scalars::new(&case.hyper);
+    let sc = Scalars::new(&case.hyper, Kind::Float);
     let one = Tensor::from(1.0f32);
     let mut params = case
         .params

@@ -11,7 +11,7 @@ use super::isa::Isa;
 use super::job::Piece;
 use super::lanes::{Lanes, Scalar};
 #[cfg(target_arch = "x86_64")]
-use super::lanes::{MklLanes, NewtonLanes};
+use super::lanes::{MklLanes, MklLanes64, NewtonLanes};
 #[cfg(target_arch = "aarch64")]
 use super::neon::Neon;
 #[cfg(target_arch = "x86_64")]
@@ -248,34 +248,53 @@ pub(crate) fn pick_f32(
 }
 
 /// The float64 pairings: every instruction set with the correctly rounded
-/// square root (the hardware's `sqrtpd`, `fsqrt`), the hardware's division.
-/// AVX-512's estimates ([`DivSqrt`]) are f32 instructions and play no part.
+/// square root (the hardware's `sqrtpd`, `fsqrt`) and, on x86-64, with
+/// oneMKL's float64 EXHA and L9HA; the hardware's division. AVX-512's
+/// estimates ([`DivSqrt`]) are f32 instructions and play no part.
 pub(crate) fn pick_f64(
     isa: Isa,
     mkl: Option<LibtorchSqrt>,
     cpu: &Cpu,
 ) -> Result<Kernel<f64>, Error> {
-    if let Some(k) = mkl {
-        return Err(Error::CannotReproduceLibtorch(format!(
-            "float64 with {} is not implemented",
-            k.mkl_kernel()
-        )));
-    }
     let absent = || unavailable(isa, "needs features this CPU lacks");
     match isa {
-        Isa::Scalar => Ok(Kernel::of(Scalar, Ieee)),
+        Isa::Scalar => with_mkl64(Scalar, mkl),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => Ok(Kernel::of(
-            Avx2::<false>::new(cpu).ok_or_else(absent)?,
-            Ieee,
-        )),
+        Isa::Avx2 => with_mkl64(Avx2::<false>::new(cpu).ok_or_else(absent)?, mkl),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => Ok(Kernel::of(Avx512::new(cpu).ok_or_else(absent)?, Ieee)),
+        Isa::Avx512 => with_mkl64(Avx512::new(cpu).ok_or_else(absent)?, mkl),
         #[cfg(target_arch = "aarch64")]
-        Isa::Neon => Ok(Kernel::of(Neon::new(cpu).ok_or_else(absent)?, Ieee)),
+        Isa::Neon => with_mkl64(Neon::new(cpu).ok_or_else(absent)?, mkl),
         _ => {
             let _ = cpu;
             Err(unavailable(isa, "is not built for this architecture"))
         }
+    }
+}
+
+/// The float64 loop on `l` for `mkl`.
+#[cfg(target_arch = "x86_64")]
+fn with_mkl64<L: MklLanes64>(l: L, mkl: Option<LibtorchSqrt>) -> Result<Kernel<f64>, Error> {
+    match mkl {
+        None => Ok(Kernel::of(l, Ieee)),
+        Some(LibtorchSqrt::MklExHa) => Ok(Kernel::of(l, Exha::default())),
+        Some(LibtorchSqrt::MklL9Ha) => Ok(Kernel::of(l, L9ha::default())),
+        Some(k @ LibtorchSqrt::MklZ0Ha) => Err(Error::CannotReproduceLibtorch(format!(
+            "float64 with {} is not implemented yet",
+            k.mkl_kernel()
+        ))),
+    }
+}
+
+/// The float64 loop on `l`: the correctly rounded square root (no oneMKL
+/// recipe is computable off x86-64).
+#[cfg(not(target_arch = "x86_64"))]
+fn with_mkl64<L: Lanes<f64>>(l: L, mkl: Option<LibtorchSqrt>) -> Result<Kernel<f64>, Error> {
+    match mkl {
+        None => Ok(Kernel::of(l, Ieee)),
+        Some(k) => Err(Error::CannotReproduceLibtorch(format!(
+            "{} is computable on x86-64 only",
+            k.mkl_kernel()
+        ))),
     }
 }

@@ -113,6 +113,29 @@ pub(crate) trait MklLanes: Lanes<f32> {
 }
 
 #[cfg(target_arch = "x86_64")]
+/// The f64 operations oneMKL's `dSqrt` EXHA and L9HA recipes need beyond
+/// [`Lanes`]: integer arithmetic on each lane's bit pattern (wrapping), and
+/// their seed, `rsqrtps`. x86-64 only, as `rsqrtps` is.
+pub(crate) trait MklLanes64: Lanes<f64> {
+    /// `bits(a) & mask`.
+    fn and_bits(self, a: Self::V, mask: u64) -> Self::V;
+    /// `bits(a) | bits(b)`.
+    fn or_bits(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `bits(a) + k`, wrapping.
+    fn add_bits(self, a: Self::V, k: u64) -> Self::V;
+    /// `bits(a) - bits(b)`, wrapping.
+    fn sub_bits(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `bits(a) >> n`, logical.
+    fn shr_bits(self, a: Self::V, n: u32) -> Self::V;
+    /// `f64(rsqrtps(f))` where `f` is the f32 whose bits are the low 32 bits
+    /// of the lane (the same 12-bit table as the f32 recipes' `rsqrt12`).
+    fn rsqrt12_low(self, a: Self::V) -> Self::V;
+    /// Lanes whose bit pattern plus `offset` (wrapping), read as an `i64`,
+    /// exceeds `above`.
+    fn bits_above(self, x: Self::V, offset: u64, above: i64) -> Self::M;
+}
+
+#[cfg(target_arch = "x86_64")]
 /// A proof that `vrsqrt14ps` (AVX-512's 14-bit reciprocal-square-root
 /// estimate, which oneMKL's Z0HA is built on) can run at the width of `L`.
 pub(crate) trait Rsqrt14<L: Lanes<f32>>: Copy + Send + Sync + 'static {
@@ -257,6 +280,38 @@ impl MklLanes for Scalar {
     #[inline(always)]
     fn bits_above(self, x: f32, offset: u32, above: i32) -> bool {
         (x.to_bits().wrapping_add(offset) as i32) > above
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl MklLanes64 for Scalar {
+    #[inline(always)]
+    fn and_bits(self, a: f64, mask: u64) -> f64 {
+        f64::from_bits(a.to_bits() & mask)
+    }
+    #[inline(always)]
+    fn or_bits(self, a: f64, b: f64) -> f64 {
+        f64::from_bits(a.to_bits() | b.to_bits())
+    }
+    #[inline(always)]
+    fn add_bits(self, a: f64, k: u64) -> f64 {
+        f64::from_bits(a.to_bits().wrapping_add(k))
+    }
+    #[inline(always)]
+    fn sub_bits(self, a: f64, b: f64) -> f64 {
+        f64::from_bits(a.to_bits().wrapping_sub(b.to_bits()))
+    }
+    #[inline(always)]
+    fn shr_bits(self, a: f64, n: u32) -> f64 {
+        f64::from_bits(a.to_bits() >> n)
+    }
+    #[inline(always)]
+    fn rsqrt12_low(self, a: f64) -> f64 {
+        f64::from(MklLanes::rsqrt12(self, f32::from_bits(a.to_bits() as u32)))
+    }
+    #[inline(always)]
+    fn bits_above(self, x: f64, offset: u64, above: i64) -> bool {
+        (x.to_bits().wrapping_add(offset) as i64) > above
     }
 }
 

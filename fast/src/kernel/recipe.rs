@@ -13,7 +13,7 @@
 
 use super::lanes::Lanes;
 #[cfg(target_arch = "x86_64")]
-use super::lanes::{MklLanes, Rsqrt14};
+use super::lanes::{MklLanes, MklLanes64, Rsqrt14};
 
 /// A square root, element-wise over the lanes of `L`.
 pub(crate) trait Root<E: Copy + Default, L: Lanes<E>>: Copy + Send + Sync + 'static {
@@ -48,7 +48,7 @@ mod mkl {
     /// runs only if some lane is set: the rare-lane fallback of every recipe
     /// built on an approximation.
     #[inline(always)]
-    pub(crate) fn replace_where<L: Lanes<f32>>(
+    pub(crate) fn replace_where<E: Copy + Default, L: Lanes<E>>(
         l: L,
         m: L::M,
         r: L::V,
@@ -119,6 +119,92 @@ mod mkl {
                 EXHA_SPECIAL_ABOVE
             };
             ieee_where(l, l.bits_above(x, SPECIAL_OFFSET, above), r, x)
+        }
+    }
+
+    /// The seed of oneMKL's float64 EXHA and L9HA, from the bits `a` of `x`:
+    /// `rsqrtps` of x's top 23 mantissa bits as an f32 in [1, 4) (exponent
+    /// by the parity of x's), and the power of two `sc` that scales it to
+    /// `1/sqrt(x)`: `r = sc y` (exact).
+    ///
+    /// ```text
+    /// b  = !a & 2^52
+    /// f  = low32(((a & 0x001fffffe0000000) | (b + 0x07f0000000000000)) >> 29)
+    /// y  = f64(rsqrtps(f));  sc = bits(((b - (a & 0x7ff0000000000000)) + 0xbfd0000000000000) >> 1)
+    /// ```
+    #[inline(always)]
+    fn seed64<L: MklLanes64>(l: L, x: L::V) -> L::V {
+        let b = l.and_bits(l.xor(x, l.splat(f64::from_bits(!0))), 0x0010_0000_0000_0000);
+        let top = l.and_bits(x, 0x001f_ffff_e000_0000);
+        let f = l.shr_bits(l.or_bits(top, l.add_bits(b, 0x07f0_0000_0000_0000)), 29);
+        let e = l.sub_bits(b, l.and_bits(x, 0x7ff0_0000_0000_0000));
+        let sc = l.shr_bits(l.add_bits(e, 0xbfd0_0000_0000_0000), 1);
+        l.mul(sc, l.rsqrt12_low(f))
+    }
+
+    /// The float64 EXHA and L9HA send every lane whose bits plus
+    /// [`SPECIAL_OFFSET_64`] exceed this as an `i64` to IEEE `sqrt`: with
+    /// `hi` the top 32 bits, `(i32)(hi + 0x7ff00000) > (i32)0xffbfffff`,
+    /// i.e. every pattern with the sign set, +0, positive subnormals, and
+    /// `x >= 2^1022` (+inf and +NaN included). oneMKL's scalar helper gives
+    /// IEEE's bits on those (measured on every subnormal and `>= 2^1022`
+    /// value tested; negatives are NaN either way).
+    pub(crate) const SPECIAL_ABOVE_64: i64 = 0xffbf_ffff_ffff_ffff_u64 as i64;
+    /// The offset added before that comparison (`0x7ff00000` on the top half).
+    pub(crate) const SPECIAL_OFFSET_64: u64 = 0x7ff0_0000_0000_0000;
+    /// The float64 recipes' polynomial in `e = 1 - x r^2`: `C0..C3`, from
+    /// libtorch_cpu.so's constants (about 1/2, 3/8, 5/16, 35/128).
+    const C64: [u64; 4] = [
+        0x3fdf_ffff_ffff_fe71,
+        0x3fd8_0000_0000_00f6,
+        0x3fd4_0000_b130_01d9,
+        0x3fd1_8000_3233_8cbb,
+    ];
+
+    /// oneMKL `mkl_vml_kernel_dSqrt_EXHAynn`, every operation rounded alone:
+    ///
+    /// ```text
+    /// r  = seed64(x);  rr = r r;  xh = bits(a & 0xfffffffff8000000);  xl = x - xh
+    /// e  = (1 - xh rr) - xl rr
+    /// p  = ((((e C3 + C2) e + C1) e + C0) e
+    /// res = xh r + (xl r + (p r) x)
+    /// ```
+    impl<L: MklLanes64> Root<f64, L> for Refined<false> {
+        #[inline(always)]
+        fn root(self, l: L, x: L::V) -> L::V {
+            let c = C64.map(|b| l.splat(f64::from_bits(b)));
+            let r = seed64(l, x);
+            let rr = l.mul(r, r);
+            let xh = l.and_bits(x, 0xffff_ffff_f800_0000);
+            let xl = l.sub(x, xh);
+            let e = l.sub(l.sub(l.splat(1.0), l.mul(xh, rr)), l.mul(xl, rr));
+            let p = l.add(l.mul(e, c[3]), c[2]);
+            let p = l.add(l.mul(p, e), c[1]);
+            let p = l.mul(l.add(l.mul(p, e), c[0]), e);
+            let q = l.mul(l.mul(p, r), x);
+            let res = l.add(l.mul(xh, r), l.add(l.mul(xl, r), q));
+            let special = l.bits_above(x, SPECIAL_OFFSET_64, SPECIAL_ABOVE_64);
+            replace_where(l, special, res, || l.sqrt(x))
+        }
+    }
+
+    /// oneMKL `mkl_vml_kernel_dSqrt_L9HAynn`, fused:
+    ///
+    /// ```text
+    /// r = seed64(x);  e = fma(-x, r r, 1)
+    /// p = fma(fma(fma(C3, e, C2), e, C1), e, C0)
+    /// res = fma(x, r, x (r (e p)))
+    /// ```
+    impl<L: MklLanes64> Root<f64, L> for Refined<true> {
+        #[inline(always)]
+        fn root(self, l: L, x: L::V) -> L::V {
+            let c = C64.map(|b| l.splat(f64::from_bits(b)));
+            let r = seed64(l, x);
+            let e = l.neg_mul_add(x, l.mul(r, r), l.splat(1.0));
+            let p = l.mul_add(l.mul_add(l.mul_add(c[3], e, c[2]), e, c[1]), e, c[0]);
+            let res = l.mul_add(x, r, l.mul(x, l.mul(r, l.mul(e, p))));
+            let special = l.bits_above(x, SPECIAL_OFFSET_64, SPECIAL_ABOVE_64);
+            replace_where(l, special, res, || l.sqrt(x))
         }
     }
 

@@ -9,7 +9,9 @@
 use std::arch::x86_64::*;
 
 use super::cpu::Cpu;
-use super::lanes::{intrinsic_ops, simd_door, Lanes, MklLanes, NewtonLanes, Rsqrt14, Scalar, Simd};
+use super::lanes::{
+    intrinsic_ops, simd_door, Lanes, MklLanes, MklLanes64, NewtonLanes, Rsqrt14, Scalar, Simd,
+};
 
 /// AVX2 + FMA, 8 lanes. With `VL`, also AVX-512F and AVX-512VL, so that
 /// `vrsqrt14ps ymm` (oneMKL's Z0HA on 8 lanes) runs inline.
@@ -87,6 +89,41 @@ where
         bits_above(x: __m256, offset: u32, above: i32) -> __m256 = {
             let t = _mm256_add_epi32(_mm256_castps_si256(x), _mm256_set1_epi32(offset as i32));
             _mm256_castsi256_ps(_mm256_cmpgt_epi32(t, _mm256_set1_epi32(above)))
+        };
+    }
+}
+
+impl<const VL: bool> MklLanes64 for Avx2<VL>
+where
+    Avx2<VL>: Simd,
+{
+    intrinsic_ops! {
+        and_bits(a: __m256d, mask: u64) -> __m256d =
+            _mm256_and_pd(a, _mm256_castsi256_pd(_mm256_set1_epi64x(mask as i64)));
+        or_bits(a: __m256d, b: __m256d) -> __m256d = _mm256_or_pd(a, b);
+        add_bits(a: __m256d, k: u64) -> __m256d = _mm256_castsi256_pd(_mm256_add_epi64(
+            _mm256_castpd_si256(a),
+            _mm256_set1_epi64x(k as i64),
+        ));
+        sub_bits(a: __m256d, b: __m256d) -> __m256d = _mm256_castsi256_pd(_mm256_sub_epi64(
+            _mm256_castpd_si256(a),
+            _mm256_castpd_si256(b),
+        ));
+        shr_bits(a: __m256d, n: u32) -> __m256d = _mm256_castsi256_pd(_mm256_srl_epi64(
+            _mm256_castpd_si256(a),
+            _mm_cvtsi32_si128(n as i32),
+        ));
+        rsqrt12_low(a: __m256d) -> __m256d = {
+            // The low dword of each quadword, gathered into four f32 lanes.
+            let lows = _mm256_permutevar8x32_epi32(
+                _mm256_castpd_si256(a),
+                _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6),
+            );
+            _mm256_cvtps_pd(_mm_rsqrt_ps(_mm_castsi128_ps(_mm256_castsi256_si128(lows))))
+        };
+        bits_above(x: __m256d, offset: u64, above: i64) -> __m256d = {
+            let t = _mm256_add_epi64(_mm256_castpd_si256(x), _mm256_set1_epi64x(offset as i64));
+            _mm256_castsi256_pd(_mm256_cmpgt_epi64(t, _mm256_set1_epi64x(above)))
         };
     }
 }
@@ -234,6 +271,40 @@ impl MklLanes for Avx512 {
         bits_above(x: __m512, offset: u32, above: i32) -> __mmask16 = {
             let t = _mm512_add_epi32(_mm512_castps_si512(x), _mm512_set1_epi32(offset as i32));
             _mm512_cmpgt_epi32_mask(t, _mm512_set1_epi32(above))
+        };
+    }
+}
+
+impl MklLanes64 for Avx512 {
+    intrinsic_ops! {
+        and_bits(a: __m512d, mask: u64) -> __m512d = _mm512_castsi512_pd(_mm512_and_si512(
+            _mm512_castpd_si512(a),
+            _mm512_set1_epi64(mask as i64),
+        ));
+        or_bits(a: __m512d, b: __m512d) -> __m512d = _mm512_castsi512_pd(_mm512_or_si512(
+            _mm512_castpd_si512(a),
+            _mm512_castpd_si512(b),
+        ));
+        add_bits(a: __m512d, k: u64) -> __m512d = _mm512_castsi512_pd(_mm512_add_epi64(
+            _mm512_castpd_si512(a),
+            _mm512_set1_epi64(k as i64),
+        ));
+        sub_bits(a: __m512d, b: __m512d) -> __m512d = _mm512_castsi512_pd(_mm512_sub_epi64(
+            _mm512_castpd_si512(a),
+            _mm512_castpd_si512(b),
+        ));
+        shr_bits(a: __m512d, n: u32) -> __m512d = _mm512_castsi512_pd(_mm512_srl_epi64(
+            _mm512_castpd_si512(a),
+            _mm_cvtsi32_si128(n as i32),
+        ));
+        // `vpmovqd` takes the low dword of each quadword; `rsqrtps ymm`, as
+        // AVX-512 has no `vrsqrtps zmm`.
+        rsqrt12_low(a: __m512d) -> __m512d = _mm512_cvtps_pd(_mm256_rsqrt_ps(_mm256_castsi256_ps(
+            _mm512_cvtepi64_epi32(_mm512_castpd_si512(a)),
+        )));
+        bits_above(x: __m512d, offset: u64, above: i64) -> __mmask8 = {
+            let t = _mm512_add_epi64(_mm512_castpd_si512(x), _mm512_set1_epi64(offset as i64));
+            _mm512_cmpgt_epi64_mask(t, _mm512_set1_epi64(above))
         };
     }
 }
