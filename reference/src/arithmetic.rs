@@ -15,7 +15,8 @@
 //! | `param.add_(delta, alpha=-lr)`             | [`Arithmetic::add_alpha`]       |
 //!
 //! How each op rounds is the implementation's business and is documented on
-//! [`crate::HighPrecision`] and [`crate::Binary32`]. How the Python floats
+//! [`crate::HighPrecision`], [`crate::Binary32`] and [`crate::Binary64`]
+//! (the last two share one implementation, [`crate::PytorchCpu`]'s). How the Python floats
 //! `lr`, `rho`, `eps`, `weight_decay` (and `1 - rho`, computed in Python
 //! double) become operands is [`Arithmetic::scalars`].
 
@@ -52,10 +53,11 @@ pub trait Arithmetic {
     type Value: Clone + Debug;
 
     /// The scalar operands for `hyper`, converted the way this arithmetic
-    /// (and PyTorch, for [`crate::Binary32`]) converts them.
+    /// (and PyTorch, for [`crate::Binary32`] and [`crate::Binary64`])
+    /// converts them.
     fn scalars(&self, hyper: &Hyperparams) -> Scalars<Self::Value>;
 
-    /// An element from an `f32` (exact in both provided arithmetics).
+    /// An element from an `f32` (exact in every provided arithmetic).
     fn convert_f32(&self, x: f32) -> Self::Value;
 
     /// The exact value of an element as an MPFR number (NaN and infinities

@@ -7,43 +7,8 @@
 mod common;
 
 use adadelta_reference::{step, Adadelta, Binary32, Hyperparams, MulAdd, ParamState};
-use common::{interesting_f32, same, with_exponent};
+use common::{interesting_f32, native_step, same, with_exponent};
 use proptest::prelude::*;
-
-/// Adadelta on one element, written directly in native `f32`, following the
-/// recipe of the notes (§4): scalars rounded from `f64` with `as f32`.
-fn native_step(fused: bool, h: &Hyperparams, p: &mut f32, g: f32, v: &mut f32, u: &mut f32) {
-    let rho = h.rho as f32;
-    let c = (1.0 - h.rho) as f32;
-    let eps = h.eps as f32;
-    let nlr = (-h.lr) as f32;
-    let wd = h.weight_decay as f32;
-    let mut g = if h.maximize { -g } else { g };
-    if h.weight_decay != 0.0 {
-        g = if fused { p.mul_add(wd, g) } else { g + wd * *p };
-    }
-    *v *= rho;
-    *v = if fused {
-        (c * g).mul_add(g, *v)
-    } else {
-        *v + (c * g) * g
-    };
-    let std = (*v + eps).sqrt();
-    let mut d = (*u + eps).sqrt();
-    d /= std;
-    d *= g;
-    *u *= rho;
-    *u = if fused {
-        (c * d).mul_add(d, *u)
-    } else {
-        *u + (c * d) * d
-    };
-    *p = if fused {
-        d.mul_add(nlr, *p)
-    } else {
-        *p + nlr * d
-    };
-}
 
 /// An `f64` hyperparameter: the edge values, the PyTorch defaults, values that
 /// are not exactly representable in `f32`, and a random one in `range`.
