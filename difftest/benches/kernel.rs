@@ -91,7 +91,7 @@ fn bench_sizes(c: &mut Criterion, name: &str, sizes: &[usize], reference: bool, 
     let n: usize = sizes.iter().sum();
     let mut group = c.benchmark_group(name);
     configure(&mut group, n);
-    let mut t = Tensors::new(sizes);
+    let mut t = Tensors::<f32>::new(sizes);
     probe::bench_fast(&mut group, &coeffs, &mut t, probe_too);
     drop(t);
     // libtorch after fast, with its own copy (fast's memory freed first).
@@ -108,7 +108,7 @@ fn bench_sizes(c: &mut Criterion, name: &str, sizes: &[usize], reference: bool, 
             mul_add: adadelta_reference::MulAdd::Fused,
         };
         let rh = h.to_reference();
-        let mut t = Tensors::new(sizes);
+        let mut t = Tensors::<f32>::new(sizes);
         group.sampling_mode(SamplingMode::Flat);
         group.sample_size(10);
         group.bench_function(BenchmarkId::new("reference", 1), |b| {
@@ -146,7 +146,7 @@ fn bench_adapters(c: &mut Criterion, name: &str, sizes: &[usize]) {
             threads: Threads::Pool(pool.clone()),
             ..Executor::default()
         };
-        let mut t = Tensors::new(sizes);
+        let mut t = Tensors::<f32>::new(sizes);
         group.bench_function(BenchmarkId::new("probe", threads), |b| {
             b.iter(|| t.probe(&pool))
         });

@@ -3,7 +3,8 @@
 //! numerics (`Numerics::Default`, and `Numerics::ReproduceLibtorch` where
 //! `LibtorchSqrt::detect` finds oneMKL's kernel for this CPU), on 1 and 2
 //! threads, for one tensor of 16, 4K, 1M, 16M and 64M elements and the
-//! 200-tensor list of 16M elements in all. Needs neither tch nor libtorch:
+//! 200-tensor list of 16M elements in all; and float64 tensors of 4K, 16M
+//! and 64M elements against a probe of f64 traffic (56 bytes per element). Needs neither tch nor libtorch:
 //!
 //! ```sh
 //! cargo bench -p adadelta --bench kernel              # everything (~2 min, ~1.1 GB)
@@ -29,7 +30,15 @@ mod probe;
 #[path = "shared/table.rs"]
 mod table;
 
-use probe::{configure, model_sizes, Tensors, LIST200, M, SIZES, TINY};
+use probe::{configure, model_sizes, Elem, Tensors, LIST200, M, SIZES, TINY};
+
+/// The float64 groups: a tensor of 4K, 16M and 64M `f64` elements (the
+/// probe's traffic is 56 bytes per element).
+const F64_SIZES: [(&str, usize); 3] = [
+    ("f64-4K", 4 * 1024),
+    ("f64-16M", 16 * M),
+    ("f64-64M", 64 * M),
+];
 
 /// The hyperparameters timed (weight decay on, so every op of the step runs).
 fn hyperparams() -> Hyperparams {
@@ -40,11 +49,11 @@ fn hyperparams() -> Hyperparams {
     }
 }
 
-fn bench_sizes(c: &mut Criterion, name: &str, sizes: &[usize], probe_too: bool) {
+fn bench_sizes<E: Elem>(c: &mut Criterion, name: &str, sizes: &[usize], probe_too: bool) {
     let coeffs = Coefficients::new(&hyperparams()).unwrap();
     let mut group = c.benchmark_group(name);
     configure(&mut group, sizes.iter().sum());
-    let mut t = Tensors::new(sizes);
+    let mut t = Tensors::<E>::new(sizes);
     probe::bench_fast(&mut group, &coeffs, &mut t, probe_too);
     group.finish();
 }
@@ -83,6 +92,27 @@ fn print_table(dir: &Path) {
         }
     }
     print_div_sqrt_table(dir);
+    print_f64_table(dir);
+}
+
+/// float64: the kernel against the f64 probe (4 f64 streams read, 3
+/// written: 56 bytes per element).
+fn print_f64_table(dir: &Path) {
+    println!("\nfloat64 (probe: 56 bytes per element):\n");
+    println!("| size | threads | probe | fast default (% of probe) | fast reproduce-libtorch (% of probe) |");
+    println!("|---|---|---|---|---|");
+    for (group, n) in F64_SIZES {
+        for t in [1, 2] {
+            let probe = table::probe_of(dir, group, t, n);
+            let per = |b: &str| table::per_element(dir, group, b, t, n);
+            println!(
+                "| {group} | {t} | {} | {} | {} |",
+                table::ns(probe),
+                table::of_probe(per("fast-default"), probe),
+                table::of_probe(per("fast-libtorch"), probe),
+            );
+        }
+    }
 }
 
 /// Every division-and-square-root choice side by side, as a share of the
@@ -127,13 +157,16 @@ fn main() {
     let mut c = Criterion::default()
         .output_directory(&dir)
         .configure_from_args();
-    bench_sizes(&mut c, TINY.0, &[TINY.1], true);
+    bench_sizes::<f32>(&mut c, TINY.0, &[TINY.1], true);
     for (name, n) in SIZES {
-        bench_sizes(&mut c, name, &[n], true);
+        bench_sizes::<f32>(&mut c, name, &[n], true);
     }
     // Held to the 16M probe (a probe per tensor would not split the list
     // across threads as the kernel does).
-    bench_sizes(&mut c, LIST200, &model_sizes(), false);
+    bench_sizes::<f32>(&mut c, LIST200, &model_sizes(), false);
+    for (name, n) in F64_SIZES {
+        bench_sizes::<f64>(&mut c, name, &[n], true);
+    }
     c.final_summary();
     print_table(&dir);
     println!(

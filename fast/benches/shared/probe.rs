@@ -43,27 +43,43 @@ pub fn model_sizes() -> Vec<usize> {
 /// Cheap deterministic values in [-1, 1) (xorshift; the same sequence as
 /// `adadelta_difftest::suite::fill`, which difftest cannot share with this
 /// crate's bench).
-fn fill(n: usize, seed: u64) -> Vec<f32> {
+fn fill<E: Elem>(n: usize, seed: u64) -> Vec<E> {
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     (0..n)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            (x >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            E::from((x >> 40) as f32 / (1u64 << 23) as f32 - 1.0)
         })
         .collect()
 }
 
-/// The four slices of every tensor of a step.
-pub struct Tensors {
-    pub p: Vec<Vec<f32>>,
-    pub g: Vec<Vec<f32>>,
-    pub v: Vec<Vec<f32>>,
-    pub u: Vec<Vec<f32>>,
+/// The element types benchmarked: the kernel's, with the probe's loop.
+pub trait Elem: kernel::Element + From<f32> + std::ops::Add<Output = Self> {
+    /// The probe over one tensor's slices.
+    fn probe(p: &mut [Self], g: &[Self], v: &mut [Self], u: &mut [Self]);
+}
+impl Elem for f32 {
+    fn probe(p: &mut [f32], g: &[f32], v: &mut [f32], u: &mut [f32]) {
+        probe_f32(p, g, v, u)
+    }
+}
+impl Elem for f64 {
+    fn probe(p: &mut [f64], g: &[f64], v: &mut [f64], u: &mut [f64]) {
+        probe_f64(p, g, v, u)
+    }
 }
 
-impl Tensors {
+/// The four slices of every tensor of a step, of `f32` or `f64`.
+pub struct Tensors<E = f32> {
+    pub p: Vec<Vec<E>>,
+    pub g: Vec<Vec<E>>,
+    pub v: Vec<Vec<E>>,
+    pub u: Vec<Vec<E>>,
+}
+
+impl<E: Elem> Tensors<E> {
     pub fn new(sizes: &[usize]) -> Self {
         Tensors {
             p: sizes
@@ -76,8 +92,8 @@ impl Tensors {
                 .enumerate()
                 .map(|(i, &n)| fill(n, 2 * i as u64 + 2))
                 .collect(),
-            v: sizes.iter().map(|&n| vec![0.0; n]).collect(),
-            u: sizes.iter().map(|&n| vec![0.0; n]).collect(),
+            v: sizes.iter().map(|&n| vec![E::default(); n]).collect(),
+            u: sizes.iter().map(|&n| vec![E::default(); n]).collect(),
         }
     }
 
@@ -95,7 +111,7 @@ impl Tensors {
             kernel::run(&mut jobs, exec).unwrap();
             return;
         }
-        let mut jobs: Vec<Job> = self
+        let mut jobs: Vec<Job<E>> = self
             .p
             .iter_mut()
             .zip(&self.g)
@@ -147,8 +163,39 @@ impl Tensors {
 }
 
 /// The bandwidth probe's loop: reads `p, g, v, u`, writes `p, v, u` (one add
-/// each, so nothing is elided), with the widest vectors the CPU has.
-fn probe_slice(p: &mut [f32], g: &[f32], v: &mut [f32], u: &mut [f32]) {
+/// each, so nothing is elided), with the widest vectors the CPU has. f32
+/// with the kernel's own AVX-512 access pattern; f64 through the compiler's
+/// vectorisation for the CPU's features.
+fn probe_slice<E: Elem>(p: &mut [E], g: &[E], v: &mut [E], u: &mut [E]) {
+    E::probe(p, g, v, u)
+}
+
+/// The f64 probe: [`probe_lanes`] compiled for the CPU's widest vectors.
+fn probe_f64(p: &mut [f64], g: &[f64], v: &mut [f64], u: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        #[target_feature(enable = "avx512f")]
+        fn wide(p: &mut [f64], g: &[f64], v: &mut [f64], u: &mut [f64]) {
+            probe_lanes(p, g, v, u)
+        }
+        // SAFETY: AVX-512F was just detected, `wide`'s only requirement.
+        unsafe { wide(p, g, v, u) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2")]
+        fn wide(p: &mut [f64], g: &[f64], v: &mut [f64], u: &mut [f64]) {
+            probe_lanes(p, g, v, u)
+        }
+        // SAFETY: AVX2 was just detected, `wide`'s only requirement.
+        unsafe { wide(p, g, v, u) };
+        return;
+    }
+    probe_lanes(p, g, v, u);
+}
+
+fn probe_f32(p: &mut [f32], g: &[f32], v: &mut [f32], u: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
         // SAFETY: AVX-512F was just detected, which is probe_avx512's only
@@ -169,7 +216,7 @@ fn probe_slice(p: &mut [f32], g: &[f32], v: &mut [f32], u: &mut [f32]) {
 /// The probe's element loop, which the compiler vectorises with the target
 /// features of the function it is inlined into.
 #[inline(always)]
-fn probe_lanes(p: &mut [f32], g: &[f32], v: &mut [f32], u: &mut [f32]) {
+fn probe_lanes<E: Elem>(p: &mut [E], g: &[E], v: &mut [E], u: &mut [E]) {
     let n = p.len();
     assert!(g.len() == n && v.len() == n && u.len() == n);
     for i in 0..n {
@@ -293,16 +340,18 @@ pub fn div_sqrts(libtorch: bool) -> Vec<DivSqrt> {
 /// (reproduce-libtorch where this CPU's oneMKL kernel is known), with every
 /// [`div_sqrts`] choice, on `t`, on 1 and 2 threads: the part both kernel
 /// benches time alike.
-pub fn bench_fast(
+pub fn bench_fast<E: Elem>(
     group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
     coeffs: &Coefficients,
-    t: &mut Tensors,
+    t: &mut Tensors<E>,
     probe_too: bool,
 ) {
-    let repro = match LibtorchSqrt::detect() {
-        Ok(_) => Some(Numerics::ReproduceLibtorch),
+    // Where the oneMKL kernel is known and computable for this element type.
+    let here = Executor::with_numerics(Numerics::ReproduceLibtorch);
+    let repro = match LibtorchSqrt::detect().and_then(|_| kernel::sqrt::<E>(&here, &mut [])) {
+        Ok(()) => Some(Numerics::ReproduceLibtorch),
         Err(e) => {
-            eprintln!("fast-libtorch skipped: {e}");
+            eprintln!("fast-libtorch skipped for {}: {e}", E::DTYPE);
             None
         }
     };
