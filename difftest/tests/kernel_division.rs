@@ -29,7 +29,7 @@ fn executors() -> Vec<Executor> {
                     ..Executor::default()
                 };
                 // The AVX2 path computes Z0HA only with AVX-512VL.
-                if div(&e, &mut [], &[]).is_ok() {
+                if div::<f32>(&e, &mut [], &[]).is_ok() {
                     v.push(e);
                 }
             }
