@@ -24,6 +24,11 @@ use super::update::{Quotients, Roots, Sweep};
 use super::x86::{Avx2, Avx512, Avx512F};
 use crate::Error;
 
+/// oneMKL's square root to compute, `None` for the correctly rounded one.
+type Mkl = Option<LibtorchSqrt>;
+/// A loop for elements `E`, or why this CPU cannot run it.
+type Picked<E> = Result<Kernel<E>, Error>;
+
 /// A loop over pieces of `E`, and its square root and division alone, for
 /// one pairing.
 trait Loop<E>: Sync {
@@ -113,12 +118,7 @@ fn unavailable(isa: Isa, why: &str) -> Error {
 /// square root and with each oneMKL recipe it can compute, and on the
 /// AVX-512 paths each with the estimated division and square roots.
 #[cfg(target_arch = "x86_64")]
-pub(crate) fn pick_f32(
-    isa: Isa,
-    mkl: Option<LibtorchSqrt>,
-    ds: DivSqrt,
-    cpu: &Cpu,
-) -> Result<Kernel<f32>, Error> {
+pub(crate) fn pick_f32(isa: Isa, mkl: Mkl, ds: DivSqrt, cpu: &Cpu) -> Picked<f32> {
     let absent = || unavailable(isa, "needs features this CPU lacks");
     let est = Estimates {
         // The reproduce-libtorch numerics keep oneMKL's square root.
@@ -220,12 +220,7 @@ fn with_mkl<L: MklLanes>(
 /// Every pairing elsewhere: the correctly rounded square root only (no
 /// oneMKL recipe is computable off x86-64, which `Kernel::new` checked).
 #[cfg(not(target_arch = "x86_64"))]
-pub(crate) fn pick_f32(
-    isa: Isa,
-    mkl: Option<LibtorchSqrt>,
-    ds: DivSqrt,
-    cpu: &Cpu,
-) -> Result<Kernel<f32>, Error> {
+pub(crate) fn pick_f32(isa: Isa, mkl: Mkl, ds: DivSqrt, cpu: &Cpu) -> Picked<f32> {
     // `DivSqrt::available` admits only the hardware's off x86-64.
     debug_assert_eq!(ds, DivSqrt::Hardware);
     if let Some(k) = mkl {
@@ -251,11 +246,7 @@ pub(crate) fn pick_f32(
 /// square root (the hardware's `sqrtpd`, `fsqrt`) and, on x86-64, with
 /// oneMKL's float64 EXHA and L9HA; the hardware's division. AVX-512's
 /// estimates ([`DivSqrt`]) are f32 instructions and play no part.
-pub(crate) fn pick_f64(
-    isa: Isa,
-    mkl: Option<LibtorchSqrt>,
-    cpu: &Cpu,
-) -> Result<Kernel<f64>, Error> {
+pub(crate) fn pick_f64(isa: Isa, mkl: Mkl, _ds: DivSqrt, cpu: &Cpu) -> Picked<f64> {
     let absent = || unavailable(isa, "needs features this CPU lacks");
     match isa {
         Isa::Scalar => with_mkl64(Scalar, mkl),

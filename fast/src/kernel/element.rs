@@ -46,30 +46,25 @@ pub(crate) mod sealed {
     }
 }
 
-impl Element for f32 {
-    const DTYPE: &'static str = "float32";
+/// `Element` for `$e`: its dtype name, its scalars (`Coefficients`'s
+/// field), `-0.0` and its pairings.
+macro_rules! element {
+    ($e:ident, $dtype:literal, $pick:path) => {
+        impl Element for $e {
+            const DTYPE: &'static str = $dtype;
+        }
+
+        impl sealed::Sealed for $e {
+            const NEG_ZERO: $e = -0.0;
+            fn scalars(c: &Coefficients) -> Scalars<$e> {
+                c.$e
+            }
+            fn pick(isa: Isa, mkl: Option<LibtorchSqrt>, ds: DivSqrt) -> Result<Kernel<$e>, Error> {
+                $pick(isa, mkl, ds, Cpu::this())
+            }
+        }
+    };
 }
 
-impl sealed::Sealed for f32 {
-    const NEG_ZERO: f32 = -0.0;
-    fn scalars(c: &Coefficients) -> Scalars<f32> {
-        c.f32
-    }
-    fn pick(isa: Isa, mkl: Option<LibtorchSqrt>, ds: DivSqrt) -> Result<Kernel<f32>, Error> {
-        dispatch::pick_f32(isa, mkl, ds, Cpu::this())
-    }
-}
-
-impl Element for f64 {
-    const DTYPE: &'static str = "float64";
-}
-
-impl sealed::Sealed for f64 {
-    const NEG_ZERO: f64 = -0.0;
-    fn scalars(c: &Coefficients) -> Scalars<f64> {
-        c.f64
-    }
-    fn pick(isa: Isa, mkl: Option<LibtorchSqrt>, _ds: DivSqrt) -> Result<Kernel<f64>, Error> {
-        dispatch::pick_f64(isa, mkl, Cpu::this())
-    }
-}
+element!(f32, "float32", dispatch::pick_f32);
+element!(f64, "float64", dispatch::pick_f64);

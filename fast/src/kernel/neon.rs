@@ -22,58 +22,50 @@ impl Neon {
 
 simd_door!(Neon, "neon");
 
-impl Lanes<f32> for Neon {
-    type V = float32x4_t;
-    type M = uint32x4_t;
-    const N: usize = 4;
+/// `Lanes<$e>` for `Neon`, from its intrinsics for that element type
+/// (`$u`: the lane mask; `$any`: the mask as `uint32x4_t`, for `vmaxvq_u32`).
+macro_rules! neon_lanes {
+    ($e:ty, $v:ty, $u:ty, $n:literal, [$dup:path, $ld1:path, $st1:path, $as_u:path, $as_f:path,
+        $eor:path, $fma:path, $fms:path, $sqrt:path, $add:path, $sub:path, $mul:path, $div:path,
+        $cgt:path, $cle:path, $ceq:path, $orr:path, $any:path, $bsl:path]) => {
+        impl Lanes<$e> for Neon {
+            type V = $v;
+            type M = $u;
+            const N: usize = $n;
 
-    intrinsic_ops! { memory(f32): splat = vdupq_n_f32, load = vld1q_f32, store = vst1q_f32; }
-    intrinsic_ops! {
-        xor(a: float32x4_t, b: float32x4_t) -> float32x4_t = vreinterpretq_f32_u32(veorq_u32(
-            vreinterpretq_u32_f32(a),
-            vreinterpretq_u32_f32(b),
-        ));
-        // vfmaq_f32(c, a, b) = c + a * b and vfmsq_f32(c, a, b) = c - a * b,
-        // each rounded once.
-        mul_add(a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t = vfmaq_f32(c, a, b);
-        neg_mul_add(a: float32x4_t, b: float32x4_t, c: float32x4_t) -> float32x4_t = vfmsq_f32(c, a, b);
-    }
-    intrinsic_ops! { unary: sqrt = vsqrtq_f32; }
-    intrinsic_ops! { binary: add = vaddq_f32, sub = vsubq_f32, mul = vmulq_f32, div = vdivq_f32; }
-    intrinsic_ops! {
-        gt(a: float32x4_t, b: float32x4_t) -> uint32x4_t = vcgtq_f32(a, b);
-        le(a: float32x4_t, b: float32x4_t) -> uint32x4_t = vcleq_f32(a, b);
-        eq(a: float32x4_t, b: float32x4_t) -> uint32x4_t = vceqq_f32(a, b);
-        or(a: uint32x4_t, b: uint32x4_t) -> uint32x4_t = vorrq_u32(a, b);
-        any(m: uint32x4_t) -> bool = vmaxvq_u32(m) != 0;
-        select(m: uint32x4_t, a: float32x4_t, b: float32x4_t) -> float32x4_t = vbslq_f32(m, a, b);
-    }
+            intrinsic_ops! { memory($e): splat = $dup, load = $ld1, store = $st1; }
+            intrinsic_ops! {
+                xor(a: $v, b: $v) -> $v = $as_f($eor($as_u(a), $as_u(b)));
+                // vfmaq(c, a, b) = c + a * b and vfmsq(c, a, b) = c - a * b,
+                // each rounded once.
+                mul_add(a: $v, b: $v, c: $v) -> $v = $fma(c, a, b);
+                neg_mul_add(a: $v, b: $v, c: $v) -> $v = $fms(c, a, b);
+            }
+            intrinsic_ops! { unary: sqrt = $sqrt; }
+            intrinsic_ops! { binary: add = $add, sub = $sub, mul = $mul, div = $div; }
+            intrinsic_ops! {
+                gt(a: $v, b: $v) -> $u = $cgt(a, b);
+                le(a: $v, b: $v) -> $u = $cle(a, b);
+                eq(a: $v, b: $v) -> $u = $ceq(a, b);
+                or(a: $u, b: $u) -> $u = $orr(a, b);
+                any(m: $u) -> bool = vmaxvq_u32($any(m)) != 0;
+                select(m: $u, a: $v, b: $v) -> $v = $bsl(m, a, b);
+            }
+        }
+    };
 }
 
-impl Lanes<f64> for Neon {
-    type V = float64x2_t;
-    type M = uint64x2_t;
-    const N: usize = 2;
-
-    intrinsic_ops! { memory(f64): splat = vdupq_n_f64, load = vld1q_f64, store = vst1q_f64; }
-    intrinsic_ops! {
-        xor(a: float64x2_t, b: float64x2_t) -> float64x2_t = vreinterpretq_f64_u64(veorq_u64(
-            vreinterpretq_u64_f64(a),
-            vreinterpretq_u64_f64(b),
-        ));
-        // As for f32: vfmaq_f64(c, a, b) = c + a * b, vfmsq_f64(c, a, b) =
-        // c - a * b, each rounded once.
-        mul_add(a: float64x2_t, b: float64x2_t, c: float64x2_t) -> float64x2_t = vfmaq_f64(c, a, b);
-        neg_mul_add(a: float64x2_t, b: float64x2_t, c: float64x2_t) -> float64x2_t = vfmsq_f64(c, a, b);
-    }
-    intrinsic_ops! { unary: sqrt = vsqrtq_f64; }
-    intrinsic_ops! { binary: add = vaddq_f64, sub = vsubq_f64, mul = vmulq_f64, div = vdivq_f64; }
-    intrinsic_ops! {
-        gt(a: float64x2_t, b: float64x2_t) -> uint64x2_t = vcgtq_f64(a, b);
-        le(a: float64x2_t, b: float64x2_t) -> uint64x2_t = vcleq_f64(a, b);
-        eq(a: float64x2_t, b: float64x2_t) -> uint64x2_t = vceqq_f64(a, b);
-        or(a: uint64x2_t, b: uint64x2_t) -> uint64x2_t = vorrq_u64(a, b);
-        any(m: uint64x2_t) -> bool = vmaxvq_u32(vreinterpretq_u32_u64(m)) != 0;
-        select(m: uint64x2_t, a: float64x2_t, b: float64x2_t) -> float64x2_t = vbslq_f64(m, a, b);
-    }
+/// A `uint32x4_t` mask as itself, for `neon_lanes`' `$any`.
+#[inline(always)]
+fn u32x4(m: uint32x4_t) -> uint32x4_t {
+    m
 }
+
+neon_lanes! { f32, float32x4_t, uint32x4_t, 4, [vdupq_n_f32, vld1q_f32, vst1q_f32,
+vreinterpretq_u32_f32, vreinterpretq_f32_u32, veorq_u32, vfmaq_f32, vfmsq_f32, vsqrtq_f32,
+vaddq_f32, vsubq_f32, vmulq_f32, vdivq_f32, vcgtq_f32, vcleq_f32, vceqq_f32, vorrq_u32, u32x4,
+vbslq_f32] }
+neon_lanes! { f64, float64x2_t, uint64x2_t, 2, [vdupq_n_f64, vld1q_f64, vst1q_f64,
+vreinterpretq_u64_f64, vreinterpretq_f64_u64, veorq_u64, vfmaq_f64, vfmsq_f64, vsqrtq_f64,
+vaddq_f64, vsubq_f64, vmulq_f64, vdivq_f64, vcgtq_f64, vcleq_f64, vceqq_f64, vorrq_u64,
+vreinterpretq_u32_u64, vbslq_f64] }

@@ -28,57 +28,43 @@ impl<const VL: bool> Avx2<VL> {
 simd_door!(Avx2<false>, "avx2,fma");
 simd_door!(Avx2<true>, "avx2,fma,avx512f,avx512vl");
 
-impl<const VL: bool> Lanes<f32> for Avx2<VL>
-where
-    Avx2<VL>: Simd,
-{
-    type V = __m256;
-    type M = __m256;
-    const N: usize = 8;
+/// `Lanes<$e>` for `Avx2<VL>`, from its intrinsics for that element type
+/// (each one instruction that rounds as the scalar operation does).
+macro_rules! avx2_lanes {
+    ($e:ty, $v:ty, $n:literal, [$set1:path, $loadu:path, $storeu:path, $sqrt:path, $add:path,
+        $sub:path, $mul:path, $div:path, $xor:path, $or:path, $fmadd:path, $fnmadd:path,
+        $cmp:ident, $movemask:path, $blendv:path]) => {
+        impl<const VL: bool> Lanes<$e> for Avx2<VL>
+        where
+            Avx2<VL>: Simd,
+        {
+            type V = $v;
+            type M = $v;
+            const N: usize = $n;
 
-    intrinsic_ops! {
-        memory(f32): splat = _mm256_set1_ps, load = _mm256_loadu_ps, store = _mm256_storeu_ps;
-    }
-    intrinsic_ops! { unary: sqrt = _mm256_sqrt_ps; }
-    intrinsic_ops! {
-        binary: add = _mm256_add_ps, sub = _mm256_sub_ps, mul = _mm256_mul_ps, div = _mm256_div_ps,
-            xor = _mm256_xor_ps, or = _mm256_or_ps;
-    }
-    intrinsic_ops! { ternary: mul_add = _mm256_fmadd_ps, neg_mul_add = _mm256_fnmadd_ps; }
-    intrinsic_ops! {
-        gt(a: __m256, b: __m256) -> __m256 = _mm256_cmp_ps::<_CMP_GT_OQ>(a, b);
-        le(a: __m256, b: __m256) -> __m256 = _mm256_cmp_ps::<_CMP_LE_OQ>(a, b);
-        eq(a: __m256, b: __m256) -> __m256 = _mm256_cmp_ps::<_CMP_EQ_OQ>(a, b);
-        any(m: __m256) -> bool = _mm256_movemask_ps(m) != 0;
-        select(m: __m256, a: __m256, b: __m256) -> __m256 = _mm256_blendv_ps(b, a, m);
-    }
+            intrinsic_ops! { memory($e): splat = $set1, load = $loadu, store = $storeu; }
+            intrinsic_ops! { unary: sqrt = $sqrt; }
+            intrinsic_ops! {
+                binary: add = $add, sub = $sub, mul = $mul, div = $div, xor = $xor, or = $or;
+            }
+            intrinsic_ops! { ternary: mul_add = $fmadd, neg_mul_add = $fnmadd; }
+            intrinsic_ops! {
+                gt(a: $v, b: $v) -> $v = $cmp::<_CMP_GT_OQ>(a, b);
+                le(a: $v, b: $v) -> $v = $cmp::<_CMP_LE_OQ>(a, b);
+                eq(a: $v, b: $v) -> $v = $cmp::<_CMP_EQ_OQ>(a, b);
+                any(m: $v) -> bool = $movemask(m) != 0;
+                select(m: $v, a: $v, b: $v) -> $v = $blendv(b, a, m);
+            }
+        }
+    };
 }
 
-impl<const VL: bool> Lanes<f64> for Avx2<VL>
-where
-    Avx2<VL>: Simd,
-{
-    type V = __m256d;
-    type M = __m256d;
-    const N: usize = 4;
-
-    intrinsic_ops! {
-        memory(f64): splat = _mm256_set1_pd, load = _mm256_loadu_pd, store = _mm256_storeu_pd;
-    }
-    intrinsic_ops! { unary: sqrt = _mm256_sqrt_pd; }
-    intrinsic_ops! {
-        binary: add = _mm256_add_pd, sub = _mm256_sub_pd, mul = _mm256_mul_pd, div = _mm256_div_pd,
-            xor = _mm256_xor_pd, or = _mm256_or_pd;
-    }
-    intrinsic_ops! { ternary: mul_add = _mm256_fmadd_pd, neg_mul_add = _mm256_fnmadd_pd; }
-    intrinsic_ops! {
-        gt(a: __m256d, b: __m256d) -> __m256d = _mm256_cmp_pd::<_CMP_GT_OQ>(a, b);
-        le(a: __m256d, b: __m256d) -> __m256d = _mm256_cmp_pd::<_CMP_LE_OQ>(a, b);
-        eq(a: __m256d, b: __m256d) -> __m256d = _mm256_cmp_pd::<_CMP_EQ_OQ>(a, b);
-        any(m: __m256d) -> bool = _mm256_movemask_pd(m) != 0;
-        select(m: __m256d, a: __m256d, b: __m256d) -> __m256d = _mm256_blendv_pd(b, a, m);
-    }
-}
+avx2_lanes! { f32, __m256, 8, [_mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_sqrt_ps,
+_mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps, _mm256_div_ps, _mm256_xor_ps, _mm256_or_ps,
+_mm256_fmadd_ps, _mm256_fnmadd_ps, _mm256_cmp_ps, _mm256_movemask_ps, _mm256_blendv_ps] }
+avx2_lanes! { f64, __m256d, 4, [_mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_sqrt_pd,
+_mm256_add_pd, _mm256_sub_pd, _mm256_mul_pd, _mm256_div_pd, _mm256_xor_pd, _mm256_or_pd,
+_mm256_fmadd_pd, _mm256_fnmadd_pd, _mm256_cmp_pd, _mm256_movemask_pd, _mm256_blendv_pd] }
 
 impl<const VL: bool> MklLanes for Avx2<VL>
 where
@@ -93,26 +79,29 @@ where
     }
 }
 
+/// The integer operations of [`MklLanes64`] on an f64 vector `$v` through
+/// its integer type's intrinsics: the casts both ways, `and`, `or`, 64-bit
+/// `add`, `sub`, logical shift right by a count, and 64-bit `set1`.
+macro_rules! bit_ops {
+    ($v:ty, [$to:path, $from:path, $and:path, $or:path, $add:path, $sub:path, $srl:path,
+        $set1:path]) => {
+        intrinsic_ops! {
+            and_bits(a: $v, mask: u64) -> $v = $from($and($to(a), $set1(mask as i64)));
+            or_bits(a: $v, b: $v) -> $v = $from($or($to(a), $to(b)));
+            add_bits(a: $v, k: u64) -> $v = $from($add($to(a), $set1(k as i64)));
+            sub_bits(a: $v, b: $v) -> $v = $from($sub($to(a), $to(b)));
+            shr_bits(a: $v, n: u32) -> $v = $from($srl($to(a), _mm_cvtsi32_si128(n as i32)));
+        }
+    };
+}
+
 impl<const VL: bool> MklLanes64 for Avx2<VL>
 where
     Avx2<VL>: Simd,
 {
+    bit_ops! { __m256d, [_mm256_castpd_si256, _mm256_castsi256_pd, _mm256_and_si256,
+    _mm256_or_si256, _mm256_add_epi64, _mm256_sub_epi64, _mm256_srl_epi64, _mm256_set1_epi64x] }
     intrinsic_ops! {
-        and_bits(a: __m256d, mask: u64) -> __m256d =
-            _mm256_and_pd(a, _mm256_castsi256_pd(_mm256_set1_epi64x(mask as i64)));
-        or_bits(a: __m256d, b: __m256d) -> __m256d = _mm256_or_pd(a, b);
-        add_bits(a: __m256d, k: u64) -> __m256d = _mm256_castsi256_pd(_mm256_add_epi64(
-            _mm256_castpd_si256(a),
-            _mm256_set1_epi64x(k as i64),
-        ));
-        sub_bits(a: __m256d, b: __m256d) -> __m256d = _mm256_castsi256_pd(_mm256_sub_epi64(
-            _mm256_castpd_si256(a),
-            _mm256_castpd_si256(b),
-        ));
-        shr_bits(a: __m256d, n: u32) -> __m256d = _mm256_castsi256_pd(_mm256_srl_epi64(
-            _mm256_castpd_si256(a),
-            _mm_cvtsi32_si128(n as i32),
-        ));
         rsqrt12_low(a: __m256d) -> __m256d = {
             // The low dword of each quadword, gathered into four f32 lanes.
             let lows = _mm256_permutevar8x32_epi32(
@@ -164,93 +153,59 @@ fn first(n: usize) -> __mmask16 {
     (1u16 << n) - 1
 }
 
-impl Lanes<f32> for Avx512 {
-    type V = __m512;
-    type M = __mmask16;
-    const N: usize = 16;
+/// `Lanes<$e>` for `Avx512`, from its intrinsics for that element type;
+/// tails through masked loads and stores (`$mask`, `N` lanes).
+macro_rules! avx512_lanes {
+    ($e:ty, $v:ty, $mask:ty, $n:literal, [$set1:path, $loadu:path, $storeu:path, $maskz_loadu:path,
+        $mask_storeu:path, $to_si:path, $from_si:path, $sqrt:path, $add:path, $sub:path,
+        $mul:path, $div:path, $fmadd:path, $fnmadd:path, $cmp:ident, $blend:path]) => {
+        impl Lanes<$e> for Avx512 {
+            type V = $v;
+            type M = $mask;
+            const N: usize = $n;
 
-    intrinsic_ops! {
-        memory(f32): splat = _mm512_set1_ps, load = _mm512_loadu_ps, store = _mm512_storeu_ps;
-    }
-    intrinsic_ops! {
-        load_part(s: &[f32]) -> __m512 = {
-            // Only the first `s.len()` (< 16) lanes are read; masked-off
-            // lanes are not accessed (their faults are suppressed).
-            _mm512_maskz_loadu_ps(first(s.len()), s.as_ptr())
-        };
-        store_part(v: __m512, s: &mut [f32]) -> () = {
-            _mm512_mask_storeu_ps(s.as_mut_ptr(), first(s.len()), v)
-        };
-        xor(a: __m512, b: __m512) -> __m512 = _mm512_castsi512_ps(_mm512_xor_si512(
-            _mm512_castps_si512(a),
-            _mm512_castps_si512(b),
-        ));
-    }
-    intrinsic_ops! { unary: sqrt = _mm512_sqrt_ps; }
-    intrinsic_ops! {
-        binary: add = _mm512_add_ps, sub = _mm512_sub_ps, mul = _mm512_mul_ps, div = _mm512_div_ps;
-    }
-    intrinsic_ops! { ternary: mul_add = _mm512_fmadd_ps, neg_mul_add = _mm512_fnmadd_ps; }
-    intrinsic_ops! {
-        gt(a: __m512, b: __m512) -> __mmask16 = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(a, b);
-        le(a: __m512, b: __m512) -> __mmask16 = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(a, b);
-        eq(a: __m512, b: __m512) -> __mmask16 = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a, b);
-        select(m: __mmask16, a: __m512, b: __m512) -> __m512 = _mm512_mask_blend_ps(m, b, a);
-    }
+            intrinsic_ops! { memory($e): splat = $set1, load = $loadu, store = $storeu; }
+            intrinsic_ops! {
+                load_part(s: &[$e]) -> $v = {
+                    // Only the first `s.len()` (< N) lanes are read; masked-off
+                    // lanes are not accessed (their faults are suppressed).
+                    $maskz_loadu(first(s.len()) as $mask, s.as_ptr())
+                };
+                store_part(v: $v, s: &mut [$e]) -> () = {
+                    $mask_storeu(s.as_mut_ptr(), first(s.len()) as $mask, v)
+                };
+                xor(a: $v, b: $v) -> $v = $from_si(_mm512_xor_si512($to_si(a), $to_si(b)));
+            }
+            intrinsic_ops! { unary: sqrt = $sqrt; }
+            intrinsic_ops! { binary: add = $add, sub = $sub, mul = $mul, div = $div; }
+            intrinsic_ops! { ternary: mul_add = $fmadd, neg_mul_add = $fnmadd; }
+            intrinsic_ops! {
+                gt(a: $v, b: $v) -> $mask = $cmp::<_CMP_GT_OQ>(a, b);
+                le(a: $v, b: $v) -> $mask = $cmp::<_CMP_LE_OQ>(a, b);
+                eq(a: $v, b: $v) -> $mask = $cmp::<_CMP_EQ_OQ>(a, b);
+                select(m: $mask, a: $v, b: $v) -> $v = $blend(m, b, a);
+            }
 
-    #[inline(always)]
-    fn or(self, a: __mmask16, b: __mmask16) -> __mmask16 {
-        a | b
-    }
-    #[inline(always)]
-    fn any(self, m: __mmask16) -> bool {
-        m != 0
-    }
+            #[inline(always)]
+            fn or(self, a: $mask, b: $mask) -> $mask {
+                a | b
+            }
+            #[inline(always)]
+            fn any(self, m: $mask) -> bool {
+                m != 0
+            }
+        }
+    };
 }
 
-impl Lanes<f64> for Avx512 {
-    type V = __m512d;
-    type M = __mmask8;
-    const N: usize = 8;
-
-    intrinsic_ops! {
-        memory(f64): splat = _mm512_set1_pd, load = _mm512_loadu_pd, store = _mm512_storeu_pd;
-    }
-    intrinsic_ops! {
-        load_part(s: &[f64]) -> __m512d = {
-            // Only the first `s.len()` (< 8) lanes are read; masked-off
-            // lanes are not accessed (their faults are suppressed).
-            _mm512_maskz_loadu_pd(first(s.len()) as __mmask8, s.as_ptr())
-        };
-        store_part(v: __m512d, s: &mut [f64]) -> () = {
-            _mm512_mask_storeu_pd(s.as_mut_ptr(), first(s.len()) as __mmask8, v)
-        };
-        xor(a: __m512d, b: __m512d) -> __m512d = _mm512_castsi512_pd(_mm512_xor_si512(
-            _mm512_castpd_si512(a),
-            _mm512_castpd_si512(b),
-        ));
-    }
-    intrinsic_ops! { unary: sqrt = _mm512_sqrt_pd; }
-    intrinsic_ops! {
-        binary: add = _mm512_add_pd, sub = _mm512_sub_pd, mul = _mm512_mul_pd, div = _mm512_div_pd;
-    }
-    intrinsic_ops! { ternary: mul_add = _mm512_fmadd_pd, neg_mul_add = _mm512_fnmadd_pd; }
-    intrinsic_ops! {
-        gt(a: __m512d, b: __m512d) -> __mmask8 = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(a, b);
-        le(a: __m512d, b: __m512d) -> __mmask8 = _mm512_cmp_pd_mask::<_CMP_LE_OQ>(a, b);
-        eq(a: __m512d, b: __m512d) -> __mmask8 = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(a, b);
-        select(m: __mmask8, a: __m512d, b: __m512d) -> __m512d = _mm512_mask_blend_pd(m, b, a);
-    }
-
-    #[inline(always)]
-    fn or(self, a: __mmask8, b: __mmask8) -> __mmask8 {
-        a | b
-    }
-    #[inline(always)]
-    fn any(self, m: __mmask8) -> bool {
-        m != 0
-    }
-}
+avx512_lanes! { f32, __m512, __mmask16, 16, [_mm512_set1_ps, _mm512_loadu_ps, _mm512_storeu_ps,
+_mm512_maskz_loadu_ps, _mm512_mask_storeu_ps, _mm512_castps_si512, _mm512_castsi512_ps,
+_mm512_sqrt_ps, _mm512_add_ps, _mm512_sub_ps, _mm512_mul_ps, _mm512_div_ps, _mm512_fmadd_ps,
+_mm512_fnmadd_ps, _mm512_cmp_ps_mask, _mm512_mask_blend_ps] }
+avx512_lanes! { f64, __m512d, __mmask8, 8, [_mm512_set1_pd, _mm512_loadu_pd, _mm512_storeu_pd,
+_mm512_maskz_loadu_pd, _mm512_mask_storeu_pd, _mm512_castpd_si512, _mm512_castsi512_pd,
+_mm512_sqrt_pd, _mm512_add_pd, _mm512_sub_pd, _mm512_mul_pd, _mm512_div_pd, _mm512_fmadd_pd,
+_mm512_fnmadd_pd, _mm512_cmp_pd_mask, _mm512_mask_blend_pd] }
 
 impl MklLanes for Avx512 {
     intrinsic_ops! {
@@ -276,27 +231,9 @@ impl MklLanes for Avx512 {
 }
 
 impl MklLanes64 for Avx512 {
+    bit_ops! { __m512d, [_mm512_castpd_si512, _mm512_castsi512_pd, _mm512_and_si512,
+    _mm512_or_si512, _mm512_add_epi64, _mm512_sub_epi64, _mm512_srl_epi64, _mm512_set1_epi64] }
     intrinsic_ops! {
-        and_bits(a: __m512d, mask: u64) -> __m512d = _mm512_castsi512_pd(_mm512_and_si512(
-            _mm512_castpd_si512(a),
-            _mm512_set1_epi64(mask as i64),
-        ));
-        or_bits(a: __m512d, b: __m512d) -> __m512d = _mm512_castsi512_pd(_mm512_or_si512(
-            _mm512_castpd_si512(a),
-            _mm512_castpd_si512(b),
-        ));
-        add_bits(a: __m512d, k: u64) -> __m512d = _mm512_castsi512_pd(_mm512_add_epi64(
-            _mm512_castpd_si512(a),
-            _mm512_set1_epi64(k as i64),
-        ));
-        sub_bits(a: __m512d, b: __m512d) -> __m512d = _mm512_castsi512_pd(_mm512_sub_epi64(
-            _mm512_castpd_si512(a),
-            _mm512_castpd_si512(b),
-        ));
-        shr_bits(a: __m512d, n: u32) -> __m512d = _mm512_castsi512_pd(_mm512_srl_epi64(
-            _mm512_castpd_si512(a),
-            _mm_cvtsi32_si128(n as i32),
-        ));
         // `vpmovqd` takes the low dword of each quadword; `rsqrtps ymm`, as
         // AVX-512 has no `vrsqrtps zmm`.
         rsqrt12_low(a: __m512d) -> __m512d = _mm512_cvtps_pd(_mm256_rsqrt_ps(_mm256_castsi256_ps(
