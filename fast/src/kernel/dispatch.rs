@@ -270,10 +270,9 @@ fn with_mkl64<L: MklLanes64>(l: L, mkl: Option<LibtorchSqrt>) -> Result<Kernel<f
         None => Ok(Kernel::of(l, Ieee)),
         Some(LibtorchSqrt::MklExHa) => Ok(Kernel::of(l, Exha::default())),
         Some(LibtorchSqrt::MklL9Ha) => Ok(Kernel::of(l, L9ha::default())),
-        Some(k @ LibtorchSqrt::MklZ0Ha) => Err(Error::CannotReproduceLibtorch(format!(
-            "float64 with {} is not implemented yet",
-            k.mkl_kernel()
-        ))),
+        Some(LibtorchSqrt::MklZ0Ha) => Err(Error::CannotReproduceLibtorch(
+            "float64 with oneMKL's mkl_vml_kernel_dSqrt_Z0HAynn is not implemented yet".into(),
+        )),
     }
 }
 
