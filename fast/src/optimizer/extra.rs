@@ -273,7 +273,7 @@ macro_rules! through_value {
 through_value!(f64, i64, i32, u64, bool, &str, String);
 
 /// A group's extra keys, in order: PyTorch's group keys other than the
-/// optimizer's own, kept verbatim (see the [module](self)).
+/// optimizer's own, kept verbatim.
 ///
 /// Inserting a key that is there replaces its value in place; a new key
 /// goes last. Two `Extra`s are equal when they hold the same keys in the
