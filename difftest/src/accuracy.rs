@@ -264,9 +264,29 @@ impl NanBits {
     /// ```
     pub fn same(self, x: f32, y: f32) -> bool {
         let quiet = |z: f32| z.is_nan() && z.to_bits() & 0x0040_0000 != 0;
+        self.same_bits(x.to_bits() == y.to_bits(), quiet(x) && quiet(y))
+    }
+
+    /// [`NanBits::same`] for `f64` (quiet bit 51).
+    ///
+    /// ```
+    /// use adadelta_difftest::accuracy::NanBits;
+    /// let (pos, neg) = (f64::from_bits(0x7ff8 << 48), f64::from_bits(0xfff8 << 48));
+    /// assert!(!NanBits::Exact.same_f64(pos, neg));
+    /// assert!(NanBits::QuietAnyPayload.same_f64(pos, neg));
+    /// assert!(!NanBits::QuietAnyPayload.same_f64(pos, f64::from_bits(0x7ff0_0000_0000_0001)));
+    /// ```
+    pub fn same_f64(self, x: f64, y: f64) -> bool {
+        let quiet = |z: f64| z.is_nan() && z.to_bits() & (1 << 51) != 0;
+        self.same_bits(x.to_bits() == y.to_bits(), quiet(x) && quiet(y))
+    }
+
+    /// The rule, given whether the bits are equal and whether both are
+    /// quiet NaNs.
+    fn same_bits(self, equal_bits: bool, both_quiet: bool) -> bool {
         match self {
-            NanBits::Exact => x.to_bits() == y.to_bits(),
-            NanBits::QuietAnyPayload => x.to_bits() == y.to_bits() || (quiet(x) && quiet(y)),
+            NanBits::Exact => equal_bits,
+            NanBits::QuietAnyPayload => equal_bits || both_quiet,
         }
     }
 }

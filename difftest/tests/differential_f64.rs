@@ -11,6 +11,7 @@
 
 use adadelta::kernel::{self, Executor, Isa, Job, Numerics, Threads};
 use adadelta::Coefficients;
+use adadelta_difftest::accuracy::NanBits;
 use adadelta_difftest::case::Hyper;
 use adadelta_difftest::strategies::{cases_or, hyper};
 use adadelta_reference::{Adadelta, Binary64, MulAdd};
@@ -66,8 +67,7 @@ fn case() -> impl Strategy<Value = Case> {
 
 /// Quiet NaN against quiet NaN, else the same bits.
 fn same(a: f64, b: f64) -> bool {
-    let quiet = |x: f64| x.is_nan() && x.to_bits() & (1 << 51) != 0;
-    a.to_bits() == b.to_bits() || (quiet(a) && quiet(b))
+    NanBits::QuietAnyPayload.same_f64(a, b)
 }
 
 /// The case through the reference: the parameters and `(square_avg,

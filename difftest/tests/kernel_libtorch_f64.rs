@@ -18,9 +18,11 @@
 
 use adadelta::kernel::{self, Executor, Isa, Job, LibtorchSqrt, Numerics, Threads};
 use adadelta::Coefficients;
+use adadelta_difftest::accuracy::NanBits;
 use adadelta_difftest::case::Hyper;
 use adadelta_difftest::libtorch;
 use adadelta_difftest::strategies::{cases_or, hyper};
+use adadelta_difftest::suite::Rng;
 use proptest::prelude::*;
 use tch::{Kind, Tensor};
 
@@ -56,8 +58,7 @@ fn exec(numerics: Numerics, isa: Isa) -> Executor {
 
 /// Quiet NaN against quiet NaN, else the same bits.
 fn same(a: f64, b: f64) -> bool {
-    let quiet = |x: f64| x.is_nan() && x.to_bits() & (1 << 51) != 0;
-    a.to_bits() == b.to_bits() || (quiet(a) && quiet(b))
+    NanBits::QuietAnyPayload.same_f64(a, b)
 }
 
 /// The first index where `a` and `b` differ, with both values.
@@ -77,37 +78,25 @@ fn to_vec(t: &Tensor) -> Vec<f64> {
     Vec::<f64>::try_from(t).unwrap()
 }
 
-/// A small xorshift generator: the sets below are fixed by their seeds.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 /// The input sets of the square-root check, `n` elements each.
 fn sqrt_sets(n: u64) -> Vec<(&'static str, Vec<f64>)> {
     let run = |from: f64, back: u64| -> Vec<f64> {
         let b = from.to_bits() - back;
         (0..n).map(|i| f64::from_bits(b + i)).collect()
     };
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let random: Vec<f64> = (0..n)
         .map(|_| {
-            let r = rng.next();
+            let r = rng.next_u64();
             // A uniform exponent over 0..=0x7fe (subnormals included), a
             // random mantissa, both signs now and then.
             let e = (r >> 52) % 0x7ff;
             let sign = if r & 0xff == 0 { 1 << 63 } else { 0 };
-            f64::from_bits(sign | e << 52 | (rng.next() & ((1 << 52) - 1)))
+            f64::from_bits(sign | e << 52 | (rng.next_u64() & ((1 << 52) - 1)))
         })
         .collect();
     let uniform: Vec<f64> = (0..n)
-        .map(|_| (rng.next() >> 11) as f64 * 2f64.powi(-51))
+        .map(|_| (rng.next_u64() >> 11) as f64 * 2f64.powi(-51))
         .collect();
     let mut special = vec![
         0.0,
@@ -192,12 +181,12 @@ fn check_steps(
     seed: u64,
     wide: bool,
 ) -> Result<(), String> {
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let mut value = |state: bool| -> f64 {
-        let r = rng.next();
+        let r = rng.next_u64();
         let x = if wide {
             let e = 0x3ff - 60 + (r >> 56) as i64 % 120;
-            f64::from_bits((e as u64) << 52 | (rng.next() >> 12))
+            f64::from_bits((e as u64) << 52 | (rng.next_u64() >> 12))
         } else {
             (r >> 11) as f64 * 2f64.powi(-52) - 1.0
         };

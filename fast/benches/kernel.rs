@@ -62,25 +62,10 @@ fn bench_sizes<E: Elem>(c: &mut Criterion, name: &str, sizes: &[usize], probe_to
 /// brackets), and fast's throughput as a share of the probe's.
 fn print_table(dir: &Path) {
     println!("\n{}", machine::describe());
-    println!(
-        "\n| size | threads | probe | fast default (% of probe) | fast reproduce-libtorch (% of probe) |"
-    );
-    println!("|---|---|---|---|---|");
     let rows = std::iter::once(TINY)
         .chain(SIZES)
         .chain(std::iter::once((LIST200, 16 * M)));
-    for (group, n) in rows {
-        for t in [1, 2] {
-            let probe = table::probe_of(dir, group, t, n);
-            let per = |b: &str| table::per_element(dir, group, b, t, n);
-            println!(
-                "| {group} | {t} | {} | {} | {} |",
-                table::ns(probe),
-                table::of_probe(per("fast-default"), probe),
-                table::of_probe(per("fast-libtorch"), probe),
-            );
-        }
-    }
+    print_numerics_table(dir, rows);
     for b in ["fast-default", "fast-libtorch"] {
         for (group, what) in [
             (TINY.0, "a 16-element step (per-step overhead)"),
@@ -98,10 +83,18 @@ fn print_table(dir: &Path) {
 /// float64: the kernel against the f64 probe (4 f64 streams read, 3
 /// written: 56 bytes per element).
 fn print_f64_table(dir: &Path) {
-    println!("\nfloat64 (probe: 56 bytes per element):\n");
-    println!("| size | threads | probe | fast default (% of probe) | fast reproduce-libtorch (% of probe) |");
+    println!("\nfloat64 (probe: 56 bytes per element):");
+    print_numerics_table(dir, F64_SIZES);
+}
+
+/// Both numerics against the probe, a row per (group, threads): median
+/// ns/element (minimum in brackets) and the share of the probe's throughput.
+fn print_numerics_table<'a>(dir: &Path, groups: impl IntoIterator<Item = (&'a str, usize)>) {
+    println!(
+        "\n| size | threads | probe | fast default (% of probe) | fast reproduce-libtorch (% of probe) |"
+    );
     println!("|---|---|---|---|---|");
-    for (group, n) in F64_SIZES {
+    for (group, n) in groups {
         for t in [1, 2] {
             let probe = table::probe_of(dir, group, t, n);
             let per = |b: &str| table::per_element(dir, group, b, t, n);
