@@ -5,23 +5,36 @@ Run it through ``./scripts/regen-fixtures.sh`` (which sets up the project venv
 with torch==2.13.0); it writes ``fixtures/adadelta/<scenario>.json`` and
 ``fixtures/MANIFEST.json``, printing progress on stderr.
 
+Every scenario is run four ways: float32 and float64 parameters, each with
+PyTorch's default ``foreach=None`` (on CPU the for-loop,
+``_single_tensor_adadelta``) and with ``foreach=True``
+(``_multi_tensor_adadelta``); the generator checks which of the two ran. The
+float32 fixtures are listed under ``fixtures`` in the manifest, the float64
+ones under ``fixtures_float64``.
+
 Each fixture holds a scenario (param groups with their hyperparameters,
 initial parameters, the gradient of every parameter at every step, ``null``
 when absent) and what PyTorch produced after every step: the parameters and
 the full ``state_dict()`` (PyTorch's layout: ``state`` keyed by integer index
 with ``step``, ``square_avg``, ``acc_delta``; ``param_groups`` with every
-hyperparameter key and ``params`` index lists). Every f32 is stored as its bit
-pattern (``bits``, u32) beside a readable decimal (``values``; non-finite
-values as the strings "nan", "inf", "-inf"). Replay reads only the bits.
+hyperparameter key and ``params`` index lists). Every value is stored as its
+bit pattern (``bits``: u32 for float32, u64 for float64) beside a readable
+decimal (``values``; non-finite values as the strings "nan", "inf", "-inf").
+Replay reads only the bits. The step counter is float32 for both dtypes, as
+PyTorch keeps it (``_get_scalar_dtype()`` under the default dtype).
 
 ``generated_by`` records the program, the torch version, the CPU capability,
 MKL's version and the **sqrt flavour**: how libtorch's f32 ``sqrt`` rounds on
 the generating machine (classified over 2^20 inputs of [1, 4), plus a probe of
-inputs and outputs that replay compares with the current machine's libtorch).
+inputs and outputs that replay compares with the current machine's libtorch),
+and the same for float64 (``sqrt_flavour_float64``, classified against
+Python's correctly rounded ``math.sqrt``; its probe holds inputs where
+libtorch is not correctly rounded, which tells oneMKL's recipes apart).
 """
 
 import io
 import json
+import math
 import os
 import platform
 import re
@@ -30,6 +43,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_adadelta  # noqa: E402
 from torch_adadelta import bits_to_tensor, mkl_version, scalar_bits, tensor_to_bits  # noqa: E402
 
 FORMAT = "adadelta-rs fixture v1"
@@ -90,20 +104,58 @@ def sqrt_flavour():
     }
 
 
-def values(gen, shape, kind):
+def sqrt_flavour_float64():
+    """Classify libtorch's float64 sqrt against the correctly rounded root."""
+    n = 1 << 20
+    lo, hi = 0x3FF0000000000000, 0x4010000000000000  # [1, 4)
+    bits = torch.arange(0, n, dtype=torch.int64) * ((hi - lo) // n) + lo
+    x = bits.view(torch.float64)
+    got = torch.sqrt(x).view(torch.int64)
+    exact = torch.tensor([math.sqrt(v) for v in x.tolist()], dtype=torch.float64).view(torch.int64)
+    d = got - exact
+    high, low, other = int((d == 1).sum()), int((d == -1).sum()), int(((d != 0) & (d.abs() != 1)).sum())
+    if high == low == other == 0:
+        name = "correctly-rounded"
+    else:
+        name = f"oneMKL vdSqrt, not correctly rounded ({high} 1 ulp high, {low} 1 ulp low, {other} further)"
+    # The probe: 128 inputs where libtorch is not correctly rounded (spread over
+    # the classified ones), 128 spread over [1, 4), 64 from the smallest
+    # subnormal to 2^-900 (Z0HA's scaled branch) and the largest finite values.
+    off = bits[d != 0].tolist()
+    probe = off[:: max(1, len(off) // 128)][:128]
+    probe += [lo + k * ((hi - lo) // 128) + 12345 for k in range(128)]
+    probe += [1 + k * ((0x07B << 52) // 64) for k in range(64)]
+    probe += [0x7FEFFFFFFFFFFFFF, 0x7FE0000000000000, 0x7FD123456789ABCD, 0x7C00000000000001]
+    return {
+        "name": name,
+        "classified_over": f"{n} inputs of [1,4) (every 2^33rd float64)",
+        "one_ulp_high": high,
+        "one_ulp_low": low,
+        "more_than_one_ulp": other,
+        "probe_inputs": probe,
+        "probe_outputs": tensor_to_bits(torch.sqrt(bits_to_tensor(probe, torch.float64))),
+    }
+
+
+def values(gen, shape, kind, dtype):
     n = 1
     for s in shape:
         n *= s
     if kind == "normal":
-        return torch.randn(n, generator=gen, dtype=torch.float32).reshape(shape)
-    # wide: zeros, subnormals, tiny, moderate and huge magnitudes, both signs
-    v = torch.randn(n, generator=gen, dtype=torch.float32)
+        return torch.randn(n, generator=gen, dtype=dtype).reshape(shape)
+    # wide: zeros, subnormals, tiny, moderate and huge magnitudes (squares
+    # underflow or overflow), both signs
+    if dtype == torch.float32:
+        mantissa, itype, scale = 0x7FFFFF, torch.int32, 1e30
+    else:
+        mantissa, itype, scale = (1 << 52) - 1, torch.int64, 1e200
+    v = torch.randn(n, generator=gen, dtype=dtype)
     pick = torch.randint(0, 6, (n,), generator=gen)
-    sub = torch.randint(1, 0x7FFFFF, (n,), generator=gen, dtype=torch.int32).view(torch.float32)
+    sub = torch.randint(1, mantissa, (n,), generator=gen, dtype=itype).view(dtype)
     v = torch.where(pick == 0, torch.zeros_like(v) * torch.sign(v), v)
     v = torch.where(pick == 1, sub * torch.sign(v), v)
-    v = torch.where(pick == 2, v * 1e-30, v)
-    v = torch.where(pick == 3, v * 1e30, v)
+    v = torch.where(pick == 2, v * (1 / scale), v)
+    v = torch.where(pick == 3, v * scale, v)
     return v.reshape(shape)
 
 
@@ -170,9 +222,10 @@ def scenarios():
     ]
 
 
-def build(params, groups):
+def build(params, groups, foreach):
     return torch.optim.Adadelta(
-        [dict({k: g[k] for k in HYPER_KEYS}, params=[params[i] for i in g["params"]]) for g in groups]
+        [dict({k: g[k] for k in HYPER_KEYS}, params=[params[i] for i in g["params"]]) for g in groups],
+        foreach=foreach,
     )
 
 
@@ -188,21 +241,27 @@ def state_dict_json(sd):
     return {"state": state, "param_groups": groups}
 
 
-def run(sc, seed):
+# Which torch.optim.adadelta function runs for each value of `foreach` on CPU
+# (checked at every step through torch_adadelta's call counters).
+IMPLEMENTATION = {None: "_single_tensor_adadelta", True: "_multi_tensor_adadelta"}
+COUNTER = {None: "single", True: "multi"}
+
+
+def run(sc, seed, dtype, foreach):
     gen = torch.Generator().manual_seed(seed)
-    init = [values(gen, s, sc["kind"]) for s in sc["shapes"]]
+    init = [values(gen, s, sc["kind"], dtype) for s in sc["shapes"]]
     grads = []
     for t in range(sc["steps"]):
         row = []
         for i, s in enumerate(sc["shapes"]):
             a = sc["absent"].get(i)
-            g = values(gen, s, sc["kind"])
+            g = values(gen, s, sc["kind"], dtype)
             row.append(None if a == "always" or (isinstance(a, list) and t in a) else g)
         grads.append(row)
 
     def trajectory(roundtrip_after=None):
         params = [p.clone().requires_grad_(True) for p in init]
-        opt = build(params, sc["groups"])
+        opt = build(params, sc["groups"], foreach)
         out = []
         for t in range(sc["steps"]):
             if roundtrip_after is not None and t == roundtrip_after:
@@ -210,11 +269,14 @@ def run(sc, seed):
                 torch.save(opt.state_dict(), buf)
                 buf.seek(0)
                 params = [p.detach().clone().requires_grad_(True) for p in params]
-                opt = build(params, sc["groups"])
+                opt = build(params, sc["groups"], foreach)
                 opt.load_state_dict(torch.load(buf))
             for p, g in zip(params, grads[t]):
                 p.grad = None if g is None else g.clone()
+            before = dict(torch_adadelta._CALLS)
             opt.step()
+            ran = [k for k in ("single", "multi") if torch_adadelta._CALLS[k] != before[k]]
+            assert ran == [COUNTER[foreach]], f"foreach={foreach}: ran {ran}, expected {IMPLEMENTATION[foreach]}"
             out.append({"params": [tensor_json(p) for p in params], "state_dict": state_dict_json(opt.state_dict())})
         return out
 
@@ -225,6 +287,9 @@ def run(sc, seed):
     return {
         "name": sc["name"],
         "description": sc["description"],
+        "dtype": str(dtype).removeprefix("torch."),
+        "foreach": foreach,
+        "implementation": IMPLEMENTATION[foreach],
         "seed": seed,
         "groups": sc["groups"],
         "params": [tensor_json(p) for p in init],
@@ -239,6 +304,7 @@ def main():
     outdir = os.path.join(root, "fixtures", "adadelta")
     os.makedirs(outdir, exist_ok=True)
     torch.set_num_threads(1)
+    torch_adadelta._install_path_counters()
     print("[fixtures] classifying libtorch's sqrt ...", file=sys.stderr, flush=True)
     generated_by = {
         "program": "difftest/python/gen_fixtures.py",
@@ -250,21 +316,27 @@ def main():
         "machine": platform.machine(),
         "torch_threads": torch.get_num_threads(),
         "sqrt_flavour": sqrt_flavour(),
+        "sqrt_flavour_float64": sqrt_flavour_float64(),
     }
     scs = scenarios()
-    manifest = {"format": FORMAT, "generated_by": generated_by, "fixtures": []}
+    manifest = {"format": FORMAT, "generated_by": generated_by, "fixtures": [], "fixtures_float64": []}
+    runs = [(dtype, foreach) for dtype in (torch.float32, torch.float64) for foreach in (None, True)]
     for k, sc in enumerate(scs):
-        print(f"[fixtures] {k + 1}/{len(scs)} {sc['name']} ...", file=sys.stderr, flush=True)
-        fx = run(sc, seed=1000 + k)
-        fx = {"format": FORMAT, "generated_by": generated_by, **fx}
-        path = os.path.join(outdir, sc["name"] + ".json")
-        with open(path + ".tmp", "w") as f:
-            f.write(dumps(fx))
-        os.replace(path + ".tmp", path)
-        manifest["fixtures"].append(os.path.relpath(path, os.path.join(root, "fixtures")))
+        for dtype, foreach in runs:
+            print(f"[fixtures] {k + 1}/{len(scs)} {sc['name']} {dtype} foreach={foreach} ...", file=sys.stderr, flush=True)
+            # The same seed for every run of a scenario: float64 draws other values anyway.
+            fx = run(sc, 1000 + k, dtype, foreach)
+            fx = {"format": FORMAT, "generated_by": generated_by, **fx}
+            suffix = ("" if dtype == torch.float32 else ".float64") + (".foreach" if foreach else "")
+            path = os.path.join(outdir, sc["name"] + suffix + ".json")
+            with open(path + ".tmp", "w") as f:
+                f.write(dumps(fx))
+            os.replace(path + ".tmp", path)
+            key = "fixtures" if dtype == torch.float32 else "fixtures_float64"
+            manifest[key].append(os.path.relpath(path, os.path.join(root, "fixtures")))
     with open(os.path.join(root, "fixtures", "MANIFEST.json"), "w") as f:
         f.write(dumps(manifest))
-    print(f"[fixtures] wrote {len(scs)} fixtures to {outdir} (sqrt: {generated_by['sqrt_flavour']['name']})", file=sys.stderr)
+    print(f"[fixtures] wrote {len(scs) * len(runs)} fixtures to {outdir} (sqrt: {generated_by['sqrt_flavour']['name']})", file=sys.stderr)
 
 
 if __name__ == "__main__":

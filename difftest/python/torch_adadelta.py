@@ -44,21 +44,22 @@ import sys
 import torch
 import torch.optim.adadelta as _adadelta_mod
 
-_U32 = 1 << 32
-_I32_MAX = (1 << 31) - 1
+_INT_OF = {torch.float32: torch.int32, torch.float64: torch.int64}
 
 
-def bits_to_tensor(bits):
-    """f32 bit patterns (u32 ints) -> 1-D contiguous float32 CPU tensor."""
-    signed = [b - _U32 if b > _I32_MAX else b for b in bits]
-    return torch.tensor(signed, dtype=torch.int32).view(torch.float32).clone()
+def bits_to_tensor(bits, dtype=torch.float32):
+    """Bit patterns (unsigned ints of the dtype's width) -> 1-D contiguous CPU tensor of `dtype`."""
+    width = torch.finfo(dtype).bits
+    signed = [b - (1 << width) if b >> (width - 1) else b for b in bits]
+    return torch.tensor(signed, dtype=_INT_OF[dtype]).view(dtype).clone()
 
 
 def tensor_to_bits(t):
-    """float32 tensor -> list of its bit patterns as u32 ints (flattened)."""
+    """float32 or float64 tensor -> list of its bit patterns as unsigned ints (flattened)."""
     t = t.detach().contiguous().reshape(-1)
-    assert t.dtype == torch.float32, t.dtype
-    return [v & 0xFFFFFFFF for v in t.view(torch.int32).tolist()]
+    assert t.dtype in _INT_OF, t.dtype
+    mask = (1 << torch.finfo(t.dtype).bits) - 1
+    return [v & mask for v in t.view(_INT_OF[t.dtype]).tolist()]
 
 
 def scalar_bits(t):

@@ -389,18 +389,49 @@ fn tensor_pairs(a: &Trajectory, b: &Trajectory, f: &mut dyn FnMut(&[f32], &[f32]
 /// The first element (step, tensor, index) whose bits differ between two
 /// trajectories of the same case, NaN bits included ([`NanBits::Exact`]),
 /// described for a failure message.
-pub fn first_difference(case: &Case, a: &Trajectory, b: &Trajectory) -> Option<String> {
+pub fn first_difference<T: Compared>(
+    case: &Case<T>,
+    a: &Trajectory<T>,
+    b: &Trajectory<T>,
+) -> Option<String> {
     first_difference_with(case, a, b, NanBits::Exact)
 }
 
+/// A dtype whose trajectories [`first_difference_with`] compares: `f32`
+/// or `f64`.
+pub trait Compared: Copy + Default + std::fmt::LowerExp {
+    /// The bit pattern, widened.
+    fn bits(self) -> u64;
+    /// [`NanBits::same`] or [`NanBits::same_f64`].
+    fn same(nan: NanBits, x: Self, y: Self) -> bool;
+}
+
+impl Compared for f32 {
+    fn bits(self) -> u64 {
+        self.to_bits().into()
+    }
+    fn same(nan: NanBits, x: f32, y: f32) -> bool {
+        nan.same(x, y)
+    }
+}
+
+impl Compared for f64 {
+    fn bits(self) -> u64 {
+        self.to_bits()
+    }
+    fn same(nan: NanBits, x: f64, y: f64) -> bool {
+        nan.same_f64(x, y)
+    }
+}
+
 /// [`first_difference`] with NaNs compared by `nan`.
-pub fn first_difference_with(
-    case: &Case,
-    a: &Trajectory,
-    b: &Trajectory,
+pub fn first_difference_with<T: Compared>(
+    case: &Case<T>,
+    a: &Trajectory<T>,
+    b: &Trajectory<T>,
     nan: NanBits,
 ) -> Option<String> {
-    let same = |x: f32, y: f32| nan.same(x, y);
+    let same = |x: T, y: T| T::same(nan, x, y);
     for (t, (sa, sb)) in a.iter().zip(b).enumerate() {
         let tensors = [("param", &sa.params, &sb.params)];
         for (what, xs, ys) in tensors {
@@ -435,19 +466,19 @@ pub fn first_difference_with(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn describe(
-    case: &Case,
-    a: &Trajectory,
+fn describe<T: Compared>(
+    case: &Case<T>,
+    a: &Trajectory<T>,
     t: usize,
     i: usize,
     k: usize,
     what: &str,
-    x: f32,
-    y: f32,
+    x: T,
+    y: T,
 ) -> String {
-    let before = |v: Option<&Vec<f32>>| v.map(|v| v[k]).unwrap_or(0.0);
+    let before = |v: Option<&Vec<T>>| v.map(|v| v[k]).unwrap_or_default();
     let (p, v, u) = if t == 0 {
-        (case.params[i][k], 0.0, 0.0)
+        (case.params[i][k], T::default(), T::default())
     } else {
         let s = &a[t - 1];
         (
@@ -456,15 +487,15 @@ fn describe(
             before(s.acc_delta[i].as_ref()),
         )
     };
-    let g = case.grads[t][i].as_ref().map(|g| g[k]);
+    let g = case.grads[t][i].as_ref().map(|g| format!("{:e}", g[k]));
     format!(
-        "step {t}, param {i}, element {k}: {what} {x:e} ({:#010x}) vs {y:e} ({:#010x}); \
-         inputs p={p:e} ({:#010x}) g={g:?} v={v:e} ({:#010x}) u={u:e} ({:#010x}), {:?}",
-        x.to_bits(),
-        y.to_bits(),
-        p.to_bits(),
-        v.to_bits(),
-        u.to_bits(),
+        "step {t}, param {i}, element {k}: {what} {x:e} ({:#x}) vs {y:e} ({:#x}); \
+         inputs p={p:e} ({:#x}) g={g:?} v={v:e} ({:#x}) u={u:e} ({:#x}), {:?}",
+        x.bits(),
+        y.bits(),
+        p.bits(),
+        v.bits(),
+        u.bits(),
         case.hyper
     )
 }

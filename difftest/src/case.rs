@@ -73,35 +73,38 @@ impl Hyper {
     }
 }
 
-/// One scenario: initial parameters and per-step gradients.
+/// One scenario: initial parameters and per-step gradients, in the
+/// parameters' dtype `T` (`f32`, or `f64` for the float64 fixtures).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Case {
+pub struct Case<T = f32> {
     /// A short readable name (used in reports and failure messages).
     pub name: String,
     /// Hyperparameters (one group).
     pub hyper: Hyper,
     /// Initial value of every parameter tensor (flattened).
-    pub params: Vec<Vec<f32>>,
+    pub params: Vec<Vec<T>>,
     /// `grads[step][param]`; `None` means the parameter has no gradient at
     /// that step (PyTorch's `p.grad is None`: skipped, no state created).
-    pub grads: Vec<Vec<Option<Vec<f32>>>>,
+    pub grads: Vec<Vec<Option<Vec<T>>>>,
 }
 
-/// Parameters and state of every tensor after one step.
+/// Parameters and state of every tensor after one step, in the parameters'
+/// dtype `T`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Snapshot {
+pub struct Snapshot<T = f32> {
     /// Parameter values.
-    pub params: Vec<Vec<f32>>,
+    pub params: Vec<Vec<T>>,
     /// `square_avg` per parameter, `None` while the parameter has no state.
-    pub square_avg: Vec<Option<Vec<f32>>>,
+    pub square_avg: Vec<Option<Vec<T>>>,
     /// `acc_delta` per parameter, `None` while the parameter has no state.
-    pub acc_delta: Vec<Option<Vec<f32>>>,
-    /// The step counter per parameter (PyTorch stores it as an f32 tensor).
+    pub acc_delta: Vec<Option<Vec<T>>>,
+    /// The step counter per parameter (PyTorch stores it as an f32 tensor,
+    /// whatever the parameter's dtype).
     pub step: Vec<Option<f32>>,
 }
 
 /// The snapshot after each step of a case: `trajectory[t]` is after step `t + 1`.
-pub type Trajectory = Vec<Snapshot>;
+pub type Trajectory<T = f32> = Vec<Snapshot<T>>;
 
 fn to_bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()

@@ -3,10 +3,13 @@
 //! `./scripts/regen-fixtures.sh`), and their conversion into [`Case`]s and
 //! [`Trajectory`]s for replay.
 //!
-//! Only the f32 bit patterns are read; the decimals beside them are for
-//! people.
+//! Each scenario is stored four times: float32 and float64 parameters
+//! ([`Bits`]), each with PyTorch's default `foreach=None` (the for-loop on
+//! CPU) and with `foreach=True`. Only the bit patterns are read; the
+//! decimals beside them are for people.
 
 use crate::case::{Case, Snapshot, Trajectory};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,19 +21,50 @@ pub fn fixtures_dir() -> PathBuf {
         .join("fixtures")
 }
 
-/// A stored f32 tensor.
+/// The bit pattern of a stored float: `u32` for float32 fixtures, `u64`
+/// for float64 ones.
+pub trait Bits: Copy + PartialEq + std::fmt::Debug + std::fmt::LowerHex + DeserializeOwned {
+    /// The float whose bits these are.
+    type Float: adadelta::kernel::Element;
+    /// PyTorch's name of the dtype, as the fixtures' `dtype` field holds it
+    /// ([`Element::DTYPE`](adadelta::kernel::Element::DTYPE) of the float).
+    const DTYPE: &'static str = <Self::Float as adadelta::kernel::Element>::DTYPE;
+    /// The key of `fixtures/MANIFEST.json` that lists this dtype's fixtures.
+    const MANIFEST_KEY: &'static str;
+    /// The float.
+    fn float(self) -> Self::Float;
+}
+
+impl Bits for u32 {
+    type Float = f32;
+    const MANIFEST_KEY: &'static str = "fixtures";
+    fn float(self) -> f32 {
+        f32::from_bits(self)
+    }
+}
+
+impl Bits for u64 {
+    type Float = f64;
+    const MANIFEST_KEY: &'static str = "fixtures_float64";
+    fn float(self) -> f64 {
+        f64::from_bits(self)
+    }
+}
+
+/// A stored tensor.
 #[derive(Clone, Debug, Deserialize)]
-pub struct TensorBits {
+#[serde(bound = "B: Bits")]
+pub struct TensorBits<B = u32> {
     /// PyTorch shape.
     pub shape: Vec<usize>,
     /// Bit patterns, row-major.
-    pub bits: Vec<u32>,
+    pub bits: Vec<B>,
 }
 
-impl TensorBits {
+impl<B: Bits> TensorBits<B> {
     /// The values.
-    pub fn to_f32(&self) -> Vec<f32> {
-        self.bits.iter().map(|&b| f32::from_bits(b)).collect()
+    pub fn values(&self) -> Vec<B::Float> {
+        self.bits.iter().map(|&b| b.float()).collect()
     }
 }
 
@@ -41,15 +75,17 @@ pub struct ScalarBits {
     pub bits: u32,
 }
 
-/// How libtorch's f32 sqrt rounded on the generating machine.
+/// How libtorch's sqrt rounded on the generating machine, in float32
+/// (`B = u32`) or float64 (`B = u64`).
 #[derive(Clone, Debug, Deserialize)]
-pub struct SqrtFlavour {
+#[serde(bound = "B: Bits")]
+pub struct SqrtFlavour<B = u32> {
     /// Classification (e.g. "correctly-rounded", "mkl-rsqrtps ...").
     pub name: String,
-    /// Probe inputs (f32 bits).
-    pub probe_inputs: Vec<u32>,
-    /// libtorch's sqrt of the probe inputs (f32 bits).
-    pub probe_outputs: Vec<u32>,
+    /// Probe inputs (bits).
+    pub probe_inputs: Vec<B>,
+    /// libtorch's sqrt of the probe inputs (bits).
+    pub probe_outputs: Vec<B>,
 }
 
 /// Which program, version and machine produced a fixture.
@@ -65,8 +101,11 @@ pub struct GeneratedBy {
     pub cpu_capability: String,
     /// MKL's version string.
     pub mkl_version: Option<String>,
-    /// libtorch's sqrt flavour.
+    /// libtorch's float32 sqrt flavour.
     pub sqrt_flavour: SqrtFlavour,
+    /// libtorch's float64 sqrt flavour; its probe includes inputs where
+    /// libtorch is not correctly rounded.
+    pub sqrt_flavour_float64: SqrtFlavour<u64>,
 }
 
 /// One parameter group of a fixture (the same form as a replay scenario's).
@@ -74,36 +113,41 @@ pub use crate::scenario::Group;
 
 /// Per-parameter state in PyTorch's `state_dict` layout.
 #[derive(Clone, Debug, Deserialize)]
-pub struct ParamStateBits {
-    /// The f32 step counter.
+#[serde(bound = "B: Bits")]
+pub struct ParamStateBits<B = u32> {
+    /// The step counter: float32 whatever the parameters' dtype.
     pub step: ScalarBits,
-    /// `square_avg`.
-    pub square_avg: TensorBits,
-    /// `acc_delta`.
-    pub acc_delta: TensorBits,
+    /// `square_avg`, in the parameter's dtype.
+    pub square_avg: TensorBits<B>,
+    /// `acc_delta`, in the parameter's dtype.
+    pub acc_delta: TensorBits<B>,
 }
 
 /// PyTorch's `state_dict()` after a step.
 #[derive(Clone, Debug, Deserialize)]
-pub struct StateDict {
+#[serde(bound = "B: Bits")]
+pub struct StateDict<B = u32> {
     /// `state`, keyed by the parameter's global index (as a string, JSON keys).
-    pub state: BTreeMap<String, ParamStateBits>,
+    pub state: BTreeMap<String, ParamStateBits<B>>,
     /// `param_groups`, every key PyTorch wrote.
     pub param_groups: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// What PyTorch produced after one step.
 #[derive(Clone, Debug, Deserialize)]
-pub struct StepRecord {
+#[serde(bound = "B: Bits")]
+pub struct StepRecord<B = u32> {
     /// Every parameter.
-    pub params: Vec<TensorBits>,
+    pub params: Vec<TensorBits<B>>,
     /// The full state dict.
-    pub state_dict: StateDict,
+    pub state_dict: StateDict<B>,
 }
 
-/// A golden fixture.
+/// A golden fixture, of float32 (`B = u32`) or float64 (`B = u64`)
+/// parameters.
 #[derive(Clone, Debug, Deserialize)]
-pub struct Fixture {
+#[serde(bound = "B: Bits")]
+pub struct Fixture<B = u32> {
     /// Format tag, `"adadelta-rs fixture v1"`.
     pub format: String,
     /// Provenance.
@@ -112,26 +156,36 @@ pub struct Fixture {
     pub name: String,
     /// What the scenario covers.
     pub description: String,
+    /// The parameters' dtype, [`Bits::DTYPE`].
+    pub dtype: String,
+    /// The `foreach` argument given to `torch.optim.Adadelta`: `None`
+    /// (PyTorch's default, the for-loop on CPU) or `Some(true)`.
+    pub foreach: Option<bool>,
+    /// The `torch.optim.adadelta` function that ran every step
+    /// (`_single_tensor_adadelta` or `_multi_tensor_adadelta`), as the
+    /// generator observed it.
+    pub implementation: String,
     /// Parameter groups.
     pub groups: Vec<Group>,
     /// Initial parameters.
-    pub params: Vec<TensorBits>,
+    pub params: Vec<TensorBits<B>>,
     /// `grads[step][param]`, `None` when absent.
-    pub grads: Vec<Vec<Option<TensorBits>>>,
+    pub grads: Vec<Vec<Option<TensorBits<B>>>>,
     /// Step after which the state dict was saved and loaded, if any.
     pub roundtrip_after_step: Option<usize>,
     /// PyTorch's results after every step.
-    pub steps: Vec<StepRecord>,
+    pub steps: Vec<StepRecord<B>>,
 }
 
 /// The format this reader understands.
 pub const FORMAT: &str = "adadelta-rs fixture v1";
 
-impl Fixture {
-    /// Reads and checks a fixture file.
-    pub fn load(path: &Path) -> Result<Fixture, String> {
+impl<B: Bits> Fixture<B> {
+    /// Reads and checks a fixture file: its format, and its dtype against
+    /// `B`'s.
+    pub fn load(path: &Path) -> Result<Fixture<B>, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let fx: Fixture =
+        let fx: Fixture<B> =
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         if fx.format != FORMAT {
             return Err(format!(
@@ -140,37 +194,45 @@ impl Fixture {
                 fx.format
             ));
         }
+        if fx.dtype != B::DTYPE {
+            return Err(format!(
+                "{}: dtype {:?}, expected {:?}",
+                path.display(),
+                fx.dtype,
+                B::DTYPE
+            ));
+        }
         Ok(fx)
     }
 
-    /// Every fixture listed in `fixtures/MANIFEST.json`.
-    pub fn load_all() -> Result<Vec<Fixture>, String> {
-        #[derive(Deserialize)]
-        struct Manifest {
-            fixtures: Vec<String>,
-        }
+    /// Every fixture of `B`'s dtype that `fixtures/MANIFEST.json` lists
+    /// (under [`Bits::MANIFEST_KEY`]).
+    pub fn load_all() -> Result<Vec<Fixture<B>>, String> {
         let dir = fixtures_dir();
         let path = dir.join("MANIFEST.json");
         let text =
             std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let m: Manifest =
+        let mut m: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        m.fixtures
-            .iter()
-            .map(|f| Fixture::load(&dir.join(f)))
-            .collect()
+        let listed: Vec<String> = m
+            .remove(B::MANIFEST_KEY)
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| format!("{}: {}: {e}", path.display(), B::MANIFEST_KEY))?
+            .ok_or_else(|| format!("{}: no {:?} list", path.display(), B::MANIFEST_KEY))?;
+        listed.iter().map(|f| Fixture::load(&dir.join(f))).collect()
     }
 
     /// One single-group [`Case`] per parameter group, with the group's
     /// global parameter indices (see [`crate::scenario::group_cases`]).
-    pub fn group_cases(&self) -> Vec<(Case, Vec<usize>)> {
-        let params: Vec<Vec<f32>> = self.params.iter().map(TensorBits::to_f32).collect();
-        let grads: Vec<Vec<Option<Vec<f32>>>> = self
+    pub fn group_cases(&self) -> Vec<(Case<B::Float>, Vec<usize>)> {
+        let params: Vec<Vec<B::Float>> = self.params.iter().map(TensorBits::values).collect();
+        let grads: Vec<Vec<Option<Vec<B::Float>>>> = self
             .grads
             .iter()
             .map(|row| {
                 row.iter()
-                    .map(|g| g.as_ref().map(TensorBits::to_f32))
+                    .map(|g| g.as_ref().map(TensorBits::values))
                     .collect()
             })
             .collect();
@@ -179,21 +241,68 @@ impl Fixture {
         })
     }
 
+    /// Where `self` and `other` (the same scenario run with another
+    /// `foreach`) first hold other bits, in their inputs, parameters, state
+    /// or step counters, NaN bits included; `None` when they hold the same.
+    pub fn first_numeric_difference(&self, other: &Fixture<B>) -> Option<String> {
+        let (a, b) = (self.numbers(), other.numbers());
+        if let Some(((x, xs), (y, ys))) = a.iter().zip(&b).find(|(x, y)| x != y) {
+            if x != y {
+                return Some(format!("{x} vs {y}"));
+            }
+            let k = (0..xs.len().max(ys.len())).find(|&k| xs.get(k) != ys.get(k));
+            let k = k.unwrap_or_default();
+            return Some(format!("{x}[{k}]: {:x?} vs {:x?}", xs.get(k), ys.get(k)));
+        }
+        (a.len() != b.len()).then(|| format!("{} vs {} tensors", a.len(), b.len()))
+    }
+
+    /// Every number of the fixture, labelled, in order: the initial
+    /// parameters, the gradients, and after each step the parameters and
+    /// the state (its step counter in the label).
+    fn numbers(&self) -> Vec<(String, Vec<B>)> {
+        let bits = |t: &TensorBits<B>| t.bits.clone();
+        let mut out: Vec<(String, Vec<B>)> = Vec::new();
+        for (i, p) in self.params.iter().enumerate() {
+            out.push((format!("initial param {i}"), bits(p)));
+        }
+        for (t, row) in self.grads.iter().enumerate() {
+            for (i, g) in row.iter().enumerate() {
+                let label = format!(
+                    "step {t} grad {i}{}",
+                    if g.is_some() { "" } else { " (absent)" }
+                );
+                out.push((label, g.as_ref().map(bits).unwrap_or_default()));
+            }
+        }
+        for (t, s) in self.steps.iter().enumerate() {
+            for (i, p) in s.params.iter().enumerate() {
+                out.push((format!("after step {t} param {i}"), bits(p)));
+            }
+            for (i, st) in &s.state_dict.state {
+                let label = format!("after step {t} state {i} (step {:#x})", st.step.bits);
+                out.push((format!("{label} square_avg"), bits(&st.square_avg)));
+                out.push((format!("{label} acc_delta"), bits(&st.acc_delta)));
+            }
+        }
+        out
+    }
+
     /// PyTorch's trajectory restricted to the parameters `indices`.
-    pub fn trajectory(&self, indices: &[usize]) -> Trajectory {
+    pub fn trajectory(&self, indices: &[usize]) -> Trajectory<B::Float> {
         self.steps
             .iter()
             .map(|s| {
                 let st = |i: usize| s.state_dict.state.get(&i.to_string());
                 Snapshot {
-                    params: indices.iter().map(|&i| s.params[i].to_f32()).collect(),
+                    params: indices.iter().map(|&i| s.params[i].values()).collect(),
                     square_avg: indices
                         .iter()
-                        .map(|&i| st(i).map(|x| x.square_avg.to_f32()))
+                        .map(|&i| st(i).map(|x| x.square_avg.values()))
                         .collect(),
                     acc_delta: indices
                         .iter()
-                        .map(|&i| st(i).map(|x| x.acc_delta.to_f32()))
+                        .map(|&i| st(i).map(|x| x.acc_delta.values()))
                         .collect(),
                     step: indices
                         .iter()

@@ -2,7 +2,8 @@
 //! same inputs, producing a [`Trajectory`].
 
 use crate::case::{Case, Snapshot, Trajectory};
-use adadelta_reference::{Binary32, MulAdd};
+use adadelta::kernel::Element;
+use adadelta_reference::{Binary32, Binary64, MulAdd};
 
 /// An implementation of Adadelta that the differential tests compare.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,23 +170,32 @@ pub fn time_steps(imp: Implementation, case: &Case) -> std::time::Duration {
     }
 }
 
-/// Per-parameter state kept by the f32 runners below: `(square_avg, acc_delta, step)`.
-type State = Option<(Vec<f32>, Vec<f32>, f32)>;
+/// Per-parameter state kept by the runners below, in the parameters' dtype
+/// `T`: `(square_avg, acc_delta, step)`, the step counter an f32 whatever
+/// `T` is, as PyTorch keeps it.
+type State<T> = Option<(Vec<T>, Vec<T>, f32)>;
 
-/// Drives an element-wise f32 step function over a case with PyTorch's
+/// The state of a parameter of `n` elements, created on its first gradient:
+/// zeros, step 0.
+fn zero_state<T: Element>(st: &mut State<T>, n: usize) -> (&mut Vec<T>, &mut Vec<T>, &mut f32) {
+    let (v, u, t) = st.get_or_insert_with(|| (vec![T::default(); n], vec![T::default(); n], 0.0));
+    (v, u, t)
+}
+
+/// Drives an element-wise step function over a case with PyTorch's
 /// bookkeeping: lazy zero state on the first gradient, skipped parameters
 /// without gradient, the step counter as an f32 (`step += 1` in f32).
-fn run_with(
-    case: &Case,
-    mut step: impl FnMut(&mut [f32], &[f32], &mut [f32], &mut [f32]),
-) -> Trajectory {
+fn run_with<T: Element>(
+    case: &Case<T>,
+    mut step: impl FnMut(&mut [T], &[T], &mut [T], &mut [T]),
+) -> Trajectory<T> {
     let mut params = case.params.clone();
-    let mut state: Vec<State> = vec![None; params.len()];
+    let mut state: Vec<State<T>> = vec![None; params.len()];
     let mut out = Vec::with_capacity(case.grads.len());
     for grads in &case.grads {
         for ((p, g), st) in params.iter_mut().zip(grads).zip(state.iter_mut()) {
             let Some(g) = g else { continue };
-            let (v, u, t) = st.get_or_insert_with(|| (vec![0.0; p.len()], vec![0.0; p.len()], 0.0));
+            let (v, u, t) = zero_state(st, p.len());
             *t += 1.0;
             step(p, g, v, u);
         }
@@ -195,7 +205,7 @@ fn run_with(
 }
 
 /// The parameters and state after a step, as a [`Snapshot`].
-fn snapshot(params: &[Vec<f32>], state: &[State]) -> Snapshot {
+fn snapshot<T: Element>(params: &[Vec<T>], state: &[State<T>]) -> Snapshot<T> {
     Snapshot {
         params: params.to_vec(),
         square_avg: state
@@ -214,17 +224,17 @@ fn snapshot(params: &[Vec<f32>], state: &[State]) -> Snapshot {
 /// multi-tensor call per step with every parameter that has a gradient, with
 /// PyTorch's bookkeeping (lazy zero state, skipped parameters, f32 step
 /// counter). Panics if the kernel refuses (e.g. a path this CPU lacks).
-pub fn run_kernel(case: &Case, exec: &adadelta::kernel::Executor) -> Trajectory {
+pub fn run_kernel<T: Element>(case: &Case<T>, exec: &adadelta::kernel::Executor) -> Trajectory<T> {
     let c =
         adadelta::Coefficients::new(&case.hyper.to_fast()).expect("case has valid hyperparameters");
     let mut params = case.params.clone();
-    let mut state: Vec<State> = vec![None; params.len()];
+    let mut state: Vec<State<T>> = vec![None; params.len()];
     let mut out = Vec::with_capacity(case.grads.len());
     for grads in &case.grads {
         let mut jobs = Vec::new();
         for ((p, g), st) in params.iter_mut().zip(grads).zip(state.iter_mut()) {
             let Some(g) = g else { continue };
-            let (v, u, t) = st.get_or_insert_with(|| (vec![0.0; p.len()], vec![0.0; p.len()], 0.0));
+            let (v, u, t) = zero_state(st, p.len());
             *t += 1.0;
             jobs.push(adadelta::kernel::Job {
                 coeffs: &c,
@@ -298,6 +308,15 @@ pub fn run_fast_reproduce_libtorch(case: &Case) -> Trajectory {
 /// Runs the MPFR reference in binary32 emulation.
 pub fn run_reference_binary32(case: &Case, mul_add: MulAdd) -> Trajectory {
     let arith = Binary32 { mul_add };
+    let hyper = case.hyper.to_reference();
+    run_with(case, |p, g, v, u| {
+        adadelta_reference::step(&arith, &hyper, p, g, v, u)
+    })
+}
+
+/// Runs the MPFR reference in binary64 emulation, on a float64 case.
+pub fn run_reference_binary64(case: &Case<f64>, mul_add: MulAdd) -> Trajectory<f64> {
+    let arith = Binary64 { mul_add };
     let hyper = case.hyper.to_reference();
     run_with(case, |p, g, v, u| {
         adadelta_reference::step(&arith, &hyper, p, g, v, u)

@@ -158,12 +158,12 @@ impl Group {
 /// the group's global parameter indices. Adadelta's update of a parameter
 /// depends only on its group's hyperparameters and its own state, so groups
 /// run independently. `grads[step][param]`, `None` when absent.
-pub fn group_cases(
+pub fn group_cases<T: Clone>(
     groups: &[Group],
-    params: &[Vec<f32>],
-    grads: &[Vec<Option<Vec<f32>>>],
+    params: &[Vec<T>],
+    grads: &[Vec<Option<Vec<T>>>],
     name: impl Fn(usize) -> String,
-) -> Vec<(Case, Vec<usize>)> {
+) -> Vec<(Case<T>, Vec<usize>)> {
     groups
         .iter()
         .enumerate()

@@ -18,8 +18,8 @@ use adadelta_reference::MulAdd;
 fn fixtures() -> Vec<Fixture> {
     let fx = Fixture::load_all().expect("fixtures/MANIFEST.json and its fixtures load");
     assert!(
-        fx.len() >= 5,
-        "expected at least 5 fixtures, found {}",
+        fx.len() >= 10,
+        "expected at least 10 fixtures, found {}",
         fx.len()
     );
     fx
@@ -66,7 +66,26 @@ fn fixtures_come_from_the_pinned_pytorch() {
             fx.name
         );
         assert!(!g.sqrt_flavour.probe_inputs.is_empty() && !g.cpu_capability.is_empty());
+        assert_eq!(fx.dtype, "float32");
     }
+}
+
+/// PyTorch's `foreach=True` (`_multi_tensor_adadelta`) and its default
+/// for-loop give the same bits in float32: inputs, parameters, state and
+/// step counters. (Every test here replays both.)
+#[test]
+fn foreach_and_for_loop_fixtures_hold_the_same_float32_numbers() {
+    let fx = fixtures();
+    let mut pairs = 0;
+    for f in fx.iter().filter(|f| f.foreach.is_none()) {
+        let other = fx
+            .iter()
+            .find(|o| o.name == f.name && o.foreach == Some(true));
+        let other = other.expect("the foreach=True twin");
+        assert_eq!(f.first_numeric_difference(other), None, "{}", f.name);
+        pairs += 1;
+    }
+    assert_eq!(2 * pairs, fx.len(), "every fixture has its twin");
 }
 
 #[test]

@@ -263,18 +263,46 @@ proptest! {
         }
     }
 
-    /// In float64 (correctly rounded square root only), every path equals
-    /// the scalar path likewise.
+    /// In float64, every path equals the scalar path likewise, in every
+    /// numerics this CPU computes.
     #[test]
     fn every_path_equals_scalar_in_f64(h in hyper(), d in data64(1000)) {
         let c = Coefficients::new(&h).unwrap();
-        let want = step_on(&scalar(Numerics::Default), &c, &d);
-        for (path, ds) in paths_here() {
-            let got = step_on(&on(path, ds, Numerics::Default), &c, &d);
-            let tag = format!("{path:?} {ds:?} f64 n={} off={:?}", d.n, d.off);
-            assert_same(&format!("{tag} param"), &got.0, &want.0)?;
-            assert_same(&format!("{tag} square_avg"), &got.1, &want.1)?;
-            assert_same(&format!("{tag} acc_delta"), &got.2, &want.2)?;
+        for numerics in Numerics::supported() {
+            let want = step_on(&scalar(numerics), &c, &d);
+            for (path, ds) in paths_here() {
+                let got = step_on(&on(path, ds, numerics), &c, &d);
+                let tag = format!("{path:?} {ds:?} {numerics:?} f64 n={} off={:?}", d.n, d.off);
+                assert_same(&format!("{tag} param"), &got.0, &want.0)?;
+                assert_same(&format!("{tag} square_avg"), &got.1, &want.1)?;
+                assert_same(&format!("{tag} acc_delta"), &got.2, &want.2)?;
+            }
+        }
+    }
+
+    /// The float64 square roots alone, on raw bit patterns of every kind
+    /// and on the ranges where the oneMKL recipes branch, at every length
+    /// and offset.
+    #[test]
+    fn every_sqrt_equals_scalar_in_f64(
+        off in 0usize..8,
+        x in prop::collection::vec(prop_oneof![
+            4 => any::<u64>(),
+            1 => 0u64..0x0020_0000_0000_0000,                    // zero, subnormals, smallest normals
+            1 => 0x0010_0000_0000_0000u64..0x06b0_0000_0000_0000, // Z0HA's scaled branch (x < ~2^-916)
+            1 => 0x7fcf_ff00_0000_0000u64..0x7ff0_0000_0000_0000, // EXHA/L9HA's IEEE range from 2^1022
+        ], 0..300),
+    ) {
+        let mut x: Vec<f64> = x.into_iter().map(f64::from_bits).collect();
+        x.splice(0..0, std::iter::repeat_n(1.0, off));
+        for numerics in Numerics::supported() {
+            let mut want = x.clone();
+            sqrt(&scalar(numerics), &mut want[off..]).unwrap();
+            for (path, ds) in paths_here() {
+                let mut got = x.clone();
+                sqrt(&on(path, ds, numerics), &mut got[off..]).unwrap();
+                assert_same(&format!("{path:?} {ds:?} {numerics:?} f64 sqrt"), &got, &want)?;
+            }
         }
     }
 

@@ -244,16 +244,37 @@ pub(crate) fn pick_f32(isa: Isa, mkl: Mkl, ds: DivSqrt, cpu: &Cpu) -> Picked<f32
 
 /// The float64 pairings: every instruction set with the correctly rounded
 /// square root (the hardware's `sqrtpd`, `fsqrt`) and, on x86-64, with
-/// oneMKL's float64 EXHA and L9HA; the hardware's division. AVX-512's
+/// each of oneMKL's float64 recipes; the hardware's division. AVX-512's
 /// estimates ([`DivSqrt`]) are f32 instructions and play no part.
 pub(crate) fn pick_f64(isa: Isa, mkl: Mkl, _ds: DivSqrt, cpu: &Cpu) -> Picked<f64> {
     let absent = || unavailable(isa, "needs features this CPU lacks");
     match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Scalar => with_mkl64(Scalar, mkl, || {
+            Avx512F::new(cpu)
+                .map(|t| Kernel::of(Scalar, Z0ha(t)))
+                .ok_or_else(|| {
+                    unavailable(isa, "computes Z0HA with vrsqrt14sd, which needs AVX-512F")
+                })
+        }),
+        #[cfg(not(target_arch = "x86_64"))]
         Isa::Scalar => with_mkl64(Scalar, mkl),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => with_mkl64(Avx2::<false>::new(cpu).ok_or_else(absent)?, mkl),
+        Isa::Avx2 => with_mkl64(Avx2::<false>::new(cpu).ok_or_else(absent)?, mkl, || {
+            Avx2::<true>::new(cpu)
+                .map(|a| Kernel::of(a, Z0ha(a)))
+                .ok_or_else(|| {
+                    unavailable(
+                        isa,
+                        "computes Z0HA with vrsqrt14pd ymm, which needs AVX-512VL",
+                    )
+                })
+        }),
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => with_mkl64(Avx512::new(cpu).ok_or_else(absent)?, mkl),
+        Isa::Avx512 => {
+            let a = Avx512::new(cpu).ok_or_else(absent)?;
+            with_mkl64(a, mkl, || Ok(Kernel::of(a, Z0ha(a))))
+        }
         #[cfg(target_arch = "aarch64")]
         Isa::Neon => with_mkl64(Neon::new(cpu).ok_or_else(absent)?, mkl),
         _ => {
@@ -263,16 +284,19 @@ pub(crate) fn pick_f64(isa: Isa, mkl: Mkl, _ds: DivSqrt, cpu: &Cpu) -> Picked<f6
     }
 }
 
-/// The float64 loop on `l` for `mkl`.
+/// The float64 loop on `l` for `mkl`; Z0HA, which needs `vrsqrt14pd` at
+/// the width of `l`, from `z0ha`.
 #[cfg(target_arch = "x86_64")]
-fn with_mkl64<L: MklLanes64>(l: L, mkl: Option<LibtorchSqrt>) -> Result<Kernel<f64>, Error> {
+fn with_mkl64<L: MklLanes64>(
+    l: L,
+    mkl: Option<LibtorchSqrt>,
+    z0ha: impl FnOnce() -> Picked<f64>,
+) -> Picked<f64> {
     match mkl {
         None => Ok(Kernel::of(l, Ieee)),
         Some(LibtorchSqrt::MklExHa) => Ok(Kernel::of(l, Exha::default())),
         Some(LibtorchSqrt::MklL9Ha) => Ok(Kernel::of(l, L9ha::default())),
-        Some(LibtorchSqrt::MklZ0Ha) => Err(Error::CannotReproduceLibtorch(
-            "float64 with oneMKL's mkl_vml_kernel_dSqrt_Z0HAynn is not implemented yet".into(),
-        )),
+        Some(LibtorchSqrt::MklZ0Ha) => z0ha(),
     }
 }
 

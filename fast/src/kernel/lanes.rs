@@ -136,10 +136,13 @@ pub(crate) trait MklLanes64: Lanes<f64> {
 }
 
 #[cfg(target_arch = "x86_64")]
-/// A proof that `vrsqrt14ps` (AVX-512's 14-bit reciprocal-square-root
-/// estimate, which oneMKL's Z0HA is built on) can run at the width of `L`.
-pub(crate) trait Rsqrt14<L: Lanes<f32>>: Copy + Send + Sync + 'static {
-    /// `vrsqrt14ps` (or `vrsqrt14ss`) on every lane.
+/// A proof that `vrsqrt14ps` or, for `E = f64`, `vrsqrt14pd` (AVX-512's
+/// 14-bit reciprocal-square-root estimates, which oneMKL's Z0HA is built
+/// on) can run at the width of `L`.
+pub(crate) trait Rsqrt14<L: Lanes<E>, E: Copy + Default = f32>:
+    Copy + Send + Sync + 'static
+{
+    /// `vrsqrt14ps`/`vrsqrt14pd` (or `vrsqrt14ss`/`vrsqrt14sd`) on every lane.
     fn rsqrt14(self, lanes: L, x: L::V) -> L::V;
 }
 

@@ -241,6 +241,49 @@ mod mkl {
         }
     }
 
+    /// oneMKL `mkl_vml_kernel_dSqrt_Z0HAynn` (Intel with AVX-512):
+    /// `vrsqrt14pd`, one fused Newton step on both `g = x y` and `h = y / 2`
+    /// and a fused correction, scaled by 2^916 where the estimate exceeds
+    /// 2^458 (x below about 2^-916, subnormals included, which the
+    /// instruction takes as they are); IEEE `sqrt` for ±0, ±inf and
+    /// negatives (oneMKL's helper, where no arithmetic happens):
+    ///
+    /// ```text
+    /// y = vrsqrt14pd(x);  h = y 0.5;  g = y x
+    /// e = fma(-g, h, 0.5);  g1 = fma(e, g, g);  h1 = fma(e, h, h)
+    /// r = fma(fma(-g1, g1, x), h1, g1)                                y <= 2^458
+    /// r = fma(h1 2^-916, fma(-(g1 2^458), g1 2^458, x 2^916), g1)     y >  2^458
+    /// ```
+    ///
+    /// `T` proves that `vrsqrt14pd` runs at the width of the lanes.
+    impl<L: Lanes<f64>, T: Rsqrt14<L, f64>> Root<f64, L> for Z0ha<T> {
+        #[inline(always)]
+        fn root(self, l: L, x: L::V) -> L::V {
+            let y = self.0.rsqrt14(l, x);
+            let half = l.splat(0.5);
+            let (h, g) = (l.mul(y, half), l.mul(y, x));
+            let e = l.neg_mul_add(g, h, half);
+            let (g1, h1) = (l.mul_add(e, g, g), l.mul_add(e, h, h));
+            let mut r = l.mul_add(l.neg_mul_add(g1, g1, x), h1, g1);
+            let big = l.gt(y, l.splat(f64::from_bits(Z0HA64_SCALE_ABOVE)));
+            if l.any(big) {
+                let xs = l.mul(x, l.splat(f64::from_bits(TWO_916)));
+                let gs = l.mul(g1, l.splat(f64::from_bits(Z0HA64_SCALE_ABOVE)));
+                let hs = l.mul(h1, l.splat(f64::from_bits(TWO_M916)));
+                r = l.select(big, l.mul_add(hs, l.neg_mul_add(gs, gs, xs), g1), r);
+            }
+            let special = l.or(l.le(x, l.splat(0.0)), l.eq(x, l.splat(f64::INFINITY)));
+            replace_where(l, special, r, || l.sqrt(x))
+        }
+    }
+
+    /// The float64 Z0HA's threshold on `vrsqrt14pd(x)` above which it
+    /// scales, 2^458 (`0x5c90000000000000`), which is also the factor for
+    /// `g1`; the bits of 2^916 and 2^-916, its other factors.
+    pub(crate) const Z0HA64_SCALE_ABOVE: u64 = 0x5c90_0000_0000_0000;
+    pub(crate) const TWO_916: u64 = (1023 + 916) << 52;
+    pub(crate) const TWO_M916: u64 = (1023 - 916) << 52;
+
     /// EXHA and L9HA send every lane whose `bits + 0x7f80_0000` (wrapping) is
     /// greater, as an `i32`, than this threshold to IEEE `sqrt`. With
     /// [`L9HA_SPECIAL_ABOVE`] that is exactly the inputs that are not positive
@@ -287,5 +330,8 @@ mod tests {
         assert_eq!(TWO_39, 2f32.powi(39));
         assert_eq!(TWO_M78, 2f32.powi(-78));
         assert_eq!(Z0HA_SCALE_ABOVE, TWO_39);
+        assert_eq!(f64::from_bits(Z0HA64_SCALE_ABOVE), 2f64.powi(458));
+        assert_eq!(f64::from_bits(TWO_916), 2f64.powi(916));
+        assert_eq!(f64::from_bits(TWO_M916), 2f64.powi(-916));
     }
 }

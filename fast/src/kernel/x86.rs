@@ -285,3 +285,30 @@ impl Rsqrt14<Scalar> for Avx512F {
         rsqrt14(_l: Scalar, x: f32) -> f32 = rsqrt14ss(x);
     }
 }
+
+/// `vrsqrt14sd`, the per-lane approximation of `vrsqrt14pd`.
+#[target_feature(enable = "avx512f")]
+fn rsqrt14sd(x: f64) -> f64 {
+    let v = _mm_set_sd(x);
+    _mm_cvtsd_f64(_mm_rsqrt14_sd(v, v))
+}
+
+impl Rsqrt14<Scalar, f64> for Avx512F {
+    intrinsic_ops! {
+        rsqrt14(_l: Scalar, x: f64) -> f64 = rsqrt14sd(x);
+    }
+}
+
+/// `vrsqrt14pd ymm` (oneMKL's float64 Z0HA on 4 lanes) runs inline: the
+/// type proves AVX-512VL.
+impl Rsqrt14<Avx2<true>, f64> for Avx2<true> {
+    intrinsic_ops! {
+        rsqrt14(_l: Avx2<true>, x: __m256d) -> __m256d = _mm256_rsqrt14_pd(x);
+    }
+}
+
+impl Rsqrt14<Avx512, f64> for Avx512 {
+    intrinsic_ops! {
+        rsqrt14(_l: Avx512, x: __m512d) -> __m512d = _mm512_rsqrt14_pd(x);
+    }
+}
