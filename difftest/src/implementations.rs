@@ -254,7 +254,7 @@ pub fn run_kernel<T: Element>(case: &Case<T>, exec: &adadelta::kernel::Executor)
 }
 
 /// Runs the fast crate's kernel.
-pub fn run_fast(case: &Case) -> Trajectory {
+pub fn run_fast<T: Element>(case: &Case<T>) -> Trajectory<T> {
     let coeffs =
         adadelta::Coefficients::new(&case.hyper.to_fast()).expect("case has valid hyperparameters");
     run_with(case, |p, g, v, u| {

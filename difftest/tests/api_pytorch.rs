@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 struct Handle(u32, Vec<f32>);
 
 impl Parameter for Handle {
+    type Elem = f32;
     fn numel(&self) -> usize {
         self.1.len()
     }

@@ -1,8 +1,9 @@
-//! Replays every golden fixture through fast's Optimizer API (groups, absent
-//! gradients, lazy state, the f32 step counter, `state_dict`, and the
-//! fixture's save/load round trip done with this crate's JSON) and compares
-//! the parameters and the whole `state_dict` after every step with what
-//! PyTorch recorded.
+//! Replays every golden fixture, float32 and float64, both `foreach`
+//! values, through fast's Optimizer API (`Param<f32>` or `Param<f64>`;
+//! groups, absent gradients, lazy state, the f32 step counter,
+//! `state_dict`, and the fixture's save/load round trip done with this
+//! crate's JSON and safetensors) and compares the parameters and the whole
+//! `state_dict` after every step with what PyTorch recorded.
 //!
 //! Bit for bit with `Numerics::ReproduceLibtorch` when this machine's
 //! libtorch sqrt gives the fixture's probe bits and fast can reproduce it;
@@ -11,26 +12,56 @@
 //! numbers bit for bit against fast's own kernel run per group
 //! (`run_fast`), whose accuracy fixtures_replay.rs bounds.
 
-use adadelta::kernel::{Executor, Numerics};
+use adadelta::checkpoint::Stored;
+use adadelta::kernel::{Element, Executor, Numerics};
 use adadelta::{Adadelta, GroupSpec, Options, Param, StateDict};
 use adadelta_difftest::case::Trajectory;
-use adadelta_difftest::fixture::Fixture;
+use adadelta_difftest::fixture::{Bits, Fixture, SqrtFlavour};
 use adadelta_difftest::implementations::run_fast;
 
-fn bits(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|x| x.to_bits()).collect()
+fn bits<E: Element>(v: &[E]) -> Vec<u64> {
+    v.iter().map(|x| x.bits()).collect()
 }
 
-fn reproduces_generator(fx: &Fixture) -> bool {
-    let sq = &fx.generated_by.sqrt_flavour;
-    let x: Vec<f32> = sq.probe_inputs.iter().map(|&b| f32::from_bits(b)).collect();
-    let y = Vec::<f32>::try_from(tch::Tensor::from_slice(&x).sqrt()).expect("f32 tensor");
-    let same_sqrt = bits(&y) == sq.probe_outputs;
+fn widen<B: Bits + Into<u64>>(v: &[B]) -> Vec<u64> {
+    v.iter().map(|&b| b.into()).collect()
+}
+
+/// A fixture dtype as this test replays it.
+trait Dtype: Bits + Into<u64>
+where
+    Self::Float: Stored + tch::kind::Element,
+{
+    /// The generator's sqrt flavour of this dtype.
+    fn flavour(fx: &Fixture<Self>) -> &SqrtFlavour<Self>;
+}
+
+impl Dtype for u32 {
+    fn flavour(fx: &Fixture<u32>) -> &SqrtFlavour<u32> {
+        &fx.generated_by.sqrt_flavour
+    }
+}
+
+impl Dtype for u64 {
+    fn flavour(fx: &Fixture<u64>) -> &SqrtFlavour<u64> {
+        &fx.generated_by.sqrt_flavour_float64
+    }
+}
+
+fn reproduces_generator<B: Dtype>(fx: &Fixture<B>) -> bool
+where
+    B::Float: Stored + tch::kind::Element,
+{
+    let sq = B::flavour(fx);
+    let x: Vec<B::Float> = sq.probe_inputs.iter().map(|&b| b.float()).collect();
+    let y = Vec::<B::Float>::try_from(tch::Tensor::from_slice(&x).sqrt()).expect("tensor");
+    let same_sqrt = bits(&y) == widen(&sq.probe_outputs);
     let can = Numerics::ReproduceLibtorch.libtorch_sqrt();
     if !same_sqrt || can.is_err() {
         eprintln!(
-            "NOTE: fixture {:?} (libtorch sqrt {:?}): this machine's libtorch sqrt {} and fast {}; \
+            "NOTE: {} fixture {:?} (libtorch sqrt {:?}): this machine's libtorch sqrt {} and fast {}; \
              comparing structure and counters with PyTorch and numbers with fast's default kernel",
+            fx.dtype,
             fx.name,
             sq.name,
             if same_sqrt { "matches" } else { "differs" },
@@ -43,13 +74,17 @@ fn reproduces_generator(fx: &Fixture) -> bool {
     same_sqrt && can.is_ok()
 }
 
-fn build(fx: &Fixture, params: Vec<Param>, numerics: Numerics) -> Adadelta {
+fn build<B: Bits>(
+    fx: &Fixture<B>,
+    params: Vec<Param<B::Float>>,
+    numerics: Numerics,
+) -> Adadelta<Param<B::Float>> {
     let mut params = params.into_iter();
     let specs = fx
         .groups
         .iter()
         .map(|g| {
-            let ps: Vec<Param> = params.by_ref().take(g.params.len()).collect();
+            let ps: Vec<Param<B::Float>> = params.by_ref().take(g.params.len()).collect();
             GroupSpec::new(ps)
                 .lr(g.lr)
                 .rho(g.rho)
@@ -57,7 +92,8 @@ fn build(fx: &Fixture, params: Vec<Param>, numerics: Numerics) -> Adadelta {
                 .weight_decay(g.weight_decay)
                 .maximize(g.maximize)
                 // Recorded only: fast's one kernel gives both foreach
-                // values' numbers, as PyTorch's are the same in float32.
+                // values' numbers, as PyTorch's are the same in float32
+                // and float64.
                 .foreach(fx.foreach)
         })
         .collect();
@@ -67,9 +103,34 @@ fn build(fx: &Fixture, params: Vec<Param>, numerics: Numerics) -> Adadelta {
 }
 
 #[test]
-fn optimizer_api_replays_every_fixture() {
-    let fixtures = Fixture::load_all().expect("fixtures load");
-    assert!(!fixtures.is_empty());
+fn optimizer_api_replays_every_float32_fixture() {
+    replay_all::<u32>();
+}
+
+#[test]
+fn optimizer_api_replays_every_float64_fixture() {
+    replay_all::<u64>();
+}
+
+/// A state dict written to a safetensors file and read back.
+fn through_safetensors<E: Stored>(sd: &StateDict<E>, name: &str) -> StateDict<E> {
+    let path = std::env::temp_dir().join(format!(
+        "adadelta-fixtures-api-{}-{name}-{}.safetensors",
+        std::process::id(),
+        E::DTYPE
+    ));
+    sd.save(&path).expect("saves");
+    let back = StateDict::load(&path).expect("loads");
+    std::fs::remove_file(&path).expect("removes");
+    back
+}
+
+fn replay_all<B: Dtype>()
+where
+    B::Float: Stored + tch::kind::Element,
+{
+    let fixtures = Fixture::<B>::load_all().expect("fixtures load");
+    assert!(fixtures.len() >= 10, "{} fixtures", fixtures.len());
     for fx in &fixtures {
         // The fixture's groups number their parameters in order, as PyTorch does.
         let order: Vec<usize> = fx
@@ -91,26 +152,33 @@ fn optimizer_api_replays_every_fixture() {
             Numerics::Default
         };
         // What fast's numbers must be when they cannot be PyTorch's: fast's kernel per group.
-        let own: Vec<(Vec<usize>, Trajectory)> = fx
+        let own: Vec<(Vec<usize>, Trajectory<B::Float>)> = fx
             .group_cases()
             .into_iter()
             .map(|(case, idx)| (idx, run_fast(&case)))
             .collect();
 
-        let params: Vec<Param> = fx
+        let params: Vec<Param<B::Float>> = fx
             .params
             .iter()
-            .map(|t| Param::with_shape(t.values(), t.shape.clone()).expect("shape"))
+            .map(|t| Param::from_vec_with_shape(t.values(), t.shape.clone()).expect("shape"))
             .collect();
         let mut opt = build(fx, params, numerics);
         for (t, grads) in fx.grads.iter().enumerate() {
             if fx.roundtrip_after_step == Some(t) {
-                // Save with this crate's JSON, load into a fresh optimizer over copies.
+                // Save with this crate's JSON, load into a fresh optimizer over
+                // copies; the same state through safetensors.
                 let json = opt.state_dict().to_json_string().expect("serialises");
                 let mut fresh = build(fx, opt.params().to_vec(), numerics);
                 fresh
                     .load_state_dict(StateDict::from_json_str(&json).expect("parses"))
                     .expect("loads");
+                assert_eq!(
+                    through_safetensors(&opt.state_dict(), &fx.name),
+                    opt.state_dict(),
+                    "{}: safetensors round trip",
+                    fx.name
+                );
                 assert_eq!(
                     fresh.state_dict(),
                     opt.state_dict(),
@@ -129,7 +197,7 @@ fn optimizer_api_replays_every_fixture() {
 
             let rec = &fx.steps[t];
             let sd = opt.state_dict();
-            let ctx = format!("{} step {t}", fx.name);
+            let ctx = format!("{} {} foreach={:?} step {t}", fx.dtype, fx.name, fx.foreach);
             // Which parameters have state, and their f32 step counters: exactly PyTorch's.
             let keys: Vec<usize> = sd.state.keys().copied().collect();
             let torch_keys: Vec<usize> = rec
@@ -187,8 +255,8 @@ fn optimizer_api_replays_every_fixture() {
                 let (expected_p, expected_state) = if bitwise {
                     let s = rec.state_dict.state.get(&i.to_string());
                     (
-                        rec.params[i].bits.clone(),
-                        s.map(|s| (s.square_avg.bits.clone(), s.acc_delta.bits.clone())),
+                        widen(&rec.params[i].bits),
+                        s.map(|s| (widen(&s.square_avg.bits), widen(&s.acc_delta.bits))),
                     )
                 } else {
                     let (idx, traj) = own

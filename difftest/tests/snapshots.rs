@@ -208,7 +208,9 @@ fn api_error_messages() {
     ] {
         push(
             what,
-            StateDict::from_json_str(json).unwrap_err().to_string(),
+            StateDict::<f32>::from_json_str(json)
+                .unwrap_err()
+                .to_string(),
         );
     }
     settings().bind(|| insta::assert_snapshot!("api_error_messages", lines.join("\n")));

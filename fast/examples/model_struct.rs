@@ -63,7 +63,7 @@ impl Model {
 
     /// The layers in the order the optimizer was given them: group 0's
     /// (the weights), then group 1's (the biases).
-    fn params_mut(&mut self) -> [&mut dyn Parameter; 4] {
+    fn params_mut(&mut self) -> [&mut dyn Parameter<Elem = f32>; 4] {
         [&mut self.w1, &mut self.w2, &mut self.b1, &mut self.b2]
     }
 

@@ -57,6 +57,8 @@ use candle_core::{CpuStorage, DType, InplaceOp2, Layout, Storage, Tensor, Var};
 use crate::{Adadelta, Error, Options, ParamViewMut, Shaped};
 
 impl Shaped for Var {
+    /// The adapter steps float32 storage.
+    type Elem = f32;
     /// The var's number of elements.
     fn numel(&self) -> usize {
         self.elem_count()

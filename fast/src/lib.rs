@@ -1,5 +1,5 @@
-//! PyTorch's Adadelta optimizer (`torch.optim.Adadelta`) for Rust, in f32,
-//! with PyTorch's numerics.
+//! PyTorch's Adadelta optimizer (`torch.optim.Adadelta`) for Rust, in f32
+//! and f64 (torch's `float32` and `float64`), with PyTorch's numerics.
 //!
 //! * [`Adadelta`] is `torch.optim.Adadelta`'s whole API: [`Options`] with
 //!   PyTorch's defaults, parameter groups ([`GroupSpec`]), lazy state, `step`
@@ -8,7 +8,9 @@
 //!   PyTorch's behaviour and error messages ([`Error`]). It owns its
 //!   parameters ([`Param`], or any [`Parameter`] type), or keeps only their
 //!   records ([`Lent`]) and steps the parameters a model lends it
-//!   ([`Adadelta::step_lent`]).
+//!   ([`Adadelta::step_lent`]). The parameters' element type
+//!   ([`Parameter::Elem`]: `f32`, or `f64` with `Param<f64>`) is their
+//!   state's and their state dict's, as in PyTorch.
 //! * Framework adapters step a framework's own tensors in place:
 //!   `candle` (feature `candle`: `Adadelta<candle_core::Var>` implements
 //!   `candle_nn::Optimizer`), `tch` (feature `tch`: `Adadelta<tch::Tensor>`)

@@ -58,6 +58,8 @@ use ::tch::{Device, Kind, Tensor};
 use crate::{Adadelta, Error, ParamViewMut, Shaped};
 
 impl Shaped for Tensor {
+    /// The adapter steps float32 storage.
+    type Elem = f32;
     /// The number of elements (0 for an undefined tensor).
     fn numel(&self) -> usize {
         if self.defined() {

@@ -26,6 +26,7 @@ fn handle(id: u32) -> Handle {
 }
 
 impl Parameter for Handle {
+    type Elem = f32;
     fn numel(&self) -> usize {
         self.data.len()
     }

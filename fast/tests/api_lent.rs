@@ -35,7 +35,7 @@ impl Model {
         }
     }
 
-    fn params_mut(&mut self) -> [&mut dyn Parameter; 4] {
+    fn params_mut(&mut self) -> [&mut dyn Parameter<Elem = f32>; 4] {
         [&mut self.w1, &mut self.b1, &mut self.w2, &mut self.b2]
     }
 

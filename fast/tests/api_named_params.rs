@@ -304,11 +304,11 @@ fn a_pytorch_state_dict_with_param_names_reads_them_typed_and_refuses_other_valu
             "foreach": null, "differentiable": false, "params": [0, 1]}]})
         .to_string()
     };
-    let sd = StateDict::from_json_str(&group(json!(["weight", "bias"]))).unwrap();
+    let sd = StateDict::<f32>::from_json_str(&group(json!(["weight", "bias"]))).unwrap();
     assert_eq!(sd.param_groups[0].param_names, names(&["weight", "bias"]));
     assert!(sd.param_groups[0].extra.is_empty());
     for bad in [json!("weight"), json!(["weight", 1]), json!(null)] {
-        let err = StateDict::from_json_str(&group(bad.clone())).unwrap_err();
+        let err = StateDict::<f32>::from_json_str(&group(bad.clone())).unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.contains(&format!(

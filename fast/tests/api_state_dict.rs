@@ -399,7 +399,7 @@ fn malformed_json_is_a_typed_error() {
         invalid(edit(
             &|v| v["state"]["0"]["square_avg"]["dtype"] = json!("float64")
         )),
-        "state[0].square_avg has dtype \"float64\"; only \"float32\" is supported"
+        "state[0].square_avg has dtype \"float64\"; expected \"float32\""
     );
     assert_eq!(
         invalid(edit(

@@ -229,6 +229,7 @@ enum Mixed {
 }
 
 impl Parameter for Mixed {
+    type Elem = f32;
     fn numel(&self) -> usize {
         match self {
             Mixed::Good(p) => p.numel(),
@@ -364,6 +365,7 @@ impl Scripted {
 }
 
 impl Parameter for Scripted {
+    type Elem = f32;
     fn numel(&self) -> usize {
         self.p.numel()
     }

@@ -29,7 +29,7 @@ fn temp(name: &str) -> PathBuf {
 
 #[test]
 fn extra_keys_come_back_from_json_with_their_text_and_order() {
-    let sd = StateDict::from_json_str(&text()).unwrap();
+    let sd = StateDict::<f32>::from_json_str(&text()).unwrap();
     let keys: Vec<_> = sd.param_groups[0].extra.keys().collect();
     assert_eq!(keys, ["zeta", "tiny", "exact", "alpha"]);
     assert_eq!(
@@ -56,7 +56,7 @@ fn extra_keys_come_back_through_the_optimizer_and_safetensors() {
 
 #[test]
 fn through_the_torch_format_extra_keys_keep_their_order_and_python_values() {
-    let mut sd = StateDict::from_json_str(&text()).unwrap();
+    let mut sd = StateDict::<f32>::from_json_str(&text()).unwrap();
     let path = temp("extra.pt");
     let options = SaveOptions::new(Format::Torch);
     // A pickle's int here is 64 bits: the integer of 30 digits is refused,
@@ -71,7 +71,7 @@ fn through_the_torch_format_extra_keys_keep_their_order_and_python_values() {
     assert!(!path.exists());
     sd.param_groups[0].extra.remove("zeta");
     checkpoint::save(&path, &sd.as_ref(), &options).unwrap();
-    let back = checkpoint::load(&path).unwrap();
+    let back = checkpoint::load::<f32>(&path).unwrap();
     let got: Vec<_> = back.param_groups[0]
         .extra
         .iter()
@@ -93,7 +93,9 @@ fn through_the_torch_format_extra_keys_keep_their_order_and_python_values() {
 fn an_extra_value_nested_deeper_than_128_levels_is_refused() {
     let deep = format!("{}0{}", "[".repeat(200), "]".repeat(200));
     let text = text().replace(r#""tiny":1e-400"#, &format!(r#""tiny":{deep}"#));
-    let err = StateDict::from_json_str(&text).unwrap_err().to_string();
+    let err = StateDict::<f32>::from_json_str(&text)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.starts_with("state dict JSON: a value nested more than 128 levels deep in param_groups[0].tiny at line 1 column "),
         "{err}"
@@ -106,7 +108,9 @@ fn an_extra_value_nested_deeper_than_128_levels_is_refused() {
 #[test]
 fn a_duplicate_key_inside_an_extra_value_is_refused() {
     let text = text().replace(r#""b":"s""#, r#""b":"s","y":2"#);
-    let err = StateDict::from_json_str(&text).unwrap_err().to_string();
+    let err = StateDict::<f32>::from_json_str(&text)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.starts_with(
             r#"state dict JSON: duplicate key "y" in param_groups[0].alpha at line 1 column "#

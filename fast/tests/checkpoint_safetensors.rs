@@ -579,7 +579,7 @@ fn a_tensor_of_another_dtype_is_refused_naming_the_dtype_and_the_tensor() {
             &[
                 &format!("dtype {dtype}"),
                 "\"state.0.square_avg\"",
-                "only F32",
+                "expected F32 (the parameters' dtype)",
             ],
         );
     }

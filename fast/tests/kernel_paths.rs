@@ -43,15 +43,11 @@ fn same<E: Float>(a: E, b: E) -> bool {
 trait Float: Element {
     /// The quiet bit of a NaN.
     const QUIET: u64;
-    fn bits(self) -> u64;
     fn is_nan(self) -> bool;
 }
 
 impl Float for f32 {
     const QUIET: u64 = 0x0040_0000;
-    fn bits(self) -> u64 {
-        self.to_bits().into()
-    }
     fn is_nan(self) -> bool {
         self.is_nan()
     }
@@ -59,9 +55,6 @@ impl Float for f32 {
 
 impl Float for f64 {
     const QUIET: u64 = 0x0008_0000_0000_0000;
-    fn bits(self) -> u64 {
-        self.to_bits()
-    }
     fn is_nan(self) -> bool {
         self.is_nan()
     }

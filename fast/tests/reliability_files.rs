@@ -465,7 +465,11 @@ fn loading_a_fifo_a_device_or_a_directory_is_an_error_not_a_wait() {
         let (tx, rx) = std::sync::mpsc::channel();
         let p = path.clone();
         std::thread::spawn(move || {
-            let _ = tx.send(StateDict::load(&p).map(|_| ()).map_err(|e| e.to_string()));
+            let _ = tx.send(
+                StateDict::<f32>::load(&p)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            );
         });
         let got = rx
             .recv_timeout(std::time::Duration::from_secs(10))
@@ -475,7 +479,9 @@ fn loading_a_fifo_a_device_or_a_directory_is_an_error_not_a_wait() {
             e.contains("not a regular file") && e.contains(&*path.to_string_lossy()),
             "{e}"
         );
-        let e = adadelta::checkpoint::load(&path).unwrap_err().to_string();
+        let e = adadelta::checkpoint::load::<f32>(&path)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not a regular file"), "{e}");
     }
     let _ = fs::remove_dir_all(&dir);

@@ -2477,7 +2477,7 @@ fn torch_and_safetensors_loaders_survive_fuzzed_files() {
         fresh_write(&path, &bytes);
         println!(
             "checkpoint::load: {:?}",
-            checkpoint::load(&path).map(|_| "a state dict")
+            checkpoint::load::<f32>(&path).map(|_| "a state dict")
         );
         match TorchFile::open(&path) {
             Ok(mut f) => {
@@ -2782,7 +2782,7 @@ fn a_storage_size_beyond_u64_bytes_is_an_error() {
         ops[size] = int_op(n);
         let bytes = with_ops(&s, &ops);
         let (dir, path) = open_bytes(&bytes, "fuzz-files-storage-size");
-        let e = checkpoint::load(&path).unwrap_err().to_string();
+        let e = checkpoint::load::<f32>(&path).unwrap_err().to_string();
         assert!(e.contains("holds") || e.contains("beyond"), "{n}: {e}");
         run_one(Kind::Pickle, &bytes, &dir, 0);
         let _ = std::fs::remove_dir_all(&dir);
@@ -2807,7 +2807,7 @@ fn a_zip_after_other_bytes_is_not_a_torch_file() {
     let (dir, path) = open_bytes(&bytes, "fuzz-files-prefixed-zip");
     let e = TorchFile::open(&path).unwrap_err().to_string();
     assert!(e.contains("not a torch.save file"), "{e}");
-    assert!(checkpoint::load(&path).is_err());
+    assert!(checkpoint::load::<f32>(&path).is_err());
     run_one(Kind::Splice, &bytes, &dir, 0);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -158,6 +158,7 @@ struct Loose {
 }
 
 impl Parameter for Loose {
+    type Elem = f32;
     fn numel(&self) -> usize {
         self.data.len()
     }
@@ -296,7 +297,7 @@ fn shapes_whose_size_overflows_are_errors() {
         serde_json::from_str(&trained(1, 0).state_dict().to_json_string().unwrap()).unwrap();
     v["state"]["0"]["square_avg"]["shape"] = json!([1u64 << 63, 4]);
     assert!(matches!(
-        StateDict::from_json_str(&v.to_string()),
+        StateDict::<f32>::from_json_str(&v.to_string()),
         Err(CheckpointError::Invalid { source: Error::InvalidStateDict(m), .. }) if m.contains("invalid for input of size 3")
     ));
 }
@@ -306,6 +307,7 @@ fn shapes_whose_size_overflows_are_errors() {
 struct Handle(u32, Vec<f32>);
 
 impl Parameter for Handle {
+    type Elem = f32;
     fn numel(&self) -> usize {
         self.1.len()
     }
@@ -713,7 +715,7 @@ proptest! {
                 prop_assert_eq!(snapshot(&opt), before, "call {} {:?}: {:?}", k, op, r);
             }
             let text = opt.state_dict().to_json_string().unwrap();
-            let back = StateDict::from_json_str(&text).unwrap();
+            let back = StateDict::<f32>::from_json_str(&text).unwrap();
             prop_assert_eq!(back.to_json_string().unwrap(), text);
             for g in opt.param_groups() {
                 prop_assert!(g.options().validate().is_ok(), "call {} {:?}", k, op);

@@ -646,7 +646,7 @@ fn child(spec: &str) {
     // Resets VmHWM to the current resident size (Linux >= 4.0).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let before = status("VmRSS");
-    let r = StateDict::load(&path);
+    let r = StateDict::<f32>::load(&path);
     let peak = status("VmHWM");
     let outcome = match &r {
         Ok(_) => "loaded".to_string(),

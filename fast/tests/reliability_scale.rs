@@ -36,6 +36,7 @@ struct Mapped {
 
 #[cfg(unix)]
 impl Parameter for Mapped {
+    type Elem = f32;
     fn numel(&self) -> usize {
         self.n
     }

@@ -14,11 +14,11 @@ pub(crate) const EXCERPT_CHARS: usize = 80;
 /// when there is one (`path`); the message starts with it.
 ///
 /// ```
-/// let err = adadelta::StateDict::from_json_str("{").unwrap_err();
+/// let err = adadelta::StateDict::<f32>::from_json_str("{").unwrap_err();
 /// assert!(matches!(err, adadelta::CheckpointError::Json { .. }));
-/// let err = adadelta::StateDict::from_json_str(r#"{"state": {}, "param_groups": [{}]}"#).unwrap_err();
+/// let err = adadelta::StateDict::<f32>::from_json_str(r#"{"state": {}, "param_groups": [{}]}"#).unwrap_err();
 /// assert!(err.to_string().starts_with("invalid state dict: param_groups[0] has no \"lr\""), "{err}");
-/// let err = adadelta::StateDict::load("/nonexistent/adadelta.json").unwrap_err();
+/// let err = adadelta::StateDict::<f32>::load("/nonexistent/adadelta.json").unwrap_err();
 /// assert!(err.to_string().starts_with("/nonexistent/adadelta.json: "), "{err}");
 /// ```
 #[derive(Debug)]
@@ -100,7 +100,7 @@ impl CheckpointError {
     /// The file the error is about, if any.
     ///
     /// ```
-    /// let err = adadelta::StateDict::load("/nonexistent/a.json").unwrap_err();
+    /// let err = adadelta::StateDict::<f32>::load("/nonexistent/a.json").unwrap_err();
     /// assert_eq!(err.path(), Some(std::path::Path::new("/nonexistent/a.json")));
     /// ```
     pub fn path(&self) -> Option<&Path> {

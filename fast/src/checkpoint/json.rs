@@ -50,6 +50,7 @@ use serde_json::{Map, Number, Value};
 use super::error::{excerpt, EXCERPT_CHARS};
 use super::view::{ParamStateRef, StateDictRef};
 use super::CheckpointError;
+use crate::kernel::Element;
 use crate::optimizer::group::{check_extra, Options, GROUP_KEYS, PARAM_NAMES};
 use crate::optimizer::{Extra, ExtraValue, GroupDict, ParamStateDict, StateDict, TensorData};
 use crate::Error;
@@ -57,7 +58,10 @@ use crate::Error;
 /// Writes the JSON form of `sd` to `writer` (compact, one line and a
 /// newline). An extra group key that is one of the optimizer's own is an
 /// error ([`Error::ReservedGroupKey`]).
-pub(crate) fn write<W: Write>(sd: &StateDictRef<'_>, writer: W) -> Result<(), CheckpointError> {
+pub(crate) fn write<E: Element, W: Write>(
+    sd: &StateDictRef<'_, E>,
+    writer: W,
+) -> Result<(), CheckpointError> {
     sd.param_groups
         .iter()
         .try_for_each(|g| check_extra(&g.extra))?;
@@ -68,38 +72,41 @@ pub(crate) fn write<W: Write>(sd: &StateDictRef<'_>, writer: W) -> Result<(), Ch
     Ok(())
 }
 
-/// f32 elements serialised as their bit patterns.
-struct Bits<'a>(&'a [f32]);
+/// Elements serialised as their bit patterns (u32 for float32, u64 for
+/// float64).
+struct Bits<'a, T>(&'a [T]);
 
-impl Serialize for Bits<'_> {
+impl<T: Element> Serialize for Bits<'_, T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.0.len()))?;
         for x in self.0 {
-            seq.serialize_element(&x.to_bits())?;
+            seq.serialize_element(&x.bits())?;
         }
         seq.end()
     }
 }
 
 #[derive(Serialize)]
-struct TensorOut<'a> {
+#[serde(bound = "T: Element")]
+struct TensorOut<'a, T> {
     dtype: &'static str,
     shape: &'a [usize],
-    bits: Bits<'a>,
+    bits: Bits<'a, T>,
 }
 
-impl<'a> TensorOut<'a> {
-    fn new(shape: &'a [usize], data: &'a [f32]) -> Self {
+impl<'a, T: Element> TensorOut<'a, T> {
+    fn new(shape: &'a [usize], data: &'a [T]) -> Self {
         TensorOut {
-            dtype: "float32",
+            dtype: T::DTYPE,
             shape,
             bits: Bits(data),
         }
     }
 }
 
-impl Serialize for TensorData {
-    /// `{"dtype": "float32", "shape": [...], "bits": [...]}`.
+impl<T: Element> Serialize for TensorData<T> {
+    /// `{"dtype": "float32", "shape": [...], "bits": [...]}` (`"float64"`
+    /// and 64-bit patterns for `f64`).
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         TensorOut::new(self.shape(), self.data()).serialize(s)
     }
@@ -114,10 +121,11 @@ impl Serialize for StepOut {
 }
 
 #[derive(Serialize)]
-struct StateOut<'a> {
+#[serde(bound = "T: Element")]
+struct StateOut<'a, T> {
     step: StepOut,
-    square_avg: TensorOut<'a>,
-    acc_delta: TensorOut<'a>,
+    square_avg: TensorOut<'a, T>,
+    acc_delta: TensorOut<'a, T>,
 }
 
 /// A hyperparameter: a JSON number, or a string when not finite (JSON has
@@ -159,10 +167,10 @@ impl Serialize for GroupDict {
     }
 }
 
-impl Serialize for StateDictRef<'_> {
+impl<T: Element> Serialize for StateDictRef<'_, T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        struct States<'a, 'b>(&'a [(usize, ParamStateRef<'b>)]);
-        impl Serialize for States<'_, '_> {
+        struct States<'a, 'b, T>(&'a [(usize, ParamStateRef<'b, T>)]);
+        impl<T: Element> Serialize for States<'_, '_, T> {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 let mut m = s.serialize_map(Some(self.0.len()))?;
                 for (k, v) in self.0 {
@@ -185,7 +193,7 @@ impl Serialize for StateDictRef<'_> {
     }
 }
 
-impl Serialize for StateDict {
+impl<T: Element> Serialize for StateDict<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.as_ref().serialize(s)
     }
@@ -213,7 +221,7 @@ impl Serialize for StateDict {
 /// let big = "x".repeat(adadelta::checkpoint::json::EXTRA_LIMIT);
 /// let json = format!(r#"{{"state": {{}}, "param_groups": [{{"lr": 1, "rho": 0.9, "eps": 1e-6,
 ///     "weight_decay": 0, "params": [], "note": "{big}"}}]}}"#);
-/// let err = adadelta::StateDict::from_json_str(&json).unwrap_err();
+/// let err = adadelta::StateDict::<f32>::from_json_str(&json).unwrap_err();
 /// assert!(err.to_string().contains("param_groups[0].note: the groups' extra keys hold more than"), "{err}");
 /// ```
 pub const EXTRA_LIMIT: usize = 1 << 20;
@@ -306,22 +314,22 @@ impl Ctx {
 }
 
 /// Reads the JSON form from `reader`.
-pub(crate) fn read<R: Read>(reader: R) -> Result<StateDict, CheckpointError> {
+pub(crate) fn read<T: Element, R: Read>(reader: R) -> Result<StateDict<T>, CheckpointError> {
     parse(serde_json::Deserializer::from_reader(
         BufReader::with_capacity(1 << 20, reader),
     ))
 }
 
 /// Parses the JSON form from a string.
-pub(crate) fn from_str(json: &str) -> Result<StateDict, CheckpointError> {
+pub(crate) fn from_str<T: Element>(json: &str) -> Result<StateDict<T>, CheckpointError> {
     parse(serde_json::Deserializer::from_str(json))
 }
 
-fn parse<'de, R: serde_json::de::Read<'de>>(
+fn parse<'de, T: Element, R: serde_json::de::Read<'de>>(
     mut de: serde_json::Deserializer<R>,
-) -> Result<StateDict, CheckpointError> {
+) -> Result<StateDict<T>, CheckpointError> {
     let ctx = Ctx::new();
-    let sd = StateDictSeed(&ctx).deserialize(&mut de);
+    let sd = StateDictSeed(&ctx, PhantomData).deserialize(&mut de);
     sd.and_then(|sd| de.end().map(|()| sd))
         .map_err(|e| match ctx.kind.get() {
             Kind::Json => e.into(),
@@ -330,19 +338,15 @@ fn parse<'de, R: serde_json::de::Read<'de>>(
         })
 }
 
-impl<'de> Deserialize<'de> for StateDict {
+impl<'de, T: Element> Deserialize<'de> for StateDict<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        StateDictSeed(&Ctx::new()).deserialize(d)
+        StateDictSeed(&Ctx::new(), PhantomData).deserialize(d)
     }
 }
 
-impl<'de> Deserialize<'de> for TensorData {
+impl<'de, T: Element> Deserialize<'de> for TensorData<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        TensorSeed {
-            ctx: &Ctx::new(),
-            at: Where::Tensor,
-        }
-        .deserialize(d)
+        TensorSeed::new(&Ctx::new(), Where::Tensor).deserialize(d)
     }
 }
 
@@ -361,6 +365,18 @@ impl<'de> Deserialize<'de> for GroupDict {
 /// own messages would quote a string whole).
 macro_rules! seed {
     ($($t:ty),*) => {$(
+        impl<'de, T: Element> DeserializeSeed<'de> for $t {
+            type Value = <Self as Visitor<'de>>::Value;
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(self)
+            }
+        }
+    )*};
+}
+
+/// The seeds that do not depend on the element type.
+macro_rules! seed_untyped {
+    ($($t:ty),*) => {$(
         impl<'de> DeserializeSeed<'de> for $t {
             type Value = <Self as Visitor<'de>>::Value;
             fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
@@ -371,12 +387,15 @@ macro_rules! seed {
 }
 
 seed!(
-    StateDictSeed<'_>,
-    StatesSeed<'_>,
+    StateDictSeed<'_, T>,
+    StatesSeed<'_, T>,
+    EntrySeed<'_, T>,
+    TensorSeed<'_, T>,
+    DtypeSeed<'_, T>
+);
+
+seed_untyped!(
     StateKeySeed<'_>,
-    EntrySeed<'_>,
-    TensorSeed<'_>,
-    DtypeSeed<'_>,
     GroupsSeed<'_>,
     GroupSeed<'_>,
     GroupKeySeed<'_>,
@@ -438,17 +457,17 @@ impl<'de> Visitor<'de> for FieldSeed {
     }
 }
 
-struct StateDictSeed<'c>(&'c Ctx);
+struct StateDictSeed<'c, T>(&'c Ctx, PhantomData<T>);
 
-impl<'de> Visitor<'de> for StateDictSeed<'_> {
-    type Value = StateDict;
+impl<'de, T: Element> Visitor<'de> for StateDictSeed<'_, T> {
+    type Value = StateDict<T>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a state dict (an object)")
     }
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<StateDict, E> {
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<StateDict<T>, E> {
         Err(str_type(s, &self))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StateDict, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StateDict<T>, A::Error> {
         const KEYS: &[&str] = &["state", "param_groups"];
         let (mut state, mut param_groups) = (None, None);
         while let Some(k) = map.next_key_seed(FieldSeed(KEYS))? {
@@ -456,7 +475,7 @@ impl<'de> Visitor<'de> for StateDictSeed<'_> {
                 return Err(duplicate(KEYS[k], &"the state dict"));
             }
             if k == 0 {
-                state = Some(map.next_value_seed(StatesSeed(self.0))?);
+                state = Some(map.next_value_seed(StatesSeed(self.0, PhantomData))?);
             } else {
                 param_groups = Some(map.next_value_seed(GroupsSeed(self.0))?);
             }
@@ -469,10 +488,10 @@ impl<'de> Visitor<'de> for StateDictSeed<'_> {
 }
 
 /// `state`: an object keyed by parameter index.
-struct StatesSeed<'c>(&'c Ctx);
+struct StatesSeed<'c, T>(&'c Ctx, PhantomData<T>);
 
-impl<'de> Visitor<'de> for StatesSeed<'_> {
-    type Value = BTreeMap<usize, ParamStateDict>;
+impl<'de, T: Element> Visitor<'de> for StatesSeed<'_, T> {
+    type Value = BTreeMap<usize, ParamStateDict<T>>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("the state (an object keyed by parameter index)")
     }
@@ -486,7 +505,12 @@ impl<'de> Visitor<'de> for StatesSeed<'_> {
             if state.contains_key(&index) || empty.contains(&index) {
                 return Err(duplicate(&index.to_string(), &"state"));
             }
-            match map.next_value_seed(EntrySeed { ctx: self.0, index })? {
+            let entry = EntrySeed {
+                ctx: self.0,
+                index,
+                elem: PhantomData,
+            };
+            match map.next_value_seed(entry)? {
                 Some(s) => {
                     state.insert(index, s);
                 }
@@ -520,13 +544,14 @@ impl<'de> Visitor<'de> for StateKeySeed<'_> {
 }
 
 /// One parameter's state; `None` for PyTorch's `{}` (no state yet).
-struct EntrySeed<'c> {
+struct EntrySeed<'c, T> {
     ctx: &'c Ctx,
     index: usize,
+    elem: PhantomData<T>,
 }
 
-impl<'de> Visitor<'de> for EntrySeed<'_> {
-    type Value = Option<ParamStateDict>;
+impl<'de, T: Element> Visitor<'de> for EntrySeed<'_, T> {
+    type Value = Option<ParamStateDict<T>>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "the state of parameter {} (an object)", self.index)
     }
@@ -536,19 +561,27 @@ impl<'de> Visitor<'de> for EntrySeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         const KEYS: &[&str] = &["step", "square_avg", "acc_delta"];
         let (ctx, i) = (self.ctx, self.index);
-        let mut t: [Option<TensorData>; 3] = Default::default();
+        // The step counter is float32 whatever the parameters' dtype.
+        let mut step: Option<TensorData<f32>> = None;
+        let mut averages: [Option<TensorData<T>>; 2] = Default::default();
         let mut seen = [false; 3];
         while let Some(k) = map.next_key_seed(FieldSeed(KEYS))? {
             if std::mem::replace(&mut seen[k], true) {
                 return Err(duplicate(KEYS[k], &format_args!("state[{i}]")));
             }
             let at = Where::State(i, KEYS[k]);
-            t[k] = map.next_value_seed(OrNull(TensorSeed { ctx, at }))?;
+            if k == 0 {
+                step = map.next_value_seed(OrNull(TensorSeed::new(ctx, at)))?;
+            } else {
+                averages[k - 1] = map.next_value_seed(OrNull(TensorSeed::new(ctx, at)))?;
+            }
         }
-        match t {
+        let [square_avg, acc_delta] = averages;
+        let present = [step.is_some(), square_avg.is_some(), acc_delta.is_some()];
+        match (step, square_avg, acc_delta) {
             // PyTorch's empty per-parameter dict: state not created yet.
-            [None, None, None] => Ok(None),
-            [Some(step), Some(square_avg), Some(acc_delta)] => {
+            (None, None, None) => Ok(None),
+            (Some(step), Some(square_avg), Some(acc_delta)) => {
                 if step.len() != 1 {
                     return Err(ctx.invalid(format_args!(
                         "state[{i}].step has {} elements, not 1",
@@ -561,8 +594,8 @@ impl<'de> Visitor<'de> for EntrySeed<'_> {
                     acc_delta,
                 }))
             }
-            t => {
-                let missing = KEYS[t.iter().position(Option::is_none).unwrap_or(0)];
+            _ => {
+                let missing = KEYS[present.iter().position(|p| !p).unwrap_or(0)];
                 Err(ctx.invalid(format_args!("state[{i}] has no {missing:?}")))
             }
         }
@@ -595,21 +628,33 @@ impl<'de, S: Visitor<'de>> Visitor<'de> for OrNull<S> {
     }
 }
 
-/// `{"dtype": "float32", "shape": [...], "bits": [...]}`.
-struct TensorSeed<'c> {
+/// `{"dtype": "float32", "shape": [...], "bits": [...]}`, of the element
+/// type `T` (its dtype, and bit patterns of its width).
+struct TensorSeed<'c, T> {
     ctx: &'c Ctx,
     at: Where,
+    elem: PhantomData<T>,
 }
 
-impl<'de> Visitor<'de> for TensorSeed<'_> {
-    type Value = TensorData;
+impl<'c, T> TensorSeed<'c, T> {
+    fn new(ctx: &'c Ctx, at: Where) -> Self {
+        TensorSeed {
+            ctx,
+            at,
+            elem: PhantomData,
+        }
+    }
+}
+
+impl<'de, T: Element> Visitor<'de> for TensorSeed<'_, T> {
+    type Value = TensorData<T>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a tensor (an object)")
     }
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<TensorData, E> {
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<TensorData<T>, E> {
         Err(str_type(s, &self))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TensorData, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TensorData<T>, A::Error> {
         const KEYS: &[&str] = &["dtype", "shape", "bits"];
         let (ctx, at) = (self.ctx, self.at);
         let (mut dtype, mut shape, mut bits) = (false, None::<Vec<usize>>, None);
@@ -618,12 +663,19 @@ impl<'de> Visitor<'de> for TensorSeed<'_> {
                 return Err(duplicate(KEYS[k], &at));
             }
             match k {
-                0 => dtype = map.next_value_seed(DtypeSeed { ctx, at })?,
+                0 => {
+                    let seed = DtypeSeed::<T> {
+                        ctx,
+                        at,
+                        elem: PhantomData,
+                    };
+                    dtype = map.next_value_seed(seed)?
+                }
                 1 => shape = Some(map.next_value_seed(Elems::new(ctx, at, "shape", 0))?),
                 _ => {
                     // The exact size when the shape came first (and holds).
                     let expect = shape.as_deref().and_then(crate::shape::numel).unwrap_or(0);
-                    bits = Some(map.next_value_seed(Elems::new(ctx, at, "bits", expect))?);
+                    bits = Some(map.next_value_seed(Elems::<T>::new(ctx, at, "bits", expect))?);
                 }
             }
         }
@@ -632,7 +684,7 @@ impl<'de> Visitor<'de> for TensorSeed<'_> {
         }
         let shape = shape.ok_or_else(|| de::Error::missing_field("shape"))?;
         let bits = bits.ok_or_else(|| de::Error::missing_field("bits"))?;
-        TensorData::new(shape, bits).map_err(|e| match e {
+        TensorData::from_parts(shape, bits).map_err(|e| match e {
             Error::InvalidShape { shape, len } => ctx.invalid(format_args!(
                 "{at}: shape '{}' is invalid for input of size {len}",
                 shape_text(&shape)
@@ -642,30 +694,32 @@ impl<'de> Visitor<'de> for TensorSeed<'_> {
     }
 }
 
-/// `dtype`, which must be `"float32"` (always `true`).
-struct DtypeSeed<'c> {
+/// `dtype`, which must be `T`'s (always `true`).
+struct DtypeSeed<'c, T> {
     ctx: &'c Ctx,
     at: Where,
+    elem: PhantomData<T>,
 }
 
-impl<'de> Visitor<'de> for DtypeSeed<'_> {
+impl<'de, T: Element> Visitor<'de> for DtypeSeed<'_, T> {
     type Value = bool;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a string")
     }
     fn visit_str<E: de::Error>(self, s: &str) -> Result<bool, E> {
-        if s == "float32" {
+        if s == T::DTYPE {
             return Ok(true);
         }
         Err(self.ctx.invalid(format_args!(
-            "{} has dtype {:?}; only \"float32\" is supported",
+            "{} has dtype {:?}; expected {:?}",
             self.at,
-            excerpt(s)
+            excerpt(s),
+            T::DTYPE
         )))
     }
 }
 
-/// What a tensor's lists hold: dimensions (`shape`), and f32 elements read
+/// What a tensor's lists hold: dimensions (`shape`), and elements read
 /// from their bit patterns (`bits`).
 trait Elem: Sized {
     const EXPECTING: &'static str;
@@ -679,10 +733,10 @@ impl Elem for usize {
     }
 }
 
-impl Elem for f32 {
-    const EXPECTING: &'static str = "u32 (the bit pattern of a float32)";
-    fn from_u64(u: u64) -> Option<f32> {
-        u32::try_from(u).ok().map(f32::from_bits)
+impl<T: Element> Elem for T {
+    const EXPECTING: &'static str = T::BITS_NAME;
+    fn from_u64(u: u64) -> Option<Self> {
+        T::from_bits(u)
     }
 }
 

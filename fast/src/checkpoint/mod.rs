@@ -39,6 +39,7 @@ mod atomic;
 mod error;
 pub mod json;
 pub mod safetensors;
+mod stored;
 pub mod torch;
 mod view;
 
@@ -51,6 +52,7 @@ use serde::Serialize;
 pub(crate) use atomic::atomic_write;
 pub(crate) use error::excerpt;
 pub use error::CheckpointError;
+pub use stored::Stored;
 pub use view::{ParamStateRef, StateDictRef, TensorRef};
 
 use crate::optimizer::StateDict;
@@ -153,22 +155,22 @@ impl SaveOptions {
 /// ```
 /// use adadelta::checkpoint::{self, Format, SaveOptions};
 /// let path = std::env::temp_dir().join(format!("adadelta-doc-cksave-{}", std::process::id()));
-/// let sd = adadelta::StateDict::default();
+/// let sd = adadelta::StateDict::<f32>::default();
 /// checkpoint::save(&path, &sd.as_ref(), &SaveOptions::new(Format::Safetensors))?;
-/// assert_eq!(checkpoint::load(&path)?, sd);
+/// assert_eq!(checkpoint::load::<f32>(&path)?, sd);
 /// # std::fs::remove_file(&path)?;
 /// # Ok::<(), adadelta::CheckpointError>(())
 /// ```
-pub fn save(
+pub fn save<T: Stored>(
     path: impl AsRef<Path>,
-    sd: &StateDictRef<'_>,
+    sd: &StateDictRef<'_, T>,
     options: &SaveOptions,
 ) -> Result<(), CheckpointError> {
     let path = path.as_ref();
     let format = options.format.unwrap_or_else(|| Format::from_path(path));
     atomic_write(path, options.durability, |file| match format {
         Format::Json => json::write(sd, file),
-        Format::Torch => torch::write_state_dict(file, sd, &torch::archive_name(path)),
+        Format::Torch => T::write_torch(file, sd, &torch::archive_name(path)),
         Format::Safetensors => safetensors::write(file, sd),
     })
 }
@@ -176,19 +178,19 @@ pub fn save(
 /// Reads a state dict from `path`, in whichever of the three formats it is.
 ///
 /// ```
-/// let err = adadelta::checkpoint::load("/nonexistent/x.pt").unwrap_err();
+/// let err = adadelta::checkpoint::load::<f32>("/nonexistent/x.pt").unwrap_err();
 /// assert!(err.to_string().starts_with("/nonexistent/x.pt: "), "{err}");
 /// ```
-pub fn load(path: impl AsRef<Path>) -> Result<StateDict, CheckpointError> {
+pub fn load<T: Stored>(path: impl AsRef<Path>) -> Result<StateDict<T>, CheckpointError> {
     let path = path.as_ref();
     load_inner(path).map_err(|e| e.with_path(path))
 }
 
-fn load_inner(path: &Path) -> Result<StateDict, CheckpointError> {
+fn load_inner<T: Stored>(path: &Path) -> Result<StateDict<T>, CheckpointError> {
     let mut file = open(path)?;
     match sniff(&mut file)? {
         Format::Json => json::read(file),
-        Format::Torch => torch::read_state_dict(file),
+        Format::Torch => T::read_torch(file),
         Format::Safetensors => safetensors::read(file),
     }
 }

@@ -111,7 +111,7 @@ use safetensors::Dtype;
 use serde::de::{self, Deserializer as _, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use super::{excerpt, CheckpointError, StateDictRef};
+use super::{excerpt, CheckpointError, StateDictRef, Stored};
 use crate::optimizer::group::check_extra;
 use crate::optimizer::{ParamStateDict, StateDict, TensorData};
 use crate::Error;
@@ -129,8 +129,6 @@ const GROUPS_KEY: &str = "param_groups";
 /// The longest header the `safetensors` crate reads (100 MB), which is
 /// also the longest this module writes or reads.
 const MAX_HEADER: u64 = 100_000_000;
-/// The bytes of one element.
-const F32_BYTES: usize = std::mem::size_of::<f32>();
 
 /// Which of a parameter's three tensors an entry is, in file order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -204,11 +202,17 @@ impl Serialize for HeaderOut<'_> {
 /// fit its data, a parameter has state twice, or a group's extra keys
 /// include one of the optimizer's own; with [`CheckpointError::Format`]
 /// when the header would pass the 100 MB that readers accept.
-pub(crate) fn write(file: &mut File, sd: &StateDictRef<'_>) -> Result<(), CheckpointError> {
+pub(crate) fn write<T: Stored>(
+    file: &mut File,
+    sd: &StateDictRef<'_, T>,
+) -> Result<(), CheckpointError> {
     write_to(file, sd)
 }
 
-fn write_to<W: Write>(writer: W, sd: &StateDictRef<'_>) -> Result<(), CheckpointError> {
+fn write_to<T: Stored, W: Write>(
+    writer: W,
+    sd: &StateDictRef<'_, T>,
+) -> Result<(), CheckpointError> {
     sd.param_groups
         .iter()
         .try_for_each(|g| check_extra(&g.extra))?;
@@ -226,39 +230,43 @@ fn write_to<W: Write>(writer: W, sd: &StateDictRef<'_>) -> Result<(), Checkpoint
         .try_reserve_exact(3 * state.len())
         .map_err(|_| CheckpointError::format("safetensors: cannot allocate the header"))?;
     let mut offset = 0usize;
-    let mut push = |name: String, shape: &[usize], len: usize| -> Result<(), CheckpointError> {
-        if crate::shape::numel(shape) != Some(len) {
-            return Err(CheckpointError::from(Error::InvalidShape {
-                shape: shape.to_vec(),
-                len,
-            }));
-        }
-        let end = len
-            .checked_mul(F32_BYTES)
-            .and_then(|b| b.checked_add(offset))
-            .ok_or_else(|| {
-                CheckpointError::format(format!("safetensors: {name} does not fit in memory"))
-            })?;
-        tensors.push((
-            name,
-            TensorInfo {
-                dtype: Dtype::F32,
-                shape: shape.to_vec(),
-                data_offsets: (offset, end),
-            },
-        ));
-        offset = end;
-        Ok(())
-    };
+    let mut push =
+        |name: String, dtype: Dtype, shape: &[usize], len: usize| -> Result<(), CheckpointError> {
+            if crate::shape::numel(shape) != Some(len) {
+                return Err(CheckpointError::from(Error::InvalidShape {
+                    shape: shape.to_vec(),
+                    len,
+                }));
+            }
+            let end = len
+                .checked_mul(dtype.bitsize() / 8)
+                .and_then(|b| b.checked_add(offset))
+                .ok_or_else(|| {
+                    CheckpointError::format(format!("safetensors: {name} does not fit in memory"))
+                })?;
+            tensors.push((
+                name,
+                TensorInfo {
+                    dtype,
+                    shape: shape.to_vec(),
+                    data_offsets: (offset, end),
+                },
+            ));
+            offset = end;
+            Ok(())
+        };
     for (i, s) in &state {
-        push(tensor_name(*i, Kind::Step), &[], 1)?;
+        // The step counter is F32 whatever the state's dtype, as PyTorch's.
+        push(tensor_name(*i, Kind::Step), Dtype::F32, &[], 1)?;
         push(
             tensor_name(*i, Kind::SquareAvg),
+            T::SAFETENSORS,
             &s.square_avg.shape,
             s.square_avg.data.len(),
         )?;
         push(
             tensor_name(*i, Kind::AccDelta),
+            T::SAFETENSORS,
             &s.acc_delta.shape,
             s.acc_delta.data.len(),
         )?;
@@ -291,23 +299,23 @@ fn write_to<W: Write>(writer: W, sd: &StateDictRef<'_>) -> Result<(), Checkpoint
     drop(header);
     let mut swapped = Vec::new(); // big-endian only
     for (_, s) in &state {
-        write_f32s(&mut w, std::slice::from_ref(&s.step), &mut swapped)?;
-        write_f32s(&mut w, s.square_avg.data, &mut swapped)?;
-        write_f32s(&mut w, s.acc_delta.data, &mut swapped)?;
+        write_le(&mut w, std::slice::from_ref(&s.step), &mut swapped)?;
+        write_le(&mut w, s.square_avg.data, &mut swapped)?;
+        write_le(&mut w, s.acc_delta.data, &mut swapped)?;
     }
     w.flush()?;
     Ok(())
 }
 
-/// Writes `data` as little-endian f32s: the slice's own bytes on a
-/// little-endian machine, byte-swapped through `buf` otherwise.
-fn write_f32s<W: Write>(w: &mut W, data: &[f32], buf: &mut Vec<u8>) -> std::io::Result<()> {
+/// Writes `data` little-endian: the slice's own bytes on a little-endian
+/// machine, byte-swapped through `buf` otherwise.
+fn write_le<T: Stored, W: Write>(w: &mut W, data: &[T], buf: &mut Vec<u8>) -> std::io::Result<()> {
     if cfg!(target_endian = "little") {
         return w.write_all(bytemuck::cast_slice(data));
     }
     for chunk in data.chunks(1 << 14) {
         buf.clear();
-        buf.extend(chunk.iter().flat_map(|x| x.to_le_bytes()));
+        chunk.iter().for_each(|x| x.extend_le(buf));
         w.write_all(buf)?;
     }
     Ok(())
@@ -393,9 +401,10 @@ struct Planned {
     span: (usize, usize),
 }
 
-/// Checks one header entry: a known name, F32, a span of four bytes per
-/// element, a one-element step.
-fn plan(name: &str, info: &TensorInfo) -> Result<Planned, CheckpointError> {
+/// Checks one header entry: a known name, its dtype (F32 for a step
+/// counter, `T`'s for the running averages), a span of the dtype's size
+/// per element, a one-element step.
+fn plan<T: Stored>(name: &str, info: &TensorInfo) -> Result<Planned, CheckpointError> {
     let (index, kind) = parse_name(name).ok_or_else(|| {
         CheckpointError::format(format!(
             "safetensors: unknown tensor {}: an optimizer state dict has only \
@@ -403,16 +412,26 @@ fn plan(name: &str, info: &TensorInfo) -> Result<Planned, CheckpointError> {
             quoted(name)
         ))
     })?;
-    if info.dtype != Dtype::F32 {
+    let dtype = if kind == Kind::Step {
+        Dtype::F32
+    } else {
+        T::SAFETENSORS
+    };
+    if info.dtype != dtype {
         return Err(CheckpointError::format(format!(
-            "safetensors: tensor {} has dtype {}; only F32 is supported",
+            "safetensors: tensor {} has dtype {}; expected {dtype} ({})",
             quoted(name),
-            info.dtype
+            info.dtype,
+            if kind == Kind::Step {
+                "a step counter is float32"
+            } else {
+                "the parameters' dtype"
+            }
         )));
     }
     let (begin, end) = info.data_offsets;
     let numel = crate::shape::numel(&info.shape);
-    let bytes = numel.and_then(|n| n.checked_mul(F32_BYTES));
+    let bytes = numel.and_then(|n| n.checked_mul(dtype.bitsize() / 8));
     let (Some(numel), Some(bytes)) = (numel, bytes) else {
         return Err(CheckpointError::format(format!(
             "safetensors: tensor {} has shape {}, whose size overflows",
@@ -422,7 +441,7 @@ fn plan(name: &str, info: &TensorInfo) -> Result<Planned, CheckpointError> {
     };
     if end < begin || end - begin != bytes {
         return Err(CheckpointError::format(format!(
-            "safetensors: tensor {} of shape {} and dtype F32 needs {bytes} bytes, but its \
+            "safetensors: tensor {} of shape {} and dtype {dtype} needs {bytes} bytes, but its \
              data_offsets [{begin}, {end}] span {}",
             quoted(name),
             excerpt(&format!("{:?}", info.shape)),
@@ -451,12 +470,15 @@ fn plan(name: &str, info: &TensorInfo) -> Result<Planned, CheckpointError> {
 
 /// Reads a state dict from a safetensors `file` positioned at its start
 /// (see the [module docs](self) for the checks).
-pub(crate) fn read(file: File) -> Result<StateDict, CheckpointError> {
+pub(crate) fn read<T: Stored>(file: File) -> Result<StateDict<T>, CheckpointError> {
     let len = file.metadata()?.len();
     read_from(file, len)
 }
 
-fn read_from<R: Read>(reader: R, file_len: u64) -> Result<StateDict, CheckpointError> {
+fn read_from<T: Stored, R: Read>(
+    reader: R,
+    file_len: u64,
+) -> Result<StateDict<T>, CheckpointError> {
     let mut r = BufReader::with_capacity(1 << 16, reader);
 
     // The header length, bounded before anything is allocated.
@@ -542,7 +564,7 @@ fn read_from<R: Read>(reader: R, file_len: u64) -> Result<StateDict, CheckpointE
     // overlap, exactly covering the data.
     let mut planned = tensors
         .iter()
-        .map(|(name, info)| plan(name, info))
+        .map(|(name, info)| plan::<T>(name, info))
         .collect::<Result<Vec<_>, _>>()?;
     planned.sort_by_key(|p| p.span);
     let mut at = 0usize;
@@ -619,29 +641,17 @@ fn read_from<R: Read>(reader: R, file_len: u64) -> Result<StateDict, CheckpointE
     drop(present);
 
     // The data, in file order, each tensor straight into its final buffer.
-    let mut slots: BTreeMap<usize, Slots> = BTreeMap::new();
+    let mut slots: BTreeMap<usize, Slots<T>> = BTreeMap::new();
     for p in planned {
-        let mut data: Vec<f32> = Vec::new();
-        data.try_reserve_exact(p.numel).map_err(|_| {
-            CheckpointError::format(format!(
-                "safetensors: cannot allocate {} bytes for tensor {}",
-                p.span.1 - p.span.0,
-                quoted(&p.name)
-            ))
-        })?;
-        data.resize(p.numel, 0.0);
-        r.read_exact(bytemuck::cast_slice_mut(&mut data))
-            .map_err(truncated(&format!("tensor {}", quoted(&p.name))))?;
-        if cfg!(target_endian = "big") {
-            for x in &mut data {
-                *x = f32::from_bits(u32::from_le(x.to_bits()));
-            }
-        }
         let slot = slots.entry(p.index).or_default();
         match p.kind {
-            Kind::Step => slot.step = Some(data[0]),
-            Kind::SquareAvg => slot.square_avg = Some(tensor(&p.name, p.shape, data)?),
-            Kind::AccDelta => slot.acc_delta = Some(tensor(&p.name, p.shape, data)?),
+            Kind::Step => slot.step = Some(read_data::<f32>(&mut r, &p)?[0]),
+            Kind::SquareAvg => {
+                slot.square_avg = Some(tensor(&p.name, p.shape.clone(), read_data(&mut r, &p)?)?)
+            }
+            Kind::AccDelta => {
+                slot.acc_delta = Some(tensor(&p.name, p.shape.clone(), read_data(&mut r, &p)?)?)
+            }
         }
     }
     let state = slots
@@ -664,16 +674,49 @@ fn read_from<R: Read>(reader: R, file_len: u64) -> Result<StateDict, CheckpointE
     })
 }
 
-/// A parameter's tensors as they are read.
-#[derive(Default)]
-struct Slots {
-    step: Option<f32>,
-    square_avg: Option<TensorData>,
-    acc_delta: Option<TensorData>,
+/// The elements of the planned tensor `p`, read into their final buffer
+/// (allocated fallibly).
+fn read_data<X: Stored>(r: &mut impl Read, p: &Planned) -> Result<Vec<X>, CheckpointError> {
+    let mut data: Vec<X> = Vec::new();
+    data.try_reserve_exact(p.numel).map_err(|_| {
+        CheckpointError::format(format!(
+            "safetensors: cannot allocate {} bytes for tensor {}",
+            p.span.1 - p.span.0,
+            quoted(&p.name)
+        ))
+    })?;
+    data.resize(p.numel, X::default());
+    r.read_exact(bytemuck::cast_slice_mut(&mut data))
+        .map_err(truncated(&format!("tensor {}", quoted(&p.name))))?;
+    if cfg!(target_endian = "big") {
+        data.iter_mut().for_each(|x| *x = x.le_to_native());
+    }
+    Ok(data)
 }
 
-fn tensor(name: &str, shape: Vec<usize>, data: Vec<f32>) -> Result<TensorData, CheckpointError> {
-    TensorData::new(shape, data).map_err(|e| invalid(format!("{name}: {e}")))
+/// A parameter's tensors as they are read.
+struct Slots<T> {
+    step: Option<f32>,
+    square_avg: Option<TensorData<T>>,
+    acc_delta: Option<TensorData<T>>,
+}
+
+impl<T> Default for Slots<T> {
+    fn default() -> Self {
+        Slots {
+            step: None,
+            square_avg: None,
+            acc_delta: None,
+        }
+    }
+}
+
+fn tensor<T: Stored>(
+    name: &str,
+    shape: Vec<usize>,
+    data: Vec<T>,
+) -> Result<TensorData<T>, CheckpointError> {
+    TensorData::from_parts(shape, data).map_err(|e| invalid(format!("{name}: {e}")))
 }
 
 /// An I/O error while reading `what`; an early end of file says the file
@@ -765,7 +808,7 @@ mod tests {
 
     #[test]
     fn the_writer_streams_through_a_generic_writer_and_reads_back() {
-        let sd = StateDict::default();
+        let sd = StateDict::<f32>::default();
         let mut out = Vec::new();
         write_to(&mut out, &sd.as_ref()).unwrap();
         assert_eq!(out.len() % 8, 0);

@@ -3,21 +3,22 @@
 
 use std::borrow::Cow;
 
+use crate::kernel::Element;
 use crate::optimizer::{GroupDict, ParamStateDict, StateDict, TensorData};
 
-/// A tensor borrowed for a save: its shape and its f32 elements in
-/// row-major order.
+/// A tensor borrowed for a save: its shape and its elements (of the element
+/// type `E`) in row-major order.
 #[derive(Clone, Debug)]
-pub struct TensorRef<'a> {
+pub struct TensorRef<'a, E = f32> {
     /// The shape; its product is `data.len()` (a writer refuses it otherwise).
     pub shape: Cow<'a, [usize]>,
     /// The elements.
-    pub data: &'a [f32],
+    pub data: &'a [E],
 }
 
-impl<'a> TensorRef<'a> {
+impl<'a, E: Element> TensorRef<'a, E> {
     /// A borrowed view of `t`.
-    pub fn of(t: &'a TensorData) -> Self {
+    pub fn of(t: &'a TensorData<E>) -> Self {
         TensorRef {
             shape: Cow::Borrowed(t.shape()),
             data: t.data(),
@@ -25,8 +26,8 @@ impl<'a> TensorRef<'a> {
     }
 
     /// An owned copy.
-    pub fn to_owned(&self) -> TensorData {
-        TensorData::new(self.shape.to_vec(), self.data.to_vec())
+    pub fn to_owned(&self) -> TensorData<E> {
+        TensorData::from_parts(self.shape.to_vec(), self.data.to_vec())
             .unwrap_or_else(|_| TensorData::from(self.data.to_vec()))
     }
 }
@@ -34,13 +35,13 @@ impl<'a> TensorRef<'a> {
 /// One parameter's state, borrowed: the step counter and the two running
 /// averages.
 #[derive(Clone, Debug)]
-pub struct ParamStateRef<'a> {
+pub struct ParamStateRef<'a, E = f32> {
     /// The step counter.
     pub step: f32,
     /// The running average of squared gradients.
-    pub square_avg: TensorRef<'a>,
+    pub square_avg: TensorRef<'a, E>,
     /// The running average of squared updates.
-    pub acc_delta: TensorRef<'a>,
+    pub acc_delta: TensorRef<'a, E>,
 }
 
 /// A state dict in PyTorch's layout whose tensors are borrowed, from a
@@ -60,16 +61,16 @@ pub struct ParamStateRef<'a> {
 /// # Ok::<(), adadelta::Error>(())
 /// ```
 #[derive(Clone, Debug)]
-pub struct StateDictRef<'a> {
+pub struct StateDictRef<'a, E = f32> {
     /// Per-parameter state, by position, in increasing order.
-    pub state: Vec<(usize, ParamStateRef<'a>)>,
+    pub state: Vec<(usize, ParamStateRef<'a, E>)>,
     /// The parameter groups, in order.
     pub param_groups: Cow<'a, [GroupDict]>,
 }
 
-impl StateDictRef<'_> {
+impl<E: Element> StateDictRef<'_, E> {
     /// An owned copy.
-    pub fn to_owned(&self) -> StateDict {
+    pub fn to_owned(&self) -> StateDict<E> {
         StateDict {
             state: self
                 .state
@@ -99,14 +100,14 @@ impl StateDictRef<'_> {
     }
 }
 
-impl StateDict {
+impl<E: Element> StateDict<E> {
     /// This state dict, borrowed, for a writer.
     ///
     /// ```
-    /// let sd = adadelta::StateDict::default();
+    /// let sd = adadelta::StateDict::<f32>::default();
     /// assert_eq!(sd.as_ref().to_owned(), sd);
     /// ```
-    pub fn as_ref(&self) -> StateDictRef<'_> {
+    pub fn as_ref(&self) -> StateDictRef<'_, E> {
         StateDictRef {
             state: self
                 .state

@@ -2,7 +2,7 @@
 //! with its own PyTorch scalar conversion ([`Coefficients::scalars`]) and its
 //! own pairings of instruction set and square root.
 
-use std::fmt::Debug;
+use std::fmt::{Debug, Display};
 
 use super::cpu::{Cpu, LibtorchSqrt};
 use super::dispatch::{self, Kernel};
@@ -23,10 +23,47 @@ use crate::{Coefficients, Error, Scalars};
 /// assert_eq!(<f32 as Element>::DTYPE, "float32");
 /// ```
 pub trait Element:
-    Copy + Default + PartialEq + Debug + Send + Sync + 'static + sealed::Sealed
+    Copy + Default + PartialEq + PartialOrd + Debug + Display + Send + Sync + 'static + sealed::Sealed
 {
     /// The dtype's name as torch prints it (`torch.float64` is `"float64"`).
     const DTYPE: &'static str;
+
+    /// The IEEE-754 bit pattern, widened to 64 bits: what "the same bits"
+    /// compares (a NaN equals itself, `0.0` differs from `-0.0`).
+    ///
+    /// ```
+    /// use adadelta::kernel::Element;
+    /// assert_eq!(Element::bits(1.0f32), 0x3f80_0000);
+    /// assert_ne!(Element::bits(-0.0f64), Element::bits(0.0f64));
+    /// ```
+    fn bits(self) -> u64;
+
+    /// What [`bits`](Self::bits) gives, for messages: `"u32 (the bit
+    /// pattern of a float32)"`.
+    const BITS_NAME: &'static str;
+
+    /// The value of the bit pattern `bits`; `None` when it does not fit the
+    /// type's width.
+    ///
+    /// ```
+    /// use adadelta::kernel::Element;
+    /// assert_eq!(<f32 as Element>::from_bits(0x3f80_0000), Some(1.0));
+    /// assert_eq!(<f32 as Element>::from_bits(1 << 32), None);
+    /// ```
+    fn from_bits(bits: u64) -> Option<Self>;
+
+    /// Neither NaN nor infinite.
+    ///
+    /// ```
+    /// use adadelta::kernel::Element;
+    /// assert!(!Element::is_finite(f64::NAN) && Element::is_finite(f32::MAX));
+    /// ```
+    fn is_finite(self) -> bool;
+}
+
+/// Whether `a` and `b` hold the same bit patterns, element by element.
+pub(crate) fn same_bits<E: Element>(a: &[E], b: &[E]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.bits() == y.bits())
 }
 
 pub(crate) mod sealed {
@@ -49,9 +86,20 @@ pub(crate) mod sealed {
 /// `Element` for `$e`: its dtype name, its scalars (`Coefficients`'s
 /// field), `-0.0` and its pairings.
 macro_rules! element {
-    ($e:ident, $dtype:literal, $pick:path) => {
+    ($e:ident, $width:literal, $dtype:literal, $pick:path) => {
         impl Element for $e {
             const DTYPE: &'static str = $dtype;
+            fn bits(self) -> u64 {
+                self.to_bits().into()
+            }
+            const BITS_NAME: &'static str =
+                concat!("u", $width, " (the bit pattern of a ", $dtype, ")");
+            fn from_bits(bits: u64) -> Option<$e> {
+                bits.try_into().ok().map($e::from_bits)
+            }
+            fn is_finite(self) -> bool {
+                $e::is_finite(self)
+            }
         }
 
         impl sealed::Sealed for $e {
@@ -66,5 +114,5 @@ macro_rules! element {
     };
 }
 
-element!(f32, "float32", dispatch::pick_f32);
-element!(f64, "float64", dispatch::pick_f64);
+element!(f32, "32", "float32", dispatch::pick_f32);
+element!(f64, "64", "float64", dispatch::pick_f64);

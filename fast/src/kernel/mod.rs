@@ -91,6 +91,7 @@ use std::sync::Arc;
 pub use cpu::LibtorchSqrt;
 use dispatch::Kernel;
 pub use div_sqrt::DivSqrt;
+pub(crate) use element::same_bits;
 pub use element::Element;
 pub use isa::Isa;
 pub use job::Job;

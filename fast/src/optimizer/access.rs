@@ -106,7 +106,7 @@ impl<P: Shaped> Adadelta<P> {
     /// assert!(opt.state(0).is_none() && opt.state(7).is_none());
     /// # Ok::<(), adadelta::Error>(())
     /// ```
-    pub fn state(&self, index: usize) -> Option<&ParamState> {
+    pub fn state(&self, index: usize) -> Option<&ParamState<P::Elem>> {
         self.states.get(index).and_then(Option::as_ref)
     }
 }

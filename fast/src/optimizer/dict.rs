@@ -28,7 +28,7 @@ impl<P: Shaped> Adadelta<P> {
     /// assert_eq!(sd.param_groups[0].params, [0, 1]);
     /// # Ok::<(), adadelta::Error>(())
     /// ```
-    pub fn state_dict(&self) -> StateDict {
+    pub fn state_dict(&self) -> StateDict<P::Elem> {
         for h in self.hooks.state_dict_pre.snapshot() {
             h(self);
         }
@@ -52,7 +52,7 @@ impl<P: Shaped> Adadelta<P> {
     /// assert_eq!(opt.state_dict_ref().to_owned(), opt.state_dict());
     /// # Ok::<(), adadelta::Error>(())
     /// ```
-    pub fn state_dict_ref(&self) -> StateDictRef<'_> {
+    pub fn state_dict_ref(&self) -> StateDictRef<'_, P::Elem> {
         for h in self.hooks.state_dict_pre.snapshot() {
             h(self);
         }
@@ -60,7 +60,7 @@ impl<P: Shaped> Adadelta<P> {
     }
 
     /// The state dict, borrowed, without hooks.
-    fn view(&self) -> StateDictRef<'_> {
+    fn view(&self) -> StateDictRef<'_, P::Elem> {
         let state = self
             .states
             .iter()
@@ -155,7 +155,7 @@ impl<P: Shaped> Adadelta<P> {
     /// assert_eq!(err.to_string(), "loaded state dict has a different number of parameter groups");
     /// # Ok::<(), adadelta::Error>(())
     /// ```
-    pub fn load_state_dict(&mut self, mut state_dict: StateDict) -> Result<(), Error> {
+    pub fn load_state_dict(&mut self, mut state_dict: StateDict<P::Elem>) -> Result<(), Error> {
         for h in self.hooks.load_pre.snapshot() {
             h(self, &mut state_dict);
         }
@@ -199,7 +199,7 @@ impl<P: Shaped> Adadelta<P> {
                 )));
             }
         }
-        let mut states: Vec<Option<ParamState>> = vec![None; self.params.len()];
+        let mut states: Vec<Option<ParamState<P::Elem>>> = vec![None; self.params.len()];
         for (index, s) in state {
             let Some(&pos) = position.get(&index) else {
                 return Err(Error::InvalidStateDict(format!(
@@ -218,7 +218,7 @@ impl<P: Shaped> Adadelta<P> {
                 }
                 // Values no run can produce (a corrupted file): refused
                 // rather than stepped into NaN.
-                if let Some(j) = t.data().iter().position(|&x| x < 0.0) {
+                if let Some(j) = t.data().iter().position(|&x| x < Default::default()) {
                     return Err(Error::InvalidStateDict(format!(
                         "state[{index}].{key}[{j}] is {}: a running average of squares \
                          is never negative",

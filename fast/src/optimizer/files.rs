@@ -5,9 +5,13 @@
 use std::path::Path;
 
 use super::{Adadelta, Shaped};
+use crate::checkpoint::Stored;
 use crate::checkpoint::{self, CheckpointError, SaveOptions};
 
-impl<P: Shaped> Adadelta<P> {
+impl<P: Shaped> Adadelta<P>
+where
+    P::Elem: Stored,
+{
     /// Saves the state dict to `path` atomically and durably, in the format
     /// its extension names ([`Format::from_path`](crate::checkpoint::Format::from_path)): `.json`, `.safetensors`,
     /// or anything else for PyTorch's `torch.save` format. It streams from
@@ -37,7 +41,7 @@ impl<P: Shaped> Adadelta<P> {
     /// let path = std::env::temp_dir().join(format!("adadelta-doc-optw-{}.bin", std::process::id()));
     /// let opt = Adadelta::new(vec![Param::new(vec![1.0])], Default::default())?;
     /// opt.save_with(&path, &SaveOptions::new(Format::Safetensors).durability(Durability::NoSync))?;
-    /// assert_eq!(adadelta::StateDict::load(&path)?, opt.state_dict());
+    /// assert_eq!(adadelta::StateDict::<f32>::load(&path)?, opt.state_dict());
     /// # std::fs::remove_file(&path)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

@@ -57,7 +57,8 @@ pub type StateDictPreHook<P> = dyn Fn(&Adadelta<P>) + Send + Sync;
 ///     Arc::new(|_opt, sd| sd.state.clear());
 /// # let _ = hook;
 /// ```
-pub type StateDictPostHook<P> = dyn Fn(&Adadelta<P>, &mut StateDict) + Send + Sync;
+pub type StateDictPostHook<P> =
+    dyn Fn(&Adadelta<P>, &mut StateDict<<P as Shaped>::Elem>) + Send + Sync;
 /// A `load_state_dict` pre-hook: may change the dict before it is checked
 /// and loaded (PyTorch's hook returning a replacement).
 ///
@@ -67,7 +68,8 @@ pub type StateDictPostHook<P> = dyn Fn(&Adadelta<P>, &mut StateDict) + Send + Sy
 ///     Arc::new(|_opt, sd| sd.param_groups.iter_mut().for_each(|g| g.options.lr = 0.1));
 /// # let _ = hook;
 /// ```
-pub type LoadStateDictPreHook<P> = dyn Fn(&Adadelta<P>, &mut StateDict) + Send + Sync;
+pub type LoadStateDictPreHook<P> =
+    dyn Fn(&Adadelta<P>, &mut StateDict<<P as Shaped>::Elem>) + Send + Sync;
 /// A `load_state_dict` post-hook: called with the optimizer after a
 /// successful load.
 ///
@@ -135,7 +137,7 @@ impl<F: ?Sized> Clone for HookList<F> {
 /// `copy.deepcopy` of a PyTorch optimizer keeps the same hook functions)
 /// and the same handle numbering: a handle of the original removes the
 /// same hook from the clone.
-pub(crate) struct Hooks<P> {
+pub(crate) struct Hooks<P: Shaped> {
     next_id: u64,
     pub(crate) step_pre: HookList<StepHook<P>>,
     pub(crate) step_post: HookList<StepHook<P>>,
@@ -145,7 +147,7 @@ pub(crate) struct Hooks<P> {
     pub(crate) load_post: HookList<LoadStateDictPostHook<P>>,
 }
 
-impl<P> Clone for Hooks<P> {
+impl<P: Shaped> Clone for Hooks<P> {
     fn clone(&self) -> Self {
         Hooks {
             next_id: self.next_id,
@@ -159,7 +161,7 @@ impl<P> Clone for Hooks<P> {
     }
 }
 
-impl<P> Default for Hooks<P> {
+impl<P: Shaped> Default for Hooks<P> {
     fn default() -> Self {
         Hooks {
             next_id: 0,
@@ -173,7 +175,7 @@ impl<P> Default for Hooks<P> {
     }
 }
 
-impl<P> Hooks<P> {
+impl<P: Shaped> Hooks<P> {
     /// A new handle id, unique within this optimizer.
     pub(crate) fn next(&mut self) -> u64 {
         let id = self.next_id;
@@ -303,7 +305,7 @@ impl<P: Shaped> Adadelta<P> {
     /// ```
     pub fn register_state_dict_post_hook(
         &mut self,
-        hook: impl Fn(&Self, &mut StateDict) + Send + Sync + 'static,
+        hook: impl Fn(&Self, &mut StateDict<P::Elem>) + Send + Sync + 'static,
         prepend: bool,
     ) -> HookHandle {
         self.register(
@@ -332,7 +334,7 @@ impl<P: Shaped> Adadelta<P> {
     /// ```
     pub fn register_load_state_dict_pre_hook(
         &mut self,
-        hook: impl Fn(&Self, &mut StateDict) + Send + Sync + 'static,
+        hook: impl Fn(&Self, &mut StateDict<P::Elem>) + Send + Sync + 'static,
         prepend: bool,
     ) -> HookHandle {
         self.register(

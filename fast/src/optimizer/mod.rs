@@ -76,6 +76,10 @@ use hooks::Hooks;
 /// position across the groups (group 0's parameters first), which is also
 /// its key in the state dict. It is `Send + Sync` when `P` is.
 ///
+/// The parameters' element type ([`Shaped::Elem`]: `f32`, or `f64` with
+/// [`Param<f64>`](Param) for instance) is the state's, and the state dict's
+/// ([`StateDict<f64>`](StateDict)).
+///
 /// ```
 /// use adadelta::{Adadelta, Options, Param};
 ///
@@ -91,11 +95,11 @@ use hooks::Hooks;
 /// assert!(opt.params()[0].data()[0] > 0.1); // Adadelta starts slowly but moves towards 3
 /// # Ok::<(), adadelta::Error>(())
 /// ```
-pub struct Adadelta<P = Param> {
+pub struct Adadelta<P: Shaped = Param> {
     defaults: Options,
     groups: Vec<ParamGroup>,
     params: Vec<P>,
-    states: Vec<Option<ParamState>>,
+    states: Vec<Option<ParamState<P::Elem>>>,
     executor: Executor,
     non_finite: NonFinitePolicy,
     skipped: u64,
@@ -123,7 +127,7 @@ pub struct Adadelta<P = Param> {
 /// assert_eq!(a.params()[0].data(), b.params()[0].data());
 /// # Ok::<(), adadelta::Error>(())
 /// ```
-impl<P: Clone> Clone for Adadelta<P> {
+impl<P: Shaped + Clone> Clone for Adadelta<P> {
     fn clone(&self) -> Self {
         Adadelta {
             defaults: self.defaults,
@@ -138,7 +142,7 @@ impl<P: Clone> Clone for Adadelta<P> {
     }
 }
 
-impl<P: fmt::Debug> fmt::Debug for Adadelta<P> {
+impl<P: Shaped + fmt::Debug> fmt::Debug for Adadelta<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Adadelta")
             .field("defaults", &self.defaults)

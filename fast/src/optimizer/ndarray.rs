@@ -3,10 +3,12 @@
 use ndarray::{Array, Dimension};
 
 use super::{ParamViewMut, Parameter};
+use crate::kernel::Element;
 use crate::Error;
 
-/// A parameter held as an `ndarray` array of any dimension, with an
-/// optional gradient of the same shape and memory layout.
+/// A parameter held as an `ndarray` array of any dimension and of the
+/// element type `E` (`f32`, the default, or `f64`), with an optional
+/// gradient of the same shape and memory layout.
 ///
 /// The step works on the parameter's memory in place, as one slice, so
 /// `data` must be contiguous (in any axis order); otherwise the step fails
@@ -30,21 +32,40 @@ use crate::Error;
 /// # Ok::<(), adadelta::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
-pub struct NdParam<D: Dimension> {
+pub struct NdParam<D: Dimension, E = f32> {
     /// The values.
-    pub data: Array<f32, D>,
+    pub data: Array<E, D>,
     /// The gradient, if any: the shape of `data`, in any memory layout.
-    pub grad: Option<Array<f32, D>>,
+    pub grad: Option<Array<E, D>>,
 }
 
 impl<D: Dimension> NdParam<D> {
-    /// A parameter without gradient.
+    /// An `f32` parameter without gradient (so that an array of literals
+    /// such as `array![1.0]` stays `f32`; [`from_array`](Self::from_array)
+    /// takes any element type).
     ///
     /// ```
     /// let p = adadelta::NdParam::new(ndarray::Array2::<f32>::zeros((2, 3)));
     /// assert!(p.grad.is_none());
     /// ```
     pub fn new(data: Array<f32, D>) -> Self {
+        NdParam::from_array(data)
+    }
+}
+
+impl<D: Dimension, E: Element> NdParam<D, E> {
+    /// A parameter of the array's element type, without gradient.
+    ///
+    /// ```
+    /// use adadelta::{Adadelta, NdParam};
+    /// let mut w = NdParam::from_array(ndarray::array![1.0_f64, -1.0]);
+    /// w.grad = Some(ndarray::array![0.5, -0.5]);
+    /// let mut opt = Adadelta::new(vec![w], Default::default())?; // float64 state
+    /// opt.step()?;
+    /// assert!(opt.params()[0].data[0] < 1.0);
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    pub fn from_array(data: Array<E, D>) -> Self {
         NdParam { data, grad: None }
     }
 }
@@ -58,7 +79,8 @@ fn same_layout(shape: &[usize], a: &[isize], b: &[isize]) -> bool {
         .all(|(&n, (x, y))| n <= 1 || x == y)
 }
 
-impl<D: Dimension> Parameter for NdParam<D> {
+impl<D: Dimension, E: Element> Parameter for NdParam<D, E> {
+    type Elem = E;
     fn numel(&self) -> usize {
         self.data.len()
     }
@@ -67,7 +89,7 @@ impl<D: Dimension> Parameter for NdParam<D> {
         self.data.shape().to_vec()
     }
 
-    fn view_mut(&mut self) -> Result<ParamViewMut<'_>, Error> {
+    fn view_mut(&mut self) -> Result<ParamViewMut<'_, E>, Error> {
         if let Some(g) = &self.grad {
             if g.shape() != self.data.shape() {
                 return Err(Error::GradSizeMismatch {
@@ -109,7 +131,7 @@ impl<D: Dimension> Parameter for NdParam<D> {
         if set_to_none {
             self.grad = None;
         } else if let Some(g) = &mut self.grad {
-            g.fill(0.0);
+            g.fill(E::default());
         }
     }
 }

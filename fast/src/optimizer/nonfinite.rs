@@ -1,6 +1,8 @@
 //! What a step does with a gradient that holds NaN or an infinity
 //! ([`NonFinitePolicy`]), and the check behind it.
 
+use crate::kernel::Element;
+
 /// What [`Adadelta::step`](crate::Adadelta::step) does when a gradient holds
 /// NaN, `+inf` or `-inf`. Set it with
 /// [`Adadelta::with_non_finite_policy`](crate::Adadelta::with_non_finite_policy).
@@ -58,15 +60,17 @@ pub enum NonFinitePolicy {
 /// Scans in blocks with a branch-free test of the exponent bits (which the
 /// compiler vectorises), and looks for the position only in a block that
 /// has one.
-pub(crate) fn first_non_finite(g: &[f32]) -> Option<usize> {
-    const EXPONENT: u32 = 0x7f80_0000;
+pub(crate) fn first_non_finite<E: Element>(g: &[E]) -> Option<usize> {
     let mut start = 0;
     for block in g.chunks(4096) {
-        let any = block.iter().fold(0u32, |a, x| {
-            a | u32::from(x.to_bits() & EXPONENT == EXPONENT)
-        });
+        let any = block
+            .iter()
+            .fold(0u32, |a, &x| a | u32::from(!Element::is_finite(x)));
         if any != 0 {
-            return block.iter().position(|x| !x.is_finite()).map(|k| start + k);
+            return block
+                .iter()
+                .position(|&x| !Element::is_finite(x))
+                .map(|k| start + k);
         }
         start += block.len();
     }
@@ -79,7 +83,8 @@ mod tests {
 
     #[test]
     fn finds_the_first_non_finite_element_anywhere() {
-        assert_eq!(first_non_finite(&[]), None);
+        assert_eq!(first_non_finite::<f32>(&[]), None);
+        assert_eq!(first_non_finite::<f64>(&[]), None);
         let specials = [
             f32::NAN,
             -f32::NAN,
@@ -108,6 +113,31 @@ mod tests {
                     h[n - 1] = f32::NAN; // a later one does not hide the first
                     assert_eq!(first_non_finite(&h), Some(at), "n = {n}, at {at}, {s}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn finds_the_first_non_finite_f64_element_and_passes_the_largest_finite_ones() {
+        let specials = [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::from_bits(0x7ff0_0000_0000_0001), // signalling NaN
+        ];
+        for n in [1usize, 4096, 4097] {
+            let g: Vec<f64> = (0..n)
+                .map(|i| match i % 3 {
+                    0 => f64::MAX,
+                    1 => f64::from_bits(1),
+                    _ => -(f32::MAX as f64) * 2.0, // finite in f64, not in f32
+                })
+                .collect();
+            assert_eq!(first_non_finite(&g), None, "n = {n}");
+            for &s in &specials {
+                let mut h = g.clone();
+                h[n - 1] = s;
+                assert_eq!(first_non_finite(&h), Some(n - 1), "n = {n}, {s}");
             }
         }
     }

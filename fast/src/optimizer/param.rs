@@ -3,10 +3,14 @@
 //! with no tensor framework, and [`Lent`], the record an optimizer keeps of
 //! a parameter that the model keeps ([`Shaped`] is what both give).
 
+use std::marker::PhantomData;
+
+use crate::kernel::Element;
 use crate::Error;
 
-/// One parameter's f32 values, mutable, and its gradient, if it has one:
-/// what [`Parameter::view_mut`] lends the optimizer for a step.
+/// One parameter's values (of its element type `E`: `f32` or `f64`),
+/// mutable, and its gradient, if it has one: what [`Parameter::view_mut`]
+/// lends the optimizer for a step.
 ///
 /// The two slices are matched element by element: `grad[i]` is the
 /// gradient of `data[i]`. Their order is the parameter's memory order, which
@@ -19,23 +23,27 @@ use crate::Error;
 /// assert_eq!(view.data.len(), view.grad.unwrap().len());
 /// ```
 #[derive(Debug)]
-pub struct ParamViewMut<'a> {
+pub struct ParamViewMut<'a, E = f32> {
     /// The parameter's values, updated in place by a step.
-    pub data: &'a mut [f32],
+    pub data: &'a mut [E],
     /// The gradient, `None` when the parameter has none (PyTorch's
     /// `p.grad is None`): the step then skips the parameter.
-    pub grad: Option<&'a [f32]>,
+    pub grad: Option<&'a [E]>,
 }
 
-/// A parameter tensor the optimizer can step: f32 values and an optional
-/// gradient of the same length.
+/// A parameter tensor the optimizer can step: values of one element type
+/// ([`Elem`](Self::Elem): `f32`, PyTorch's `float32`, or `f64`, its
+/// `float64`) and an optional gradient of the same type and length. The
+/// optimizer's state for it has the same element type, as PyTorch's state
+/// has its parameter's dtype.
 ///
-/// The trait is dyn-compatible: parameters of different types step together
-/// as `&mut dyn Parameter` ([`Adadelta::step_lent`](crate::Adadelta::step_lent)).
+/// The trait is dyn-compatible: parameters of different types (of one
+/// element type) step together as `&mut dyn Parameter<Elem = f32>`
+/// ([`Adadelta::step_lent`](crate::Adadelta::step_lent)).
 ///
 /// Implement it for your framework's parameter type (or a wrapper around
 /// it) to let [`Adadelta`](crate::Adadelta) own and step it. This crate
-/// implements it for [`Param`] (owned `Vec<f32>`s), for `NdParam`
+/// implements it for [`Param`] (owned `Vec`s), for `NdParam`
 /// (`ndarray`, behind the `ndarray` feature) and for `&mut T` of any
 /// implementation.
 ///
@@ -53,6 +61,7 @@ pub struct ParamViewMut<'a> {
 /// }
 ///
 /// impl Parameter for Weights {
+///     type Elem = f32;
 ///     fn numel(&self) -> usize {
 ///         4
 ///     }
@@ -78,7 +87,11 @@ pub struct ParamViewMut<'a> {
 /// # Ok::<(), adadelta::Error>(())
 /// ```
 pub trait Parameter {
-    /// The number of f32 elements.
+    /// The element type of the values, the gradient and the optimizer's
+    /// state: `f32` or `f64` ([`Element`]).
+    type Elem: Element;
+
+    /// The number of elements.
     ///
     /// ```
     /// use adadelta::Parameter;
@@ -112,7 +125,7 @@ pub trait Parameter {
     /// assert_eq!((view.data.len(), view.grad), (2, None));
     /// # Ok::<(), adadelta::Error>(())
     /// ```
-    fn view_mut(&mut self) -> Result<ParamViewMut<'_>, Error>;
+    fn view_mut(&mut self) -> Result<ParamViewMut<'_, Self::Elem>, Error>;
 
     /// Clears the gradient as PyTorch's `zero_grad(set_to_none)`:
     /// `set_to_none` drops it (so the next step skips this parameter unless
@@ -149,13 +162,14 @@ pub trait Parameter {
 }
 
 impl<T: Parameter> Parameter for &mut T {
+    type Elem = T::Elem;
     fn numel(&self) -> usize {
         (**self).numel()
     }
     fn shape(&self) -> Vec<usize> {
         (**self).shape()
     }
-    fn view_mut(&mut self) -> Result<ParamViewMut<'_>, Error> {
+    fn view_mut(&mut self) -> Result<ParamViewMut<'_, T::Elem>, Error> {
         (**self).view_mut()
     }
     fn zero_grad(&mut self, set_to_none: bool) {
@@ -166,8 +180,26 @@ impl<T: Parameter> Parameter for &mut T {
     }
 }
 
-/// An owned parameter: f32 values, a shape, and an optional gradient of the
-/// same length. The parameter type for code without a tensor framework.
+/// An owned parameter: values of the element type `E` (`f32`, the default,
+/// or `f64`), a shape, and an optional gradient of the same length. The
+/// parameter type for code without a tensor framework.
+///
+/// [`new`](Param::new) and [`with_shape`](Param::with_shape) make `f32`
+/// parameters (so that a literal such as `vec![1.0]` stays `f32`);
+/// [`from_vec`](Param::from_vec) and
+/// [`from_vec_with_shape`](Param::from_vec_with_shape) make parameters of
+/// the vector's element type:
+///
+/// ```
+/// use adadelta::{Adadelta, Param};
+/// let mut w = Param::from_vec(vec![1.0_f64, 2.0]);
+/// w.set_grad(vec![0.5, -0.5])?;
+/// let mut opt = Adadelta::new(vec![w], Default::default())?; // an Adadelta<Param<f64>>
+/// opt.step()?;
+/// assert!(opt.params()[0].data()[0] < 1.0);
+/// assert_eq!(opt.state(0).unwrap().square_avg().len(), 2); // f64 state
+/// # Ok::<(), adadelta::Error>(())
+/// ```
 ///
 /// The gradient is kept in the parameter's shape; [`Param::set_grad`] checks
 /// its length.
@@ -183,29 +215,25 @@ impl<T: Parameter> Parameter for &mut T {
 /// # Ok::<(), adadelta::Error>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Param {
-    data: Vec<f32>,
+pub struct Param<E = f32> {
+    data: Vec<E>,
     shape: Vec<usize>,
-    grad: Option<Vec<f32>>,
+    grad: Option<Vec<E>>,
 }
 
 impl Param {
-    /// A one-dimensional parameter (shape `[data.len()]`) without gradient.
+    /// A one-dimensional `f32` parameter (shape `[data.len()]`) without
+    /// gradient.
     ///
     /// ```
     /// let p = adadelta::Param::new(vec![1.0, 2.0, 3.0]);
     /// assert_eq!(p.shape(), &[3]);
     /// ```
     pub fn new(data: Vec<f32>) -> Self {
-        let shape = vec![data.len()];
-        Param {
-            data,
-            shape,
-            grad: None,
-        }
+        Param::from_vec(data)
     }
 
-    /// A parameter of the given shape (row-major, as
+    /// An `f32` parameter of the given shape (row-major, as
     /// `torch.tensor(data).reshape(shape)`). [`Error::InvalidShape`]
     /// (PyTorch's text) when the shape's product is not `data.len()`.
     ///
@@ -214,6 +242,36 @@ impl Param {
     /// assert_eq!(err.to_string(), "shape '[2, 2]' is invalid for input of size 3");
     /// ```
     pub fn with_shape(data: Vec<f32>, shape: Vec<usize>) -> Result<Self, Error> {
+        Param::from_vec_with_shape(data, shape)
+    }
+}
+
+impl<E: Element> Param<E> {
+    /// A one-dimensional parameter of `data`'s element type (shape
+    /// `[data.len()]`) without gradient.
+    ///
+    /// ```
+    /// let p = adadelta::Param::from_vec(vec![1.0_f64, 2.0]);
+    /// assert_eq!((p.shape(), p.data()), (&[2][..], &[1.0, 2.0][..]));
+    /// ```
+    pub fn from_vec(data: Vec<E>) -> Self {
+        let shape = vec![data.len()];
+        Param {
+            data,
+            shape,
+            grad: None,
+        }
+    }
+
+    /// A parameter of `data`'s element type and the given shape, as
+    /// [`with_shape`](Param::with_shape).
+    ///
+    /// ```
+    /// let p = adadelta::Param::from_vec_with_shape(vec![0.0_f64; 6], vec![2, 3])?;
+    /// assert_eq!(p.shape(), &[2, 3]);
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    pub fn from_vec_with_shape(data: Vec<E>, shape: Vec<usize>) -> Result<Self, Error> {
         if crate::shape::numel(&shape) != Some(data.len()) {
             return Err(Error::InvalidShape {
                 shape,
@@ -232,7 +290,7 @@ impl Param {
     /// ```
     /// assert_eq!(adadelta::Param::new(vec![1.5]).data(), &[1.5]);
     /// ```
-    pub fn data(&self) -> &[f32] {
+    pub fn data(&self) -> &[E] {
         &self.data
     }
 
@@ -243,7 +301,7 @@ impl Param {
     /// p.data_mut()[0] = 2.0;
     /// assert_eq!(p.data(), &[2.0]);
     /// ```
-    pub fn data_mut(&mut self) -> &mut [f32] {
+    pub fn data_mut(&mut self) -> &mut [E] {
         &mut self.data
     }
 
@@ -270,7 +328,7 @@ impl Param {
     /// ```
     /// assert!(adadelta::Param::new(vec![0.0]).grad().is_none());
     /// ```
-    pub fn grad(&self) -> Option<&[f32]> {
+    pub fn grad(&self) -> Option<&[E]> {
         self.grad.as_deref()
     }
 
@@ -280,7 +338,7 @@ impl Param {
     /// let mut p = adadelta::Param::new(vec![0.0]);
     /// assert!(p.grad_mut().is_none());
     /// ```
-    pub fn grad_mut(&mut self) -> Option<&mut [f32]> {
+    pub fn grad_mut(&mut self) -> Option<&mut [E]> {
         self.grad.as_deref_mut()
     }
 
@@ -292,9 +350,9 @@ impl Param {
     /// p.grad_or_zeros()[1] += 3.0;
     /// assert_eq!(p.grad(), Some(&[0.0, 3.0][..]));
     /// ```
-    pub fn grad_or_zeros(&mut self) -> &mut [f32] {
+    pub fn grad_or_zeros(&mut self) -> &mut [E] {
         let n = self.data.len();
-        self.grad.get_or_insert_with(|| vec![0.0; n])
+        self.grad.get_or_insert_with(|| vec![E::default(); n])
     }
 
     /// Sets the gradient (in the parameter's shape).
@@ -306,7 +364,7 @@ impl Param {
     /// let err = p.set_grad(vec![1.0; 2]).unwrap_err();
     /// assert!(err.to_string().starts_with("attempting to assign a gradient of size '[2]'"));
     /// ```
-    pub fn set_grad(&mut self, grad: Vec<f32>) -> Result<(), Error> {
+    pub fn set_grad(&mut self, grad: Vec<E>) -> Result<(), Error> {
         if grad.len() != self.data.len() {
             return Err(Error::GradSizeMismatch {
                 grad: vec![grad.len()],
@@ -326,7 +384,7 @@ impl Param {
     /// assert!(p.grad().is_none());
     /// # Ok::<(), adadelta::Error>(())
     /// ```
-    pub fn take_grad(&mut self) -> Option<Vec<f32>> {
+    pub fn take_grad(&mut self) -> Option<Vec<E>> {
         self.grad.take()
     }
 
@@ -346,7 +404,7 @@ impl Param {
         if set_to_none {
             self.grad = None;
         } else if let Some(g) = &mut self.grad {
-            g.fill(0.0);
+            g.fill(E::default());
         }
     }
 
@@ -355,19 +413,20 @@ impl Param {
     /// ```
     /// assert_eq!(adadelta::Param::new(vec![7.0]).into_data(), vec![7.0]);
     /// ```
-    pub fn into_data(self) -> Vec<f32> {
+    pub fn into_data(self) -> Vec<E> {
         self.data
     }
 }
 
-impl Parameter for Param {
+impl<E: Element> Parameter for Param<E> {
+    type Elem = E;
     fn numel(&self) -> usize {
         self.data.len()
     }
     fn shape(&self) -> Vec<usize> {
         self.shape.clone()
     }
-    fn view_mut(&mut self) -> Result<ParamViewMut<'_>, Error> {
+    fn view_mut(&mut self) -> Result<ParamViewMut<'_, E>, Error> {
         Ok(ParamViewMut {
             data: &mut self.data,
             grad: self.grad.as_deref(),
@@ -392,7 +451,11 @@ impl Parameter for Param {
 /// # Ok::<(), adadelta::Error>(())
 /// ```
 pub trait Shaped {
-    /// The number of f32 elements.
+    /// The element type of the parameter and of its state
+    /// ([`Parameter::Elem`]).
+    type Elem: Element;
+
+    /// The number of elements.
     ///
     /// ```
     /// use adadelta::Shaped;
@@ -420,6 +483,7 @@ pub trait Shaped {
 }
 
 impl<P: Parameter> Shaped for P {
+    type Elem = <P as Parameter>::Elem;
     fn numel(&self) -> usize {
         Parameter::numel(self)
     }
@@ -452,21 +516,68 @@ impl<P: Parameter> Shaped for P {
 /// assert!(m.w.data()[0] < 0.5 && m.b.data()[0] > 0.0);
 /// # Ok::<(), adadelta::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Lent {
+///
+/// `E` is the parameters' element type (`f32`, the default, or `f64`):
+/// an `Adadelta<Lent<f64>>` steps `&mut dyn Parameter<Elem = f64>`.
+pub struct Lent<E = f32> {
     shape: Vec<usize>,
     numel: usize,
+    elem: PhantomData<fn() -> E>,
 }
 
+impl<E> Clone for Lent<E> {
+    fn clone(&self) -> Self {
+        Lent {
+            shape: self.shape.clone(),
+            numel: self.numel,
+            elem: PhantomData,
+        }
+    }
+}
+
+impl<E: Element> std::fmt::Debug for Lent<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lent")
+            .field("dtype", &E::DTYPE)
+            .field("shape", &self.shape)
+            .field("numel", &self.numel)
+            .finish()
+    }
+}
+
+impl<E> PartialEq for Lent<E> {
+    fn eq(&self, o: &Self) -> bool {
+        (&self.shape, self.numel) == (&o.shape, o.numel)
+    }
+}
+
+impl<E> Eq for Lent<E> {}
+
 impl Lent {
-    /// The record of a parameter of this shape.
+    /// The record of an `f32` parameter of this shape.
     ///
     /// ```
     /// assert_eq!(adadelta::Lent::new(vec![3, 4]).shape(), &[3, 4]);
     /// ```
     pub fn new(shape: Vec<usize>) -> Self {
+        Lent::from_shape(shape)
+    }
+}
+
+impl<E: Element> Lent<E> {
+    /// The record of a parameter of element type `E` and this shape.
+    ///
+    /// ```
+    /// let lent = adadelta::Lent::<f64>::from_shape(vec![2, 3]);
+    /// assert_eq!(lent.numel(), 6);
+    /// ```
+    pub fn from_shape(shape: Vec<usize>) -> Self {
         let numel = crate::shape::numel(&shape).unwrap_or(0);
-        Lent { shape, numel }
+        Lent {
+            shape,
+            numel,
+            elem: PhantomData,
+        }
     }
 
     /// The record of `param`: its [`Parameter::shape`], or `[numel]` when
@@ -476,11 +587,12 @@ impl Lent {
     /// let p = adadelta::Param::new(vec![0.0; 5]);
     /// assert_eq!(adadelta::Lent::of(&p).numel(), 5);
     /// ```
-    pub fn of(param: &(impl Parameter + ?Sized)) -> Self {
+    pub fn of(param: &(impl Parameter<Elem = E> + ?Sized)) -> Self {
         let n = param.numel();
         Lent {
             shape: crate::shape::fitting(param.shape(), n),
             numel: n,
+            elem: PhantomData,
         }
     }
 
@@ -504,12 +616,13 @@ impl Lent {
 
     /// Whether `param`, lent at this record's position, fits it: the same
     /// number of elements and the same shape (as [`Lent::of`] reads it).
-    pub(crate) fn fits(&self, param: &dyn Parameter) -> bool {
+    pub(crate) fn fits(&self, param: &dyn Parameter<Elem = E>) -> bool {
         Lent::of(param) == *self
     }
 }
 
-impl Shaped for Lent {
+impl<E: Element> Shaped for Lent<E> {
+    type Elem = E;
     fn numel(&self) -> usize {
         self.numel
     }
@@ -525,14 +638,15 @@ impl Shaped for Lent {
 /// [`update`](super::step) steps when the parameters are a framework's
 /// tensors, whose storage the adapter holds for the step's length.
 #[cfg(any(feature = "candle", feature = "tch"))]
-pub(crate) struct Borrowed<'a>(pub(crate) ParamViewMut<'a>);
+pub(crate) struct Borrowed<'a, E>(pub(crate) ParamViewMut<'a, E>);
 
 #[cfg(any(feature = "candle", feature = "tch"))]
-impl Parameter for Borrowed<'_> {
+impl<E: Element> Parameter for Borrowed<'_, E> {
+    type Elem = E;
     fn numel(&self) -> usize {
         self.0.data.len()
     }
-    fn view_mut(&mut self) -> Result<ParamViewMut<'_>, Error> {
+    fn view_mut(&mut self) -> Result<ParamViewMut<'_, E>, Error> {
         Ok(ParamViewMut {
             data: &mut *self.0.data,
             grad: self.0.grad,

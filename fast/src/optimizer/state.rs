@@ -1,7 +1,10 @@
 //! [`ParamState`]: one parameter's step counter and running averages.
 
+use crate::kernel::{same_bits, Element};
+
 /// One parameter's Adadelta state: the f32 step counter and the two running
-/// averages. Created (zeros, step 0) the first time the parameter is stepped
+/// averages, of the parameter's element type `E` (the counter is an f32
+/// whatever `E` is, as PyTorch's). Created (zeros, step 0) the first time the parameter is stepped
 /// with a gradient. Equality compares bit patterns.
 ///
 /// ```
@@ -16,13 +19,13 @@
 /// # Ok::<(), adadelta::Error>(())
 /// ```
 #[derive(Clone, Debug)]
-pub struct ParamState {
+pub struct ParamState<E = f32> {
     pub(super) step: f32,
-    pub(super) square_avg: Vec<f32>,
-    pub(super) acc_delta: Vec<f32>,
+    pub(super) square_avg: Vec<E>,
+    pub(super) acc_delta: Vec<E>,
 }
 
-impl ParamState {
+impl<E: Element> ParamState<E> {
     /// Zeros for a parameter of `n` elements, or `None` when the memory
     /// cannot be had (instead of aborting the process): both tensors are
     /// reserved before either is written.
@@ -30,8 +33,8 @@ impl ParamState {
         let (mut square_avg, mut acc_delta) = (Vec::new(), Vec::new());
         square_avg.try_reserve_exact(n).ok()?;
         acc_delta.try_reserve_exact(n).ok()?;
-        square_avg.resize(n, 0.0);
-        acc_delta.resize(n, 0.0);
+        square_avg.resize(n, E::default());
+        acc_delta.resize(n, E::default());
         Some(ParamState {
             step: 0.0,
             square_avg,
@@ -59,7 +62,7 @@ impl ParamState {
     /// assert_eq!(opt.state(0).unwrap().square_avg(), &[(0.1_f32 * 2.0).mul_add(2.0, 0.0)]);
     /// # Ok::<(), adadelta::Error>(())
     /// ```
-    pub fn square_avg(&self) -> &[f32] {
+    pub fn square_avg(&self) -> &[E] {
         &self.square_avg
     }
 
@@ -72,18 +75,15 @@ impl ParamState {
     /// assert!(opt.state(0).unwrap().acc_delta()[0] > 0.0);
     /// # Ok::<(), adadelta::Error>(())
     /// ```
-    pub fn acc_delta(&self) -> &[f32] {
+    pub fn acc_delta(&self) -> &[E] {
         &self.acc_delta
     }
 }
 
-impl PartialEq for ParamState {
+impl<E: Element> PartialEq for ParamState<E> {
     fn eq(&self, o: &Self) -> bool {
-        let bits = |a: &[f32], b: &[f32]| {
-            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
-        };
         self.step.to_bits() == o.step.to_bits()
-            && bits(&self.square_avg, &o.square_avg)
-            && bits(&self.acc_delta, &o.acc_delta)
+            && same_bits(&self.square_avg, &o.square_avg)
+            && same_bits(&self.acc_delta, &o.acc_delta)
     }
 }

@@ -21,12 +21,14 @@ use super::extra::Extra;
 use serde::Serialize;
 
 use super::group::Options;
-use crate::checkpoint::{self, json, CheckpointError};
+use crate::checkpoint::{self, json, CheckpointError, Stored};
+use crate::kernel::{same_bits, Element};
 use crate::Error;
 
-/// An f32 tensor of a state dict: a shape and its elements in row-major
-/// order. Equality compares bit patterns (so a NaN equals itself and `0.0`
-/// differs from `-0.0`), which is what a checkpoint must preserve.
+/// A tensor of a state dict: a shape and its elements (of the element type
+/// `E`: `f32`, the default, or `f64`) in row-major order. Equality compares
+/// bit patterns (so a NaN equals itself and `0.0` differs from `-0.0`),
+/// which is what a checkpoint must preserve.
 ///
 /// ```
 /// use adadelta::TensorData;
@@ -37,14 +39,14 @@ use crate::Error;
 /// # Ok::<(), adadelta::Error>(())
 /// ```
 #[derive(Clone, Debug, Default)]
-pub struct TensorData {
+pub struct TensorData<E = f32> {
     shape: Vec<usize>,
-    data: Vec<f32>,
+    data: Vec<E>,
 }
 
 impl TensorData {
-    /// A tensor of `shape` holding `data`; [`Error::InvalidShape`] when the
-    /// shape's product is not `data.len()`.
+    /// An `f32` tensor of `shape` holding `data`; [`Error::InvalidShape`]
+    /// when the shape's product is not `data.len()`.
     ///
     /// ```
     /// let t = adadelta::TensorData::new(vec![], vec![5.0])?; // 0-dim, like PyTorch's step
@@ -52,6 +54,19 @@ impl TensorData {
     /// # Ok::<(), adadelta::Error>(())
     /// ```
     pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<Self, Error> {
+        TensorData::from_parts(shape, data)
+    }
+}
+
+impl<E: Element> TensorData<E> {
+    /// A tensor of `data`'s element type, as [`new`](TensorData::new).
+    ///
+    /// ```
+    /// let t = adadelta::TensorData::from_parts(vec![2], vec![1.0_f64, 2.0])?;
+    /// assert_eq!(t.data(), &[1.0, 2.0]);
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    pub fn from_parts(shape: Vec<usize>, data: Vec<E>) -> Result<Self, Error> {
         if crate::shape::numel(&shape) != Some(data.len()) {
             return Err(Error::InvalidShape {
                 shape,
@@ -75,7 +90,7 @@ impl TensorData {
     /// ```
     /// assert_eq!(adadelta::TensorData::from(vec![1.0, 2.0]).data(), &[1.0, 2.0]);
     /// ```
-    pub fn data(&self) -> &[f32] {
+    pub fn data(&self) -> &[E] {
         &self.data
     }
 
@@ -86,7 +101,7 @@ impl TensorData {
     /// t.data_mut()[0] = 2.0;
     /// assert_eq!(t.data(), &[2.0]);
     /// ```
-    pub fn data_mut(&mut self) -> &mut [f32] {
+    pub fn data_mut(&mut self) -> &mut [E] {
         &mut self.data
     }
 
@@ -102,7 +117,7 @@ impl TensorData {
     /// Whether there is no element.
     ///
     /// ```
-    /// assert!(adadelta::TensorData::from(Vec::new()).is_empty());
+    /// assert!(adadelta::TensorData::from(Vec::<f32>::new()).is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
@@ -114,14 +129,14 @@ impl TensorData {
     /// let (shape, data) = adadelta::TensorData::from(vec![1.0]).into_parts();
     /// assert_eq!((shape, data), (vec![1], vec![1.0]));
     /// ```
-    pub fn into_parts(self) -> (Vec<usize>, Vec<f32>) {
+    pub fn into_parts(self) -> (Vec<usize>, Vec<E>) {
         (self.shape, self.data)
     }
 }
 
-impl From<Vec<f32>> for TensorData {
+impl<E: Element> From<Vec<E>> for TensorData<E> {
     /// A one-dimensional tensor.
-    fn from(data: Vec<f32>) -> Self {
+    fn from(data: Vec<E>) -> Self {
         TensorData {
             shape: vec![data.len()],
             data,
@@ -129,21 +144,18 @@ impl From<Vec<f32>> for TensorData {
     }
 }
 
-fn same_bits(a: &[f32], b: &[f32]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
-}
-
-impl PartialEq for TensorData {
+impl<E: Element> PartialEq for TensorData<E> {
     fn eq(&self, other: &Self) -> bool {
         self.shape == other.shape && same_bits(&self.data, &other.data)
     }
 }
 
-impl Eq for TensorData {}
+impl<E: Element> Eq for TensorData<E> {}
 
 /// One parameter's Adadelta state, as in PyTorch's `state[i]`: the step
-/// counter (an f32, as PyTorch's 0-dim float32 tensor) and the two running
-/// averages, in the parameter's shape. Equality compares bit patterns.
+/// counter (an f32, as PyTorch's 0-dim float32 tensor, whatever the
+/// parameter's dtype) and the two running averages, in the parameter's
+/// shape and element type `E`. Equality compares bit patterns.
 ///
 /// ```
 /// use adadelta::{Adadelta, Param};
@@ -157,16 +169,16 @@ impl Eq for TensorData {}
 /// # Ok::<(), adadelta::Error>(())
 /// ```
 #[derive(Clone, Debug)]
-pub struct ParamStateDict {
+pub struct ParamStateDict<E = f32> {
     /// How many steps updated the parameter (stops growing at 2^24, as an f32).
     pub step: f32,
     /// The running average of squared gradients.
-    pub square_avg: TensorData,
+    pub square_avg: TensorData<E>,
     /// The running average of squared updates.
-    pub acc_delta: TensorData,
+    pub acc_delta: TensorData<E>,
 }
 
-impl PartialEq for ParamStateDict {
+impl<E: Element> PartialEq for ParamStateDict<E> {
     fn eq(&self, other: &Self) -> bool {
         self.step.to_bits() == other.step.to_bits()
             && self.square_avg == other.square_avg
@@ -174,7 +186,7 @@ impl PartialEq for ParamStateDict {
     }
 }
 
-impl Eq for ParamStateDict {}
+impl<E: Element> Eq for ParamStateDict<E> {}
 
 /// One parameter group of a state dict: its options, the keys kept
 /// verbatim, its parameters' positions (PyTorch's `params` list) and, for
@@ -205,7 +217,10 @@ pub struct GroupDict {
 }
 
 /// The optimizer's state in PyTorch's `state_dict` layout, owned (unlike
-/// PyTorch's, it shares nothing with the optimizer).
+/// PyTorch's, it shares nothing with the optimizer). `E` is the state
+/// tensors' element type, the parameters' (`f32`, the default, or `f64`);
+/// the files record it as the tensors' dtype, and a file of another dtype
+/// is refused, naming it.
 ///
 /// Build it with [`Adadelta::state_dict`](crate::Adadelta::state_dict),
 /// load it with [`Adadelta::load_state_dict`](crate::Adadelta::load_state_dict).
@@ -224,23 +239,33 @@ pub struct GroupDict {
 /// assert_eq!(back, opt.state_dict());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct StateDict {
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateDict<E: Element = f32> {
     /// Per-parameter state, keyed by position; parameters without state
     /// have no entry.
-    pub state: BTreeMap<usize, ParamStateDict>,
+    pub state: BTreeMap<usize, ParamStateDict<E>>,
     /// The parameter groups, in order.
     pub param_groups: Vec<GroupDict>,
 }
 
-impl StateDict {
+impl<E: Element> Default for StateDict<E> {
+    /// No state and no group.
+    fn default() -> Self {
+        StateDict {
+            state: BTreeMap::new(),
+            param_groups: Vec::new(),
+        }
+    }
+}
+
+impl<E: Element> StateDict<E> {
     /// Writes the JSON form to `writer` (compact, one line and a newline).
     /// Fails on I/O errors, or when a group's extra keys include one of the
     /// optimizer's own ([`Error::ReservedGroupKey`]).
     ///
     /// ```
     /// let mut out = Vec::new();
-    /// adadelta::StateDict::default().to_writer(&mut out)?;
+    /// adadelta::StateDict::<f32>::default().to_writer(&mut out)?;
     /// assert_eq!(out, b"{\"state\":{},\"param_groups\":[]}\n");
     /// # Ok::<(), adadelta::CheckpointError>(())
     /// ```
@@ -251,7 +276,7 @@ impl StateDict {
     /// Reads the JSON form from `reader`.
     ///
     /// ```
-    /// let sd = adadelta::StateDict::from_reader(&b"{\"state\":{},\"param_groups\":[]}"[..])?;
+    /// let sd = adadelta::StateDict::<f32>::from_reader(&b"{\"state\":{},\"param_groups\":[]}"[..])?;
     /// assert!(sd.param_groups.is_empty());
     /// # Ok::<(), adadelta::CheckpointError>(())
     /// ```
@@ -262,7 +287,7 @@ impl StateDict {
     /// The JSON form as a string (see [`to_writer`](Self::to_writer)).
     ///
     /// ```
-    /// let json = adadelta::StateDict::default().to_json_string()?;
+    /// let json = adadelta::StateDict::<f32>::default().to_json_string()?;
     /// assert_eq!(json, r#"{"state":{},"param_groups":[]}"#);
     /// # Ok::<(), adadelta::CheckpointError>(())
     /// ```
@@ -276,8 +301,8 @@ impl StateDict {
     /// Parses the JSON form.
     ///
     /// ```
-    /// let sd = adadelta::StateDict::from_json_str(r#"{"state":{},"param_groups":[]}"#)?;
-    /// assert_eq!(sd, adadelta::StateDict::default());
+    /// let sd = adadelta::StateDict::<f32>::from_json_str(r#"{"state":{},"param_groups":[]}"#)?;
+    /// assert_eq!(sd, adadelta::StateDict::<f32>::default());
     /// # Ok::<(), adadelta::CheckpointError>(())
     /// ```
     pub fn from_json_str(json: &str) -> Result<Self, CheckpointError> {
@@ -291,13 +316,16 @@ impl StateDict {
     ///
     /// ```
     /// let path = std::env::temp_dir().join(format!("adadelta-doc-save-{}.json", std::process::id()));
-    /// let sd = adadelta::StateDict::default();
+    /// let sd = adadelta::StateDict::<f32>::default();
     /// sd.save(&path)?;
-    /// assert_eq!(adadelta::StateDict::load(&path)?, sd);
+    /// assert_eq!(adadelta::StateDict::<f32>::load(&path)?, sd);
     /// # std::fs::remove_file(&path)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), CheckpointError> {
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), CheckpointError>
+    where
+        E: Stored,
+    {
         checkpoint::save(path, &self.as_ref(), &checkpoint::SaveOptions::default())
     }
 
@@ -305,10 +333,13 @@ impl StateDict {
     /// first bytes; [`checkpoint::load`]).
     ///
     /// ```
-    /// let err = adadelta::StateDict::load("/nonexistent/adadelta.json").unwrap_err();
+    /// let err = adadelta::StateDict::<f32>::load("/nonexistent/adadelta.json").unwrap_err();
     /// assert!(matches!(err, adadelta::CheckpointError::Io { .. }));
     /// ```
-    pub fn load(path: impl AsRef<Path>) -> Result<Self, CheckpointError> {
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, CheckpointError>
+    where
+        E: Stored,
+    {
         checkpoint::load(path)
     }
 }

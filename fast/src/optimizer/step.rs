@@ -5,8 +5,8 @@
 
 #[cfg(any(feature = "candle", feature = "tch"))]
 use super::{param::Borrowed, ParamViewMut};
-use super::{Adadelta, Lent, NonFinitePolicy, ParamGroup, ParamState, Parameter};
-use crate::kernel::{self, Executor, Job};
+use super::{Adadelta, Lent, NonFinitePolicy, ParamGroup, ParamState, Parameter, Shaped};
+use crate::kernel::{self, Element, Executor, Job};
 use crate::{Coefficients, Error};
 
 /// What [`update`] did.
@@ -82,10 +82,10 @@ impl<P: Parameter> Adadelta<P> {
     pub fn step_with<L>(&mut self, closure: impl FnOnce(&mut [P]) -> L) -> Result<L, Error> {
         self.before_update();
         let loss = closure(&mut self.params);
-        let mut lent: Vec<&mut dyn Parameter> = self
+        let mut lent: Vec<&mut dyn Parameter<Elem = P::Elem>> = self
             .params
             .iter_mut()
-            .map(|p| p as &mut dyn Parameter)
+            .map(|p| p as &mut dyn Parameter<Elem = P::Elem>)
             .collect();
         let update = update(
             &self.groups,
@@ -99,7 +99,7 @@ impl<P: Parameter> Adadelta<P> {
     }
 }
 
-impl<P> Adadelta<P> {
+impl<P: Shaped> Adadelta<P> {
     /// The step pre-hooks, which every form of step runs first.
     pub(crate) fn before_update(&mut self) {
         for h in self.hooks.step_pre.snapshot() {
@@ -114,10 +114,15 @@ impl<P> Adadelta<P> {
     /// the rest. The caller runs [`after_update`](Self::after_update) once
     /// it has released the framework's storage, since post-hooks may read it.
     #[cfg(any(feature = "candle", feature = "tch"))]
-    pub(crate) fn update_views(&mut self, views: Vec<ParamViewMut<'_>>) -> Result<Update, Error> {
-        let mut views: Vec<Borrowed<'_>> = views.into_iter().map(Borrowed).collect();
-        let mut lent: Vec<&mut dyn Parameter> =
-            views.iter_mut().map(|v| v as &mut dyn Parameter).collect();
+    pub(crate) fn update_views(
+        &mut self,
+        views: Vec<ParamViewMut<'_, P::Elem>>,
+    ) -> Result<Update, Error> {
+        let mut views: Vec<Borrowed<'_, P::Elem>> = views.into_iter().map(Borrowed).collect();
+        let mut lent: Vec<&mut dyn Parameter<Elem = P::Elem>> = views
+            .iter_mut()
+            .map(|v| v as &mut dyn Parameter<Elem = P::Elem>)
+            .collect();
         update(
             &self.groups,
             &mut self.states,
@@ -151,7 +156,7 @@ impl<P> Adadelta<P> {
     }
 }
 
-impl Adadelta<Lent> {
+impl<E: Element> Adadelta<Lent<E>> {
     /// One optimisation step of parameters the model keeps (PyTorch's
     /// `step()`): the step pre-hooks, then the update of every lent
     /// parameter that has a gradient, then the step post-hooks, exactly as
@@ -177,7 +182,7 @@ impl Adadelta<Lent> {
     /// assert!(err.to_string().starts_with("the parameter lent at position 0 has shape [3]"));
     /// # Ok::<(), adadelta::Error>(())
     /// ```
-    pub fn step_lent(&mut self, params: &mut [&mut dyn Parameter]) -> Result<(), Error> {
+    pub fn step_lent(&mut self, params: &mut [&mut dyn Parameter<Elem = E>]) -> Result<(), Error> {
         self.before_update();
         if params.len() != self.params.len() {
             return Err(Error::LentCountMismatch {
@@ -212,12 +217,12 @@ impl Adadelta<Lent> {
 /// the state of parameters stepped for the first time is allocated, apart
 /// from the optimizer's; then one kernel run steps them all; only then are
 /// the new states moved in and the step counters incremented.
-pub(super) fn update(
+pub(super) fn update<E: Element>(
     groups: &[ParamGroup],
-    states: &mut [Option<ParamState>],
+    states: &mut [Option<ParamState<E>>],
     executor: &Executor,
     policy: NonFinitePolicy,
-    params: &mut [&mut dyn Parameter],
+    params: &mut [&mut dyn Parameter<Elem = E>],
 ) -> Result<Update, Error> {
     debug_assert_eq!(states.len(), params.len());
     let coeffs = groups

@@ -109,6 +109,7 @@ pub struct BadGrad {
 }
 
 impl Parameter for BadGrad {
+    type Elem = f32;
     fn numel(&self) -> usize {
         self.data.len()
     }

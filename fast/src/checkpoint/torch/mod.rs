@@ -115,7 +115,7 @@ pub(crate) fn legacy_error() -> CheckpointError {
 /// training checkpoint. Its tensors borrow `sd`'s.
 ///
 /// ```
-/// let sd = adadelta::StateDict::default();
+/// let sd = adadelta::StateDict::<f32>::default();
 /// let view = sd.as_ref();
 /// let v = adadelta::checkpoint::torch::state_dict_value(&view)?;
 /// assert!(matches!(v.get("param_groups"), Some(adadelta::checkpoint::torch::Value::List(_))));
