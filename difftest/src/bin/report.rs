@@ -54,7 +54,7 @@ fn report() -> Result<ExitCode, String> {
             other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
         }
     }
-    // Checked before the run (about half a minute): a path that cannot be
+    // Checked before the run (a minute or more): a path that cannot be
     // written fails at once.
     let json = json.map(|p| cli::Output::open(&p)).transpose()?;
     let plot = plot.map(|p| cli::Output::open(&p)).transpose()?;
