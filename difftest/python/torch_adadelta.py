@@ -5,20 +5,23 @@ Input (a file given as the only positional argument, or stdin): a JSON list of
 WireCase objects (see ``difftest/src/case.rs``)::
 
     {"name": str,
+     "dtype": "float32" | "float64",        # optional, float32 when absent
      "hyper": {"lr": float, "rho": float, "eps": float,
                "weight_decay": float, "maximize": bool},
-     "params": [[u32, ...], ...],           # f32 bit patterns, one list per param
-     "grads": [[[u32, ...] | null, ...], ...]}   # [step][param], null = no grad
+     "params": [[bits, ...], ...],          # bit patterns of dtype, one list per param
+     "grads": [[[bits, ...] | null, ...], ...]}  # [step][param], null = no grad
 
 Output (stdout): a JSON list with one entry per case; each entry is a list of
 WireSnapshot objects, one after every step::
 
-    {"params": [[u32...]...], "square_avg": [[u32...] | null ...],
-     "acc_delta": [[u32...] | null ...], "step": [u32 | null ...]}
+    {"params": [[bits...]...], "square_avg": [[bits...] | null ...],
+     "acc_delta": [[bits...] | null ...], "step": [u32 | null ...]}
 
-Every f32 travels as its IEEE-754 bit pattern (an unsigned 32-bit integer), so
-nothing is lost to decimal printing; values >= 2**31 (negative floats)
-round-trip through an explicit two's-complement conversion.
+Every float travels as its IEEE-754 bit pattern (an unsigned 32-bit integer
+for float32, 64-bit for float64; the step counter is float32 whatever the
+dtype), so nothing is lost to decimal printing; patterns with the sign bit
+set (negative floats) round-trip through an explicit two's-complement
+conversion.
 
 The optimizer is built with ``foreach`` left at its default (``None``), which
 resolves to False on CPU; the script wraps the module's
@@ -45,6 +48,7 @@ import torch
 import torch.optim.adadelta as _adadelta_mod
 
 _INT_OF = {torch.float32: torch.int32, torch.float64: torch.int64}
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def bits_to_tensor(bits, dtype=torch.float32):
@@ -118,7 +122,8 @@ def _install_path_counters():
 def run_case(case):
     """Run one WireCase, return its list of WireSnapshots."""
     h = case["hyper"]
-    params = [bits_to_tensor(p).requires_grad_(True) for p in case["params"]]
+    dtype = _DTYPES[case.get("dtype", "float32")]
+    params = [bits_to_tensor(p, dtype).requires_grad_(True) for p in case["params"]]
     opt = torch.optim.Adadelta(
         params,
         lr=h["lr"],
@@ -141,7 +146,7 @@ def run_case(case):
             else:
                 if len(g) != p.numel():
                     raise ValueError(f"case {case['name']!r}: grad length {len(g)} != {p.numel()}")
-                p.grad = bits_to_tensor(g)
+                p.grad = bits_to_tensor(g, dtype)
                 any_grad = True
         before = dict(_CALLS)
         opt.step()

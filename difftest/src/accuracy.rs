@@ -1,21 +1,23 @@
 //! Accuracy of a trajectory against the high-precision reference, one step
 //! at a time.
 //!
-//! For every step `t` and every parameter with a gradient, the f32 state
-//! the implementation held before the step (its own trajectory) is taken as
-//! exact input to one MPFR step at [`PRECISION`] bits with the exact f64
-//! hyperparameters. The implementation's f32 outputs are compared with that
-//! result in ULPs of binary32 at the exact value, and checked against the
-//! running error bound of [`crate::bound`]. Multi-step drift is a separate
+//! For every step `t` and every parameter with a gradient, the state the
+//! implementation held before the step (its own trajectory, f32 or f64) is
+//! taken as exact input to one MPFR step at [`PRECISION`] bits with the exact
+//! f64 hyperparameters. The implementation's outputs are compared with that
+//! result in ULPs of their format (binary32 or binary64) at the exact value,
+//! and checked against the running error bound of [`crate::bound`]. Multi-step drift is a separate
 //! matter (`crate::report`'s drift columns); here the error of every single step is measured.
 
 use crate::bound::{self, SqrtAccuracy};
 use crate::case::{Case, Trajectory};
+use crate::dtype::Dtype;
 use adadelta_reference::rug::Float;
-use adadelta_reference::{ulp_error, ulp_exponent, HighPrecision};
+use adadelta_reference::{ulp_error_in, ulp_exponent_in, HighPrecision};
 
 /// Bits of the high-precision reference: its own error (relative 2^-256 per
-/// op) is more than 2^-200 below anything the f32 bound allows.
+/// op) is more than 2^-190 below anything the f32 or f64 bound allows
+/// (relative `2^-53` at the least).
 pub const PRECISION: u32 = 256;
 
 /// Which output of a step.
@@ -31,7 +33,7 @@ pub enum Output {
 
 /// One element whose error exceeded the bound (or whose behaviour broke a rule).
 #[derive(Clone, Debug)]
-pub struct Violation {
+pub struct Violation<T = f32> {
     /// Step index (0-based).
     pub step: usize,
     /// Parameter index.
@@ -40,8 +42,8 @@ pub struct Violation {
     pub index: usize,
     /// What was compared.
     pub what: String,
-    /// Computed f32.
-    pub got: f32,
+    /// The computed value (f32 or f64).
+    pub got: T,
     /// The reference value, rounded to f64 for display.
     pub exact: f64,
     /// Error in ULPs.
@@ -52,7 +54,7 @@ pub struct Violation {
 
 /// Error statistics of one implementation over one or more cases.
 #[derive(Clone, Debug, Default)]
-pub struct Accuracy {
+pub struct Accuracy<T = f32> {
     /// Largest error seen, in ULPs.
     pub max_ulps: f64,
     /// Sum of errors in ULPs (for the mean).
@@ -67,14 +69,14 @@ pub struct Accuracy {
     /// Largest error in ULPs per output, indexed by [`Output`] as `usize`.
     pub max_ulps_by_output: [f64; 3],
     /// The element with the largest `error / bound` ratio.
-    pub tightest: Option<Violation>,
+    pub tightest: Option<Violation<T>>,
     /// Elements that broke the bound, at most [`Accuracy::MAX_KEPT`] kept.
-    pub violations: Vec<Violation>,
+    pub violations: Vec<Violation<T>>,
     /// Number of violations in all.
     pub violation_count: u64,
 }
 
-impl Accuracy {
+impl<T: Dtype> Accuracy<T> {
     /// How many violations are kept for display.
     pub const MAX_KEPT: usize = 20;
 
@@ -88,7 +90,7 @@ impl Accuracy {
     }
 
     /// Adds another set of statistics.
-    pub fn merge(&mut self, o: &Accuracy) {
+    pub fn merge(&mut self, o: &Accuracy<T>) {
         self.max_ulps = self.max_ulps.max(o.max_ulps);
         self.sum_ulps += o.sum_ulps;
         self.compared += o.compared;
@@ -112,7 +114,7 @@ impl Accuracy {
         &mut self,
         loc: (usize, usize, usize),
         what: Output,
-        got: f32,
+        got: T,
         exact: &Float,
         bound_abs: f64,
     ) {
@@ -121,9 +123,9 @@ impl Accuracy {
             self.non_finite += 1;
             return;
         }
-        let ulps = ulp_error(got, exact);
+        let ulps = ulp_error_in(got, exact);
         // The bound in ULPs of the same exact value.
-        let ulp = ulps_of(exact);
+        let ulp = ulps_of::<T>(exact);
         let bound_ulps = bound_abs / ulp;
         self.compared += 1;
         self.max_ulps = self.max_ulps.max(ulps);
@@ -160,20 +162,26 @@ impl Accuracy {
     }
 }
 
-/// One ULP of binary32 at the exact value `x` (as an f64).
-fn ulps_of(x: &Float) -> f64 {
-    2f64.powi(ulp_exponent(x))
+/// One ULP of format `T` at the exact value `x` (as an f64; binary64's
+/// smallest, 2^-1074, is an f64 too).
+fn ulps_of<T: Dtype>(x: &Float) -> f64 {
+    2f64.powi(ulp_exponent_in::<T>(x))
+}
+
+/// `x` exactly, at [`PRECISION`] bits.
+pub fn high_precision<T: Dtype>(x: T) -> Float {
+    Float::with_val(PRECISION, x.to_f64())
 }
 
 /// Measures `traj` (produced by an implementation whose sqrt is rounded as
-/// `sqrt`) against one-step high-precision results. Also checks that
-/// parameters without a gradient are left bit-identical.
-pub fn per_step(case: &Case, traj: &Trajectory, sqrt: SqrtAccuracy) -> Accuracy {
+/// `sqrt`) against one-step high-precision results, in ULPs of `T`'s
+/// format. Also checks that parameters without a gradient are left
+/// bit-identical.
+pub fn per_step<T: Dtype>(case: &Case<T>, traj: &Trajectory<T>, sqrt: SqrtAccuracy) -> Accuracy<T> {
     let arith = HighPrecision::new(PRECISION);
     let hyper = case.hyper.to_reference();
-    let scalars = bound::Scalars::new(&case.hyper);
-    let hp =
-        |v: &[f32]| -> Vec<Float> { v.iter().map(|&x| Float::with_val(PRECISION, x)).collect() };
+    let scalars = bound::Scalars::<T>::new(&case.hyper);
+    let hp = |v: &[T]| -> Vec<Float> { v.iter().map(|&x| high_precision(x)).collect() };
     let mut acc = Accuracy::default();
     for (t, grads) in case.grads.iter().enumerate() {
         // The state before step t: the initial parameters and no state, or
@@ -181,12 +189,12 @@ pub fn per_step(case: &Case, traj: &Trajectory, sqrt: SqrtAccuracy) -> Accuracy 
         let before = t.checked_sub(1).map(|k| &traj[k]);
         let after = &traj[t];
         for (i, g) in grads.iter().enumerate() {
-            let p0: &[f32] = before.map_or(&case.params[i], |s| &s.params[i]);
+            let p0: &[T] = before.map_or(&case.params[i], |s| &s.params[i]);
             let Some(g) = g else {
                 if after.params[i]
                     .iter()
-                    .map(|x| x.to_bits())
-                    .ne(p0.iter().map(|x| x.to_bits()))
+                    .map(|&x| adadelta::kernel::Element::bits(x))
+                    .ne(p0.iter().map(|&x| adadelta::kernel::Element::bits(x)))
                 {
                     acc.violation_count += 1;
                     acc.violations.push(Violation {
@@ -194,7 +202,7 @@ pub fn per_step(case: &Case, traj: &Trajectory, sqrt: SqrtAccuracy) -> Accuracy 
                         param: i,
                         index: 0,
                         what: "parameter without gradient changed".into(),
-                        got: f32::NAN,
+                        got: T::from_f64(f64::NAN),
                         exact: f64::NAN,
                         ulps: f64::INFINITY,
                         bound_ulps: 0.0,
@@ -202,7 +210,7 @@ pub fn per_step(case: &Case, traj: &Trajectory, sqrt: SqrtAccuracy) -> Accuracy 
                 }
                 continue;
             };
-            let zeros = vec![0.0f32; p0.len()];
+            let zeros = vec![T::default(); p0.len()];
             let v0 = before
                 .and_then(|s| s.square_avg[i].as_deref())
                 .unwrap_or(&zeros);
@@ -224,7 +232,7 @@ pub fn per_step(case: &Case, traj: &Trajectory, sqrt: SqrtAccuracy) -> Accuracy 
     acc
 }
 
-/// How two `f32` results are compared bit for bit, NaN included.
+/// How two `f32` (or `f64`) results are compared bit for bit, NaN included.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NanBits {
     /// Equal bits, NaN sign and payload included. What the reference,
@@ -348,15 +356,19 @@ pub fn nan_bits_differences(reference: &Trajectory, torch: &Trajectory) -> (u64,
 
 /// Share of elements (params, square_avg and acc_delta, after every step)
 /// whose bits equal `other`'s, NaN bits included ([`NanBits::Exact`]).
-pub fn bit_identical(a: &Trajectory, b: &Trajectory) -> (u64, u64) {
+pub fn bit_identical<T: Compared>(a: &Trajectory<T>, b: &Trajectory<T>) -> (u64, u64) {
     bit_identical_with(a, b, NanBits::Exact)
 }
 
 /// [`bit_identical`] with NaNs compared by `nan`.
-pub fn bit_identical_with(a: &Trajectory, b: &Trajectory, nan: NanBits) -> (u64, u64) {
-    let same = |x: f32, y: f32| nan.same(x, y);
+pub fn bit_identical_with<T: Compared>(
+    a: &Trajectory<T>,
+    b: &Trajectory<T>,
+    nan: NanBits,
+) -> (u64, u64) {
+    let same = |x: T, y: T| T::same(nan, x, y);
     let (mut eq, mut n) = (0u64, 0u64);
-    let mut cmp = |x: &[f32], y: &[f32]| {
+    let mut cmp = |x: &[T], y: &[T]| {
         for (&x, &y) in x.iter().zip(y) {
             n += 1;
             eq += same(x, y) as u64;
@@ -368,7 +380,7 @@ pub fn bit_identical_with(a: &Trajectory, b: &Trajectory, nan: NanBits) -> (u64,
 
 /// Calls `f` on each pair of same tensors of two trajectories of one case:
 /// the parameters, then the states both have, after every step.
-fn tensor_pairs(a: &Trajectory, b: &Trajectory, f: &mut dyn FnMut(&[f32], &[f32])) {
+fn tensor_pairs<T>(a: &Trajectory<T>, b: &Trajectory<T>, f: &mut dyn FnMut(&[T], &[T])) {
     for (sa, sb) in a.iter().zip(b) {
         for (x, y) in sa.params.iter().zip(&sb.params) {
             f(x, y);
@@ -398,27 +410,19 @@ pub fn first_difference<T: Compared>(
 }
 
 /// A dtype whose trajectories [`first_difference_with`] compares: `f32`
-/// or `f64`.
-pub trait Compared: Copy + Default + std::fmt::LowerExp {
-    /// The bit pattern, widened.
-    fn bits(self) -> u64;
+/// or `f64` (its bit patterns are [`Element::bits`](adadelta::kernel::Element::bits)).
+pub trait Compared: adadelta::kernel::Element + std::fmt::LowerExp {
     /// [`NanBits::same`] or [`NanBits::same_f64`].
     fn same(nan: NanBits, x: Self, y: Self) -> bool;
 }
 
 impl Compared for f32 {
-    fn bits(self) -> u64 {
-        self.to_bits().into()
-    }
     fn same(nan: NanBits, x: f32, y: f32) -> bool {
         nan.same(x, y)
     }
 }
 
 impl Compared for f64 {
-    fn bits(self) -> u64 {
-        self.to_bits()
-    }
     fn same(nan: NanBits, x: f64, y: f64) -> bool {
         nan.same_f64(x, y)
     }

@@ -3,9 +3,12 @@
 //! the trajectory an implementation produces from it.
 //!
 //! On the wire (JSON, shared with the Python side in `difftest/python/`)
-//! every f32 is its IEEE bit pattern as an unsigned integer, so nothing is
-//! lost to decimal printing.
+//! every f32 or f64 is its IEEE bit pattern as an unsigned integer, so
+//! nothing is lost to decimal printing.
 
+use crate::accuracy::Compared;
+use crate::dtype::Dtype;
+use adadelta_reference::Format;
 use serde::{Deserialize, Serialize};
 
 /// Adadelta's hyperparameters as the user gives them to `torch.optim.Adadelta`
@@ -106,12 +109,29 @@ pub struct Snapshot<T = f32> {
 /// The snapshot after each step of a case: `trajectory[t]` is after step `t + 1`.
 pub type Trajectory<T = f32> = Vec<Snapshot<T>>;
 
-fn to_bits(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|x| x.to_bits()).collect()
+/// The bit patterns of `v`, widened to `u64`.
+fn to_bits<T: Compared>(v: &[T]) -> Vec<u64> {
+    v.iter().map(|&x| x.bits()).collect()
 }
 
-fn from_bits(v: &[u32]) -> Vec<f32> {
-    v.iter().map(|&b| f32::from_bits(b)).collect()
+/// The values of the bit patterns `v`; an error if one does not fit `T`.
+fn from_bits<T: Dtype>(v: &[u64]) -> Result<Vec<T>, String> {
+    v.iter()
+        .map(|&b| {
+            if T::BITS < 64 && b >> T::BITS != 0 {
+                Err(format!("bit pattern {b:#x} is wider than {}", T::DTYPE))
+            } else {
+                Ok(<T as Format>::from_bits(b))
+            }
+        })
+        .collect()
+}
+
+/// Each tensor's values, `None` kept.
+fn optional<T: Dtype>(v: &[Option<Vec<u64>>]) -> Result<Vec<Option<Vec<T>>>, String> {
+    v.iter()
+        .map(|x| x.as_deref().map(from_bits).transpose())
+        .collect()
 }
 
 /// Wire form of [`Case`].
@@ -119,31 +139,41 @@ fn from_bits(v: &[u32]) -> Vec<f32> {
 pub struct WireCase {
     /// See [`Case::name`].
     pub name: String,
+    /// The parameters' dtype as torch names it, `float32` (the default when
+    /// absent) or `float64`.
+    #[serde(default = "float32")]
+    pub dtype: String,
     /// See [`Case::hyper`].
     pub hyper: Hyper,
-    /// f32 bit patterns of the initial parameters.
-    pub params: Vec<Vec<u32>>,
-    /// f32 bit patterns of the gradients, `[step][param]`, `null` when absent.
-    pub grads: Vec<Vec<Option<Vec<u32>>>>,
+    /// Bit patterns of the initial parameters, in the dtype's width.
+    pub params: Vec<Vec<u64>>,
+    /// Bit patterns of the gradients, `[step][param]`, `null` when absent.
+    pub grads: Vec<Vec<Option<Vec<u64>>>>,
+}
+
+fn float32() -> String {
+    "float32".into()
 }
 
 /// Wire form of [`Snapshot`].
 #[derive(Serialize, Deserialize)]
 pub struct WireSnapshot {
-    /// f32 bit patterns of the parameters.
-    pub params: Vec<Vec<u32>>,
-    /// f32 bit patterns of `square_avg`, `null` without state.
-    pub square_avg: Vec<Option<Vec<u32>>>,
-    /// f32 bit patterns of `acc_delta`, `null` without state.
-    pub acc_delta: Vec<Option<Vec<u32>>>,
-    /// f32 bit pattern of the step counter, `null` without state.
+    /// Bit patterns of the parameters, in their dtype's width.
+    pub params: Vec<Vec<u64>>,
+    /// Bit patterns of `square_avg`, `null` without state.
+    pub square_avg: Vec<Option<Vec<u64>>>,
+    /// Bit patterns of `acc_delta`, `null` without state.
+    pub acc_delta: Vec<Option<Vec<u64>>>,
+    /// f32 bit pattern of the step counter (float32 whatever the
+    /// parameters' dtype), `null` without state.
     pub step: Vec<Option<u32>>,
 }
 
-impl From<&Case> for WireCase {
-    fn from(c: &Case) -> Self {
+impl<T: Dtype> From<&Case<T>> for WireCase {
+    fn from(c: &Case<T>) -> Self {
         WireCase {
             name: c.name.clone(),
+            dtype: T::DTYPE.into(),
             hyper: c.hyper,
             params: c.params.iter().map(|p| to_bits(p)).collect(),
             grads: c
@@ -155,23 +185,33 @@ impl From<&Case> for WireCase {
     }
 }
 
-impl From<&WireCase> for Case {
-    fn from(w: &WireCase) -> Self {
-        Case {
+impl<T: Dtype> TryFrom<&WireCase> for Case<T> {
+    type Error = String;
+
+    /// The case, if its dtype is `T`'s and every bit pattern fits.
+    fn try_from(w: &WireCase) -> Result<Self, String> {
+        if w.dtype != T::DTYPE {
+            return Err(format!("a {} case read as {}", w.dtype, T::DTYPE));
+        }
+        Ok(Case {
             name: w.name.clone(),
             hyper: w.hyper,
-            params: w.params.iter().map(|p| from_bits(p)).collect(),
+            params: w
+                .params
+                .iter()
+                .map(|p| from_bits(p))
+                .collect::<Result<_, _>>()?,
             grads: w
                 .grads
                 .iter()
-                .map(|s| s.iter().map(|g| g.as_deref().map(from_bits)).collect())
-                .collect(),
-        }
+                .map(|s| optional(s))
+                .collect::<Result<_, _>>()?,
+        })
     }
 }
 
-impl From<&Snapshot> for WireSnapshot {
-    fn from(s: &Snapshot) -> Self {
+impl<T: Dtype> From<&Snapshot<T>> for WireSnapshot {
+    fn from(s: &Snapshot<T>) -> Self {
         WireSnapshot {
             params: s.params.iter().map(|p| to_bits(p)).collect(),
             square_avg: s
@@ -189,21 +229,20 @@ impl From<&Snapshot> for WireSnapshot {
     }
 }
 
-impl From<&WireSnapshot> for Snapshot {
-    fn from(w: &WireSnapshot) -> Self {
-        Snapshot {
-            params: w.params.iter().map(|p| from_bits(p)).collect(),
-            square_avg: w
-                .square_avg
+impl<T: Dtype> TryFrom<&WireSnapshot> for Snapshot<T> {
+    type Error = String;
+
+    /// The snapshot, if every bit pattern fits `T`.
+    fn try_from(w: &WireSnapshot) -> Result<Self, String> {
+        Ok(Snapshot {
+            params: w
+                .params
                 .iter()
-                .map(|v| v.as_deref().map(from_bits))
-                .collect(),
-            acc_delta: w
-                .acc_delta
-                .iter()
-                .map(|v| v.as_deref().map(from_bits))
-                .collect(),
+                .map(|p| from_bits(p))
+                .collect::<Result<_, _>>()?,
+            square_avg: optional(&w.square_avg)?,
+            acc_delta: optional(&w.acc_delta)?,
             step: w.step.iter().map(|v| v.map(f32::from_bits)).collect(),
-        }
+        })
     }
 }

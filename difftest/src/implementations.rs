@@ -2,16 +2,18 @@
 //! same inputs, producing a [`Trajectory`].
 
 use crate::case::{Case, Snapshot, Trajectory};
+use crate::dtype::Dtype;
 use adadelta::kernel::Element;
-use adadelta_reference::{Binary32, Binary64, MulAdd};
+use adadelta_reference::MulAdd;
 
 /// An implementation of Adadelta that the differential tests compare.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Implementation {
     /// `adadelta` (the fast crate), default numerics.
     Fast,
-    /// The MPFR reference emulating binary32 op by op, multiply-adds fused as ATen fuses them.
-    ReferenceBinary32,
+    /// The MPFR reference emulating the parameters' format (binary32 or
+    /// binary64) op by op, multiply-adds fused as ATen fuses them.
+    Reference,
     /// `torch.optim.Adadelta`'s single-tensor path rebuilt from libtorch ops through `tch`.
     Libtorch,
     /// `adadelta` with `Numerics::ReproduceLibtorch`: libtorch's oneMKL sqrt
@@ -25,22 +27,25 @@ impl Implementation {
     /// Every implementation, in report order.
     pub const ALL: [Implementation; 4] = [
         Implementation::Fast,
-        Implementation::ReferenceBinary32,
+        Implementation::Reference,
         Implementation::Libtorch,
         Implementation::FastReproduceLibtorch,
     ];
 
-    /// Short name used in tables.
-    pub fn name(self) -> &'static str {
+    /// Short name used in tables, for parameters of dtype `T` (the
+    /// reference names the format it emulates: `reference binary32`,
+    /// `reference binary64`).
+    pub fn name<T: Dtype>(self) -> &'static str {
         match self {
             Implementation::Fast => "fast (default)",
-            Implementation::ReferenceBinary32 => "reference binary32",
+            Implementation::Reference => T::REFERENCE,
             Implementation::Libtorch => "libtorch (tch)",
             Implementation::FastReproduceLibtorch => "fast (reproduce libtorch)",
         }
     }
 
-    /// How the implementation's f32 square root is rounded.
+    /// How the implementation's square root is rounded (the same in f32
+    /// and f64).
     pub fn sqrt_accuracy(self) -> crate::bound::SqrtAccuracy {
         match self {
             Implementation::Libtorch | Implementation::FastReproduceLibtorch => {
@@ -54,7 +59,7 @@ impl Implementation {
     /// inside), so that they can be snapshotted.
     pub fn machine_independent(self) -> bool {
         match self {
-            Implementation::Fast | Implementation::ReferenceBinary32 => true,
+            Implementation::Fast | Implementation::Reference => true,
             Implementation::Libtorch | Implementation::FastReproduceLibtorch => false,
         }
     }
@@ -63,7 +68,7 @@ impl Implementation {
     /// (the report exits non-zero when such a promise fails).
     pub fn promised_bit_identical_to(self) -> Option<Implementation> {
         match self {
-            Implementation::Fast => Some(Implementation::ReferenceBinary32),
+            Implementation::Fast => Some(Implementation::Reference),
             Implementation::FastReproduceLibtorch => Some(Implementation::Libtorch),
             _ => None,
         }
@@ -88,29 +93,30 @@ impl Implementation {
         }
     }
 
-    /// Runs the case from its initial parameters and a fresh state.
-    pub fn run(self, case: &Case) -> Trajectory {
+    /// Runs the case from its initial parameters and a fresh state, in the
+    /// parameters' dtype `T`.
+    pub fn run<T: Dtype>(self, case: &Case<T>) -> Trajectory<T> {
         match self {
             Implementation::Fast => run_fast(case),
-            Implementation::ReferenceBinary32 => run_reference_binary32(case, MulAdd::Fused),
+            Implementation::Reference => run_reference(case, MulAdd::Fused),
             Implementation::Libtorch => crate::libtorch::run(case),
             Implementation::FastReproduceLibtorch => run_fast_reproduce_libtorch(case),
         }
     }
 }
 
-/// An element-wise f32 step over `(param, grad, square_avg, acc_delta)`.
-type F32Step<'a> = dyn FnMut(&mut [f32], &[f32], &mut [f32], &mut [f32]) + 'a;
+/// An element-wise step over `(param, grad, square_avg, acc_delta)`.
+type ElementStep<'a, T> = dyn FnMut(&mut [T], &[T], &mut [T], &mut [T]) + 'a;
 
 /// Wall time of the step computations alone over a whole case (no snapshots,
 /// state pre-allocated), for the report's indicative ns/element column.
 /// Parameters without a gradient are skipped. libtorch runs on one thread,
 /// as [`crate::libtorch::run`] does.
-pub fn time_steps(imp: Implementation, case: &Case) -> std::time::Duration {
+pub fn time_steps<T: Dtype>(imp: Implementation, case: &Case<T>) -> std::time::Duration {
     let mut params = case.params.clone();
-    let mut v: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.len()]).collect();
+    let mut v: Vec<Vec<T>> = params.iter().map(|p| vec![T::default(); p.len()]).collect();
     let mut u = v.clone();
-    let mut f32_steps = |step: &mut F32Step| {
+    let mut steps = |step: &mut ElementStep<T>| {
         let t0 = std::time::Instant::now();
         for grads in &case.grads {
             for (((p, g), v), u) in params
@@ -130,25 +136,23 @@ pub fn time_steps(imp: Implementation, case: &Case) -> std::time::Duration {
         Implementation::Fast => {
             let c =
                 adadelta::Coefficients::new(&case.hyper.to_fast()).expect("valid hyperparameters");
-            f32_steps(&mut |p, g, v, u| adadelta::step(&c, p, g, v, u).expect("equal lengths"))
+            steps(&mut |p, g, v, u| adadelta::step(&c, p, g, v, u).expect("equal lengths"))
         }
         Implementation::FastReproduceLibtorch => {
             let c =
                 adadelta::Coefficients::new(&case.hyper.to_fast()).expect("valid hyperparameters");
             let exec = reproduce_libtorch_executor();
-            f32_steps(&mut |p, g, v, u| fast_job(&c, &exec, p, g, v, u))
+            steps(&mut |p, g, v, u| fast_job(&c, &exec, p, g, v, u))
         }
-        Implementation::ReferenceBinary32 => {
-            let arith = Binary32 {
-                mul_add: MulAdd::Fused,
-            };
+        Implementation::Reference => {
+            let arith = T::reference(MulAdd::Fused);
             let h = case.hyper.to_reference();
-            f32_steps(&mut |p, g, v, u| adadelta_reference::step(&arith, &h, p, g, v, u))
+            steps(&mut |p, g, v, u| adadelta_reference::step(&arith, &h, p, g, v, u))
         }
         Implementation::Libtorch => {
             let _ = tch::get_num_threads();
             tch::set_num_threads(1);
-            let t = |x: &Vec<f32>| tch::Tensor::from_slice(x);
+            let t = |x: &Vec<T>| tch::Tensor::from_slice(x);
             let mut p: Vec<_> = case.params.iter().map(t).collect();
             let mut v: Vec<_> = p.iter().map(|x| x.zeros_like()).collect();
             let mut u: Vec<_> = p.iter().map(|x| x.zeros_like()).collect();
@@ -253,7 +257,7 @@ pub fn run_kernel<T: Element>(case: &Case<T>, exec: &adadelta::kernel::Executor)
     out
 }
 
-/// Runs the fast crate's kernel.
+/// Runs the fast crate's kernel (default numerics).
 pub fn run_fast<T: Element>(case: &Case<T>) -> Trajectory<T> {
     let coeffs =
         adadelta::Coefficients::new(&case.hyper.to_fast()).expect("case has valid hyperparameters");
@@ -274,13 +278,13 @@ fn reproduce_libtorch_executor() -> adadelta::kernel::Executor {
 }
 
 /// One tensor's step through `adadelta::kernel::run`.
-fn fast_job(
+fn fast_job<T: Element>(
     c: &adadelta::Coefficients,
     exec: &adadelta::kernel::Executor,
-    param: &mut [f32],
-    grad: &[f32],
-    square_avg: &mut [f32],
-    acc_delta: &mut [f32],
+    param: &mut [T],
+    grad: &[T],
+    square_avg: &mut [T],
+    acc_delta: &mut [T],
 ) {
     let mut jobs = [adadelta::kernel::Job {
         coeffs: c,
@@ -298,25 +302,17 @@ fn fast_job(
 ///
 /// # Panics
 /// Where this machine's libtorch cannot be reproduced.
-pub fn run_fast_reproduce_libtorch(case: &Case) -> Trajectory {
+pub fn run_fast_reproduce_libtorch<T: Dtype>(case: &Case<T>) -> Trajectory<T> {
     let coeffs =
         adadelta::Coefficients::new(&case.hyper.to_fast()).expect("case has valid hyperparameters");
     let exec = reproduce_libtorch_executor();
     run_with(case, |p, g, v, u| fast_job(&coeffs, &exec, p, g, v, u))
 }
 
-/// Runs the MPFR reference in binary32 emulation.
-pub fn run_reference_binary32(case: &Case, mul_add: MulAdd) -> Trajectory {
-    let arith = Binary32 { mul_add };
-    let hyper = case.hyper.to_reference();
-    run_with(case, |p, g, v, u| {
-        adadelta_reference::step(&arith, &hyper, p, g, v, u)
-    })
-}
-
-/// Runs the MPFR reference in binary64 emulation, on a float64 case.
-pub fn run_reference_binary64(case: &Case<f64>, mul_add: MulAdd) -> Trajectory<f64> {
-    let arith = Binary64 { mul_add };
+/// Runs the MPFR reference emulating the parameters' format (binary32 for
+/// `f32`, binary64 for `f64`) op by op, multiply-adds as `mul_add` says.
+pub fn run_reference<T: Dtype>(case: &Case<T>, mul_add: MulAdd) -> Trajectory<T> {
+    let arith = T::reference(mul_add);
     let hyper = case.hyper.to_reference();
     run_with(case, |p, g, v, u| {
         adadelta_reference::step(&arith, &hyper, p, g, v, u)

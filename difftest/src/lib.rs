@@ -8,7 +8,8 @@
 //! * [`libtorch`]: Adadelta from libtorch ops, bit-identical to `torch.optim.Adadelta`;
 //! * [`pytorch`]: running real `torch.optim.Adadelta` in the project's venv;
 //! * [`fixture`]: golden fixtures from real PyTorch, for replay;
-//! * [`bound`]: the error bound of one f32 step;
+//! * [`dtype`]: the parameter dtypes, float32 and float64, and what the rest needs of them;
+//! * [`bound`]: the error bound of one step, in binary32 or binary64;
 //! * [`accuracy`]: per-step error against the high-precision reference;
 //! * [`report`]: the differential report (the `report` binary);
 //! * [`scenario`]: user scenarios for the `replay` binary;
@@ -19,6 +20,7 @@ pub mod accuracy;
 pub mod bound;
 pub mod case;
 pub mod cli;
+pub mod dtype;
 pub mod fixture;
 pub mod implementations;
 pub mod libtorch;

@@ -23,7 +23,7 @@
 //!
 //! with `rho_t = f32(rho)`, `c_t = f32(1.0 - rho)` (subtracted in f64),
 //! `eps_t = f32(eps)`, `wd_t = f32(wd)` and `neglr_t = f32(-lr)`. On float64
-//! tensors ([`step`] takes both) each scalar is the f64 value itself.
+//! tensors ([`step`] and [`run`] take both) each scalar is the f64 value itself.
 //!
 //! # Threads
 //!
@@ -39,6 +39,7 @@
 use tch::{Device, Kind, TchError, Tensor};
 
 use crate::case::{Case, Hyper, Snapshot, Trajectory};
+use crate::dtype::Dtype;
 
 /// The scalar operands of one step, each a 0-dim f32 CPU tensor.
 struct Scalars {
@@ -193,8 +194,8 @@ struct State {
     acc_delta: Tensor,
 }
 
-fn to_vec(t: &Tensor) -> Result<Vec<f32>, TchError> {
-    Vec::<f32>::try_from(&t.f_reshape([-1])?)
+fn to_vec<T: Dtype>(t: &Tensor) -> Result<Vec<T>, TchError> {
+    Vec::<T>::try_from(&t.f_reshape([-1])?)
 }
 
 /// Sets libtorch's intra-op thread count for the current thread and checks it.
@@ -219,14 +220,17 @@ fn set_threads(threads: i32) -> Result<(), TchError> {
 }
 
 /// [`run_with_threads`], returning errors instead of panicking.
-pub fn try_run_with_threads(case: &Case, threads: i32) -> Result<Trajectory, TchError> {
+pub fn try_run_with_threads<T: Dtype>(
+    case: &Case<T>,
+    threads: i32,
+) -> Result<Trajectory<T>, TchError> {
     set_threads(threads)?;
     // Warm MKL VML's sqrt dispatch on one element (one thread) before any
     // multi-threaded sqrt: concurrent first calls can pick a wrong kernel
     // (pytorch#188792, oneMKL 2024.2).
     let _ = Tensor::from(1.0f32).f_sqrt()?;
 
-    let sc = Scalars::new(&case.hyper, Kind::Float);
+    let sc = Scalars::new(&case.hyper, T::KIND);
     let one = Tensor::from(1.0f32);
     let mut params = case
         .params
@@ -234,7 +238,7 @@ pub fn try_run_with_threads(case: &Case, threads: i32) -> Result<Trajectory, Tch
         .map(|p| Tensor::f_from_slice(p))
         .collect::<Result<Vec<_>, _>>()?;
     let mut state: Vec<Option<State>> = params.iter().map(|_| None).collect();
-    let mut traj = Trajectory::with_capacity(case.grads.len());
+    let mut traj: Trajectory<T> = Vec::with_capacity(case.grads.len());
 
     for (t, grads) in case.grads.iter().enumerate() {
         if grads.len() != params.len() {
@@ -296,15 +300,15 @@ pub fn try_run_with_threads(case: &Case, threads: i32) -> Result<Trajectory, Tch
 }
 
 /// Runs a whole [`Case`] through libtorch with `threads` intra-op threads
-/// (set on the current thread, see the module docs): fresh state, lazy
-/// initialisation the first time a parameter has a gradient, a step counter
-/// per parameter kept as an f32 tensor; returns the snapshot after every
-/// step.
+/// (set on the current thread, see the module docs): parameters of `T`'s
+/// dtype (`Float` or `Double`), fresh state, lazy initialisation the first
+/// time a parameter has a gradient, a step counter per parameter kept as an
+/// f32 tensor; returns the snapshot after every step.
 ///
 /// # Panics
 /// On malformed cases (gradient count or length mismatch) or libtorch errors;
 /// [`try_run_with_threads`] returns them instead.
-pub fn run_with_threads(case: &Case, threads: i32) -> Trajectory {
+pub fn run_with_threads<T: Dtype>(case: &Case<T>, threads: i32) -> Trajectory<T> {
     match try_run_with_threads(case, threads) {
         Ok(t) => t,
         Err(e) => panic!("libtorch Adadelta run of case {:?} failed: {e}", case.name),
@@ -312,6 +316,6 @@ pub fn run_with_threads(case: &Case, threads: i32) -> Trajectory {
 }
 
 /// [`run_with_threads`] with one libtorch thread.
-pub fn run(case: &Case) -> Trajectory {
+pub fn run<T: Dtype>(case: &Case<T>) -> Trajectory<T> {
     run_with_threads(case, 1)
 }

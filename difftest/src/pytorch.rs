@@ -4,9 +4,10 @@
 //! The script is compiled into this crate (`include_str!`) and run with
 //! `python -c`, so binaries do not depend on the source tree. The Python
 //! interpreter is `$ADADELTA_PYTHON` at run time, else the venv Python the
-//! build script found (`ADADELTA_PYTHON_BUILD`). Cases go to the script's
-//! stdin and trajectories come back on stdout as JSON with every f32 as its
-//! bit pattern ([`WireCase`], [`WireSnapshot`]). One Python process serves a
+//! build script found (`ADADELTA_PYTHON_BUILD`). Cases (float32 or float64
+//! parameters) go to the script's stdin and trajectories come back on
+//! stdout as JSON with every float as its bit pattern ([`WireCase`],
+//! [`WireSnapshot`]). One Python process serves a
 //! whole batch of cases, since starting Python and importing torch takes
 //! about 2 s.
 
@@ -16,7 +17,8 @@ use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
-use crate::case::{Case, Trajectory, WireCase, WireSnapshot};
+use crate::case::{Case, Snapshot, Trajectory, WireCase, WireSnapshot};
+use crate::dtype::Dtype;
 
 /// The Python driver script, `difftest/python/torch_adadelta.py`.
 pub const SCRIPT: &str = include_str!("../python/torch_adadelta.py");
@@ -96,19 +98,21 @@ fn run_script(args: &[String], stdin: &[u8]) -> Result<Vec<u8>, String> {
 
 /// Runs every case through real `torch.optim.Adadelta` in one Python process
 /// with torch's default thread count, and returns one trajectory per case.
+/// The parameters are tensors of `T`'s dtype (`torch.float32` or
+/// `torch.float64`).
 ///
 /// The optimizer is built as `Adadelta(params, lr=, rho=, eps=,
 /// weight_decay=, maximize=)` with `foreach` at its default (False on CPU);
 /// the script asserts the single-tensor path ran.
-pub fn run_pytorch(cases: &[Case]) -> Result<Vec<Trajectory>, String> {
+pub fn run_pytorch<T: Dtype>(cases: &[Case<T>]) -> Result<Vec<Trajectory<T>>, String> {
     run_pytorch_with_threads(cases, None)
 }
 
 /// [`run_pytorch`] with `torch.set_num_threads(threads)` first, if given.
-pub fn run_pytorch_with_threads(
-    cases: &[Case],
+pub fn run_pytorch_with_threads<T: Dtype>(
+    cases: &[Case<T>],
     threads: Option<u32>,
-) -> Result<Vec<Trajectory>, String> {
+) -> Result<Vec<Trajectory<T>>, String> {
     let wire: Vec<WireCase> = cases.iter().map(WireCase::from).collect();
     let input = serde_json::to_vec(&wire).map_err(|e| format!("serialising cases: {e}"))?;
     let mut args = Vec::new();
@@ -136,7 +140,12 @@ pub fn run_pytorch_with_threads(
                 case.grads.len()
             ));
         }
-        trajectories.push(w.iter().map(Into::into).collect());
+        let trajectory = w
+            .iter()
+            .map(Snapshot::try_from)
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("case {:?}: torch_adadelta.py returned {e}", case.name))?;
+        trajectories.push(trajectory);
     }
     Ok(trajectories)
 }

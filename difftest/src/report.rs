@@ -2,20 +2,30 @@
 //! measures what the workspace promises. The `report` binary prints it; tests
 //! snapshot its machine-independent part.
 //!
-//! Promises (the report fails when one does not hold):
+//! It has a section per parameter dtype, float32 and float64: the same
+//! cases, each run in that dtype by every implementation and measured in
+//! ULPs of its format. Promises, in each dtype (the report fails when one
+//! does not hold):
 //! 1. each implementation with [`Implementation::promised_bit_identical_to`]
-//!    equals that implementation bit for bit (fast default = reference binary32);
+//!    equals that implementation bit for bit (fast default = the reference
+//!    emulating the format; fast reproduce-libtorch = libtorch);
 //! 2. libtorch through tch equals real `torch.optim.Adadelta` bit for bit
 //!    (when PyTorch is run);
 //! 3. every implementation's per-step error is within the bound of
-//!    `fast/docs/numerics.md`, and parameters without a gradient never change.
+//!    `fast/docs/numerics.md` for its format, and parameters without a
+//!    gradient never change;
+//! 4. in float32 only, the reference's NaN signs and payloads equal
+//!    libtorch's (the float32 NaN rules are the ones measured).
 
 use crate::accuracy::{self, Accuracy};
 use crate::case::{Case, Trajectory};
+use crate::dtype::Dtype;
 use crate::implementations::{self, Implementation};
 use crate::pytorch::{self, TorchInfo};
+use crate::suite::Suites;
+use adadelta::kernel::Element;
 use adadelta_reference::rug::Float;
-use adadelta_reference::{ulp_error, Adadelta, Arithmetic, HighPrecision};
+use adadelta_reference::{ulp_error_in, Adadelta, HighPrecision};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -28,12 +38,17 @@ pub struct Options {
     pub progress: bool,
 }
 
-/// One implementation's figures.
+/// One implementation's figures, for parameters of one dtype.
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
+    /// The parameters' dtype, `float32` or `float64`.
+    pub dtype: String,
     /// Implementation name.
     pub implementation: String,
-    /// Largest per-step error of the parameters, ULPs.
+    /// Whether its results are the same on every machine (no libtorch or
+    /// MKL inside): [`Implementation::machine_independent`].
+    pub machine_independent: bool,
+    /// Largest per-step error of the parameters, ULPs of the dtype's format.
     pub max_ulp_param: f64,
     /// Largest per-step error of `square_avg`, ULPs.
     pub max_ulp_square_avg: f64,
@@ -65,6 +80,8 @@ pub struct Row {
 /// One promise and whether it held.
 #[derive(Clone, Debug, Serialize)]
 pub struct Promise {
+    /// The dtype of the parameters it is about, `float32` or `float64`.
+    pub dtype: String,
     /// What is promised.
     pub promise: String,
     /// Whether it held.
@@ -73,11 +90,13 @@ pub struct Promise {
     pub detail: String,
 }
 
-/// The whole report.
+/// The figures of one dtype's suite.
 #[derive(Clone, Debug, Serialize)]
-pub struct Report {
-    /// The PyTorch installation, or why it could not be asked.
-    pub torch: Result<TorchInfo, String>,
+pub struct Section {
+    /// The parameters' dtype as torch names it, `float32` or `float64`.
+    pub dtype: String,
+    /// Its IEEE format, in whose ULPs the errors are: `binary32`, `binary64`.
+    pub format: String,
     /// Cases in the suite.
     pub cases: usize,
     /// Sum over cases of elements × steps.
@@ -86,7 +105,16 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// Share of elements where real `torch.optim.Adadelta` equals libtorch (tch), if run.
     pub pytorch_identical_to_libtorch: Option<f64>,
-    /// The promises.
+}
+
+/// The whole report.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The PyTorch installation, or why it could not be asked.
+    pub torch: Result<TorchInfo, String>,
+    /// One section per dtype with cases, float32 first.
+    pub sections: Vec<Section>,
+    /// The promises, of every section.
     pub promises: Vec<Promise>,
 }
 
@@ -105,7 +133,11 @@ fn progress(opts: &Options, msg: std::fmt::Arguments) {
 
 /// Bit-identical elements and elements in all, over every case, NaNs
 /// compared by `nan`.
-fn identical(a: &[Trajectory], b: &[Trajectory], nan: accuracy::NanBits) -> (u64, u64) {
+fn identical<T: Dtype>(
+    a: &[Trajectory<T>],
+    b: &[Trajectory<T>],
+    nan: accuracy::NanBits,
+) -> (u64, u64) {
     a.iter()
         .zip(b)
         .map(|(x, y)| accuracy::bit_identical_with(x, y, nan))
@@ -114,21 +146,17 @@ fn identical(a: &[Trajectory], b: &[Trajectory], nan: accuracy::NanBits) -> (u64
 
 /// The parameters after every step of a trajectory kept entirely at
 /// [`accuracy::PRECISION`] bits.
-fn high_precision_params(case: &Case) -> Vec<Vec<Vec<Float>>> {
+fn high_precision_params<T: Dtype>(case: &Case<T>) -> Vec<Vec<Vec<Float>>> {
     let hp = HighPrecision::new(accuracy::PRECISION);
-    let params = case
-        .params
-        .iter()
-        .map(|p| hp.convert_f32_slice(p))
-        .collect();
+    let exact =
+        |v: &[T]| -> Vec<Float> { v.iter().map(|&x| accuracy::high_precision(x)).collect() };
+    let params = case.params.iter().map(|p| exact(p)).collect();
     let mut opt = Adadelta::new(hp, case.hyper.to_reference(), params);
     case.grads
         .iter()
         .map(|grads| {
-            let g: Vec<Option<Vec<Float>>> = grads
-                .iter()
-                .map(|g| g.as_ref().map(|g| hp.convert_f32_slice(g)))
-                .collect();
+            let g: Vec<Option<Vec<Float>>> =
+                grads.iter().map(|g| g.as_deref().map(exact)).collect();
             opt.step(&g);
             opt.params().to_vec()
         })
@@ -139,7 +167,11 @@ fn high_precision_params(case: &Case) -> Vec<Vec<Vec<Float>>> {
 /// parameters' ULP error after that step (the median, because elements whose
 /// exact value nearly cancels have unbounded ULP errors and would swamp a
 /// mean), and the largest drift after each case's last step.
-fn drift(cases: &[Case], trajs: &[Trajectory], hp: &[Vec<Vec<Vec<Float>>>]) -> (Vec<f64>, f64) {
+fn drift<T: Dtype>(
+    cases: &[Case<T>],
+    trajs: &[Trajectory<T>],
+    hp: &[Vec<Vec<Vec<Float>>>],
+) -> (Vec<f64>, f64) {
     let steps = cases.iter().map(|c| c.grads.len()).max().unwrap_or(0);
     let mut errs: Vec<Vec<f64>> = vec![Vec::new(); steps];
     let mut final_max: f64 = 0.0;
@@ -149,7 +181,7 @@ fn drift(cases: &[Case], trajs: &[Trajectory], hp: &[Vec<Vec<Vec<Float>>>]) -> (
                 if !x.is_finite() || !e.is_finite() {
                     continue;
                 }
-                let u = ulp_error(*x, e);
+                let u = ulp_error_in(*x, e);
                 errs[t].push(u);
                 if t + 1 == case.grads.len() {
                     final_max = final_max.max(u);
@@ -167,17 +199,86 @@ fn drift(cases: &[Case], trajs: &[Trajectory], hp: &[Vec<Vec<Vec<Float>>>]) -> (
     (errs.iter_mut().map(median).collect(), final_max)
 }
 
-/// Runs `cases` through every implementation and measures them.
-pub fn run(cases: &[Case], opts: &Options) -> Report {
+/// Runs the float32 and the float64 suite through every implementation and
+/// measures them, a [`Section`] for each suite with cases.
+pub fn run(suites: &Suites, opts: &Options) -> Report {
+    let torch = pytorch::torch_info();
+    let mut promises = Vec::new();
+    let mut sections = Vec::new();
+    if !suites.float32.is_empty() {
+        let (section, trajs) = section(&suites.float32, opts, &mut promises);
+        sections.push(section);
+        promises.push(nan_bits_promise(&trajs));
+    }
+    if !suites.float64.is_empty() {
+        sections.push(section(&suites.float64, opts, &mut promises).0);
+    }
+    Report {
+        torch,
+        sections,
+        promises,
+    }
+}
+
+/// The position of `imp` in [`Implementation::ALL`].
+fn index(imp: Implementation) -> usize {
+    Implementation::ALL
+        .iter()
+        .position(|&i| i == imp)
+        .expect("listed")
+}
+
+/// The reference's NaN bits against libtorch's, in float32 (`trajs` per
+/// implementation of [`Implementation::ALL`], per case): the one dtype
+/// whose PyTorch NaN rules are measured and modelled
+/// ([`accuracy::reference_vs_pytorch_nan_rule`]).
+fn nan_bits_promise(trajs: &[Vec<Trajectory<f32>>]) -> Promise {
+    // The reference models NaN sign and payload; libtorch equals PyTorch bit
+    // for bit (a promise of its own), so this holds the reference to
+    // PyTorch's NaNs.
+    let (nans, differ) = trajs[index(Implementation::Reference)]
+        .iter()
+        .zip(&trajs[index(Implementation::Libtorch)])
+        .map(|(r, t)| accuracy::nan_bits_differences(r, t))
+        .fold((0, 0), |(n, d), (x, y)| (n + x, d + y));
+    Promise {
+        dtype: <f32 as Element>::DTYPE.into(),
+        promise: "NaN bits: reference binary32 = libtorch (tch), sign and payload".into(),
+        held: differ == 0,
+        detail: if nans == 0 {
+            "no element is NaN in this suite (difftest/tests/nan_bits.rs makes NaNs)".into()
+        } else {
+            format!(
+                "{} of {nans} elements NaN in either identical (NanBits::Exact; PyTorch's \
+                 path-dependent mul tail by NaN class)",
+                nans - differ
+            )
+        },
+    }
+}
+
+/// Runs `cases` (parameters of dtype `T`) through every implementation and
+/// measures them; adds the section's promises to `promises`. Returns the
+/// section and the trajectories, per implementation of
+/// [`Implementation::ALL`] and case.
+fn section<T: Dtype>(
+    cases: &[Case<T>],
+    opts: &Options,
+    promises: &mut Vec<Promise>,
+) -> (Section, Vec<Vec<Trajectory<T>>>) {
+    let dtype = T::DTYPE;
     let element_steps: usize = cases
         .iter()
         .map(|c| c.params.iter().map(Vec::len).sum::<usize>() * c.grads.len())
         .sum();
     progress(
         opts,
-        format_args!("{} cases, {} element-steps", cases.len(), element_steps),
+        format_args!(
+            "{dtype}: {} cases, {} element-steps",
+            cases.len(),
+            element_steps
+        ),
     );
-    let torch = pytorch::torch_info();
     // Elements that actually step (with a gradient), for ns/element.
     let stepped: usize = cases
         .iter()
@@ -187,8 +288,14 @@ pub fn run(cases: &[Case], opts: &Options) -> Report {
                 .flat_map(|row| row.iter().flatten().map(Vec::len))
         })
         .sum();
+    let promise = |promise: String, held: bool, detail: String| Promise {
+        dtype: dtype.into(),
+        promise,
+        held,
+        detail,
+    };
 
-    let mut trajs: Vec<Vec<Trajectory>> = Vec::new();
+    let mut trajs: Vec<Vec<Trajectory<T>>> = Vec::new();
     let mut ns = Vec::new();
     for imp in Implementation::ALL {
         let t0 = Instant::now();
@@ -200,15 +307,13 @@ pub fn run(cases: &[Case], opts: &Options) -> Report {
         ns.push(steps.as_nanos() as f64 / stepped.max(1) as f64);
         progress(
             opts,
-            format_args!("ran {:<28} in {:.2?}", imp.name(), t0.elapsed()),
+            format_args!(
+                "{dtype}: ran {:<28} in {:.2?}",
+                imp.name::<T>(),
+                t0.elapsed()
+            ),
         );
     }
-    let index = |imp: Implementation| {
-        Implementation::ALL
-            .iter()
-            .position(|&i| i == imp)
-            .expect("listed")
-    };
     let lib = index(Implementation::Libtorch);
 
     let t0 = Instant::now();
@@ -216,16 +321,16 @@ pub fn run(cases: &[Case], opts: &Options) -> Report {
     progress(
         opts,
         format_args!(
-            "ran the high-precision trajectories in {:.2?}",
+            "{dtype}: ran the high-precision trajectories in {:.2?}",
             t0.elapsed()
         ),
     );
 
-    let mut promises = Vec::new();
     let mut rows = Vec::new();
     for (k, imp) in Implementation::ALL.iter().enumerate() {
+        let name = imp.name::<T>();
         let t0 = Instant::now();
-        let mut acc = Accuracy::default();
+        let mut acc = Accuracy::<T>::default();
         for (case, traj) in cases.iter().zip(&trajs[k]) {
             acc.merge(&accuracy::per_step(case, traj, imp.sqrt_accuracy()));
         }
@@ -237,23 +342,20 @@ pub fn run(cases: &[Case], opts: &Options) -> Report {
         let (drift_by_step, drift_final) = drift(cases, &trajs[k], &hp);
         progress(
             opts,
-            format_args!("measured {:<28} in {:.2?}", imp.name(), t0.elapsed()),
+            format_args!("{dtype}: measured {name:<28} in {:.2?}", t0.elapsed()),
         );
         let [mp, mv, mu] = acc.max_ulps_by_output;
-        promises.push(Promise {
-            promise: format!(
-                "{}: per-step error within the bound of fast/docs/numerics.md",
-                imp.name()
-            ),
-            held: acc.violation_count == 0,
-            detail: match acc.violations.first() {
+        promises.push(promise(
+            format!("{name}: per-step error within the bound of fast/docs/numerics.md"),
+            acc.violation_count == 0,
+            match acc.violations.first() {
                 None => format!(
                     "{} outputs compared, largest error/bound {:.3}",
                     acc.compared, acc.max_bound_ratio
                 ),
                 Some(v) => format!("{} violations, first: {v:?}", acc.violation_count),
             },
-        });
+        ));
         if let Some(other) = imp.promised_bit_identical_to() {
             let nan = imp.nan_bits(other);
             let (e, m) = identical(&trajs[k], &trajs[index(other)], nan);
@@ -261,17 +363,19 @@ pub fn run(cases: &[Case], opts: &Options) -> Report {
                 .iter()
                 .zip(trajs[k].iter().zip(&trajs[index(other)]))
                 .find_map(|(c, (a, b))| accuracy::first_difference_with(c, a, b, nan));
-            promises.push(Promise {
-                promise: format!("{} = {}, bit for bit", imp.name(), other.name()),
-                held: e == m,
-                detail: match first {
+            promises.push(promise(
+                format!("{name} = {}, bit for bit", other.name::<T>()),
+                e == m,
+                match first {
                     None => format!("{e} of {m} elements identical"),
                     Some(d) => format!("{} of {m} elements differ; first: {d}", m - e),
                 },
-            });
+            ));
         }
         rows.push(Row {
-            implementation: imp.name().to_string(),
+            dtype: dtype.into(),
+            implementation: name.to_string(),
+            machine_independent: imp.machine_independent(),
             max_ulp_param: mp,
             max_ulp_square_avg: mv,
             max_ulp_acc_delta: mu,
@@ -292,63 +396,55 @@ pub fn run(cases: &[Case], opts: &Options) -> Report {
         });
     }
 
-    // The reference models NaN sign and payload; libtorch equals PyTorch bit
-    // for bit (checked below), so this holds the reference to PyTorch's NaNs.
-    let (nans, differ) = trajs[index(Implementation::ReferenceBinary32)]
-        .iter()
-        .zip(&trajs[lib])
-        .map(|(r, t)| accuracy::nan_bits_differences(r, t))
-        .fold((0, 0), |(n, d), (x, y)| (n + x, d + y));
-    promises.push(Promise {
-        promise: "NaN bits: reference binary32 = libtorch (tch), sign and payload".into(),
-        held: differ == 0,
-        detail: if nans == 0 {
-            "no element is NaN in this suite (difftest/tests/nan_bits.rs makes NaNs)".into()
-        } else {
-            format!(
-                "{} of {nans} elements NaN in either identical (NanBits::Exact; PyTorch's \
-                 path-dependent mul tail by NaN class)",
-                nans - differ
-            )
-        },
-    });
-
     let mut pytorch_identical_to_libtorch = None;
     if opts.run_pytorch {
         let t0 = Instant::now();
+        let what = "libtorch (tch) = torch.optim.Adadelta (Python), bit for bit".to_string();
         match pytorch::run_pytorch(cases) {
             Ok(pt) => {
                 progress(
                     opts,
-                    format_args!("ran torch.optim.Adadelta (Python) in {:.2?}", t0.elapsed()),
+                    format_args!(
+                        "{dtype}: ran torch.optim.Adadelta (Python) in {:.2?}",
+                        t0.elapsed()
+                    ),
                 );
                 // Both are libtorch: NaN bits compared too.
                 let (e, m) = identical(&pt, &trajs[lib], accuracy::NanBits::Exact);
                 pytorch_identical_to_libtorch = Some(e as f64 / m.max(1) as f64);
-                promises.push(Promise {
-                    promise: "libtorch (tch) = torch.optim.Adadelta (Python), bit for bit".into(),
-                    held: e == m,
-                    detail: format!("{e} of {m} elements identical"),
-                });
+                let first = cases
+                    .iter()
+                    .zip(pt.iter().zip(&trajs[lib]))
+                    .find_map(|(c, (a, b))| accuracy::first_difference(c, a, b));
+                promises.push(promise(
+                    what,
+                    e == m,
+                    match first {
+                        None => format!("{e} of {m} elements identical"),
+                        Some(d) => format!("{} of {m} elements differ; first: {d}", m - e),
+                    },
+                ));
             }
-            Err(err) => promises.push(Promise {
-                promise: "libtorch (tch) = torch.optim.Adadelta (Python), bit for bit".into(),
-                held: false,
-                detail: format!("could not run torch.optim.Adadelta: {err}"),
-            }),
+            Err(err) => promises.push(promise(
+                what,
+                false,
+                format!("could not run torch.optim.Adadelta: {err}"),
+            )),
         }
     }
-    Report {
-        torch,
+    let section = Section {
+        dtype: dtype.into(),
+        format: format!("binary{}", T::BITS),
         cases: cases.len(),
         element_steps,
         rows,
         pytorch_identical_to_libtorch,
-        promises,
-    }
+    };
+    (section, trajs)
 }
 
-/// The report as a Markdown table with its header and promises.
+/// The report as Markdown tables, one per dtype, with their headers and
+/// the promises.
 pub fn render(r: &Report) -> String {
     use std::fmt::Write;
     let mut s = String::new();
@@ -370,73 +466,84 @@ pub fn render(r: &Report) -> String {
     }
     let _ = writeln!(
         s,
-        "suite: {} cases, {} element-steps. Error: |f32 - exact| in ULPs of binary32 at the exact value, \
-         per step from the implementation's own f32 state (exact: MPFR {} bits). Drift: parameters after the \
-         last step against a trajectory kept in high precision.\n",
-        r.cases,
-        r.element_steps,
+        "Error: |x - exact| in ULPs of the parameters' format at the exact value, per step from the \
+         implementation's own state in that format (exact: MPFR {} bits). Drift: parameters after the \
+         last step against a trajectory kept in high precision.",
         accuracy::PRECISION
     );
-    let _ = writeln!(
-        s,
-        "| {:<29} | {:>10} | {:>10} | {:>10} | {:>8} | {:>14} | {:>10} | {:>11} | {:>9} |",
-        "implementation",
-        "max param",
-        "max sq_avg",
-        "max acc_dl",
-        "mean",
-        "within bound",
-        "= libtorch",
-        "drift (med)",
-        "ns/el"
-    );
-    let _ = writeln!(
-        s,
-        "|{:-<31}|{:->12}|{:->12}|{:->12}|{:->10}|{:->16}|{:->12}|{:->13}|{:->11}|",
-        "", "", "", "", "", "", "", "", ""
-    );
-    for row in &r.rows {
+    for sec in &r.sections {
         let _ = writeln!(
             s,
-            "| {:<29} | {:>10.3} | {:>10.3} | {:>10.3} | {:>8.4} | {:>14} | {:>9.3}% | {:>11.3} | {:>9.2} |",
-            row.implementation,
-            row.max_ulp_param,
-            row.max_ulp_square_avg,
-            row.max_ulp_acc_delta,
-            row.mean_ulp,
-            if row.violations == 0 { format!("yes ({:.3})", row.max_bound_ratio) } else { format!("NO: {}", row.violations) },
-            100.0 * row.identical_to_libtorch,
-            row.drift_median_ulp_by_step.last().copied().unwrap_or(0.0),
-            row.ns_per_element_step
+            "\n{} parameters ({}): {} cases, {} element-steps; errors in ULPs of {}\n",
+            sec.dtype, sec.format, sec.cases, sec.element_steps, sec.format
         );
-    }
-    if let Some(share) = r.pytorch_identical_to_libtorch {
         let _ = writeln!(
             s,
-            "| {:<29} | {:>10} | {:>10} | {:>10} | {:>8} | {:>14} | {:>9.3}% | {:>11} | {:>9} |",
-            "torch.optim.Adadelta (Python)",
-            "-",
-            "-",
-            "-",
-            "-",
-            "-",
-            100.0 * share,
-            "-",
-            "-"
+            "| {:<29} | {:>10} | {:>10} | {:>10} | {:>8} | {:>14} | {:>10} | {:>11} | {:>9} |",
+            "implementation",
+            "max param",
+            "max sq_avg",
+            "max acc_dl",
+            "mean",
+            "within bound",
+            "= libtorch",
+            "drift (med)",
+            "ns/el"
         );
-    }
-    let _ = writeln!(s, "\nColumns: largest per-step error of each output and mean over all outputs, in ULPs; \"within bound\": no output exceeds the per-element bound of fast/docs/numerics.md (largest error/bound ratio in brackets); \"= libtorch\": share of elements bit-identical to libtorch; ns/el: wall time of the steps alone per element-step, one thread, small tensors (indicative only; cargo bench measures speed, see fast/docs/performance.md).");
-    for row in &r.rows {
-        if let Some(t) = &row.tightest {
-            let _ = writeln!(s, "  tightest for {}: {t}", row.implementation);
+        let _ = writeln!(
+            s,
+            "|{:-<31}|{:->12}|{:->12}|{:->12}|{:->10}|{:->16}|{:->12}|{:->13}|{:->11}|",
+            "", "", "", "", "", "", "", "", ""
+        );
+        for row in &sec.rows {
+            let _ = writeln!(
+                s,
+                "| {:<29} | {:>10.3} | {:>10.3} | {:>10.3} | {:>8.4} | {:>14} | {:>9.3}% | {:>11.3} | {:>9.2} |",
+                row.implementation,
+                row.max_ulp_param,
+                row.max_ulp_square_avg,
+                row.max_ulp_acc_delta,
+                row.mean_ulp,
+                if row.violations == 0 { format!("yes ({:.3})", row.max_bound_ratio) } else { format!("NO: {}", row.violations) },
+                100.0 * row.identical_to_libtorch,
+                row.drift_median_ulp_by_step.last().copied().unwrap_or(0.0),
+                row.ns_per_element_step
+            );
+        }
+        if let Some(share) = sec.pytorch_identical_to_libtorch {
+            let _ = writeln!(
+                s,
+                "| {:<29} | {:>10} | {:>10} | {:>10} | {:>8} | {:>14} | {:>9.3}% | {:>11} | {:>9} |",
+                "torch.optim.Adadelta (Python)",
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                100.0 * share,
+                "-",
+                "-"
+            );
+        }
+        let _ = writeln!(s);
+        for row in &sec.rows {
+            if let Some(t) = &row.tightest {
+                let _ = writeln!(
+                    s,
+                    "  tightest for {} ({}): {t}",
+                    row.implementation, row.dtype
+                );
+            }
         }
     }
+    let _ = writeln!(s, "\nColumns: largest per-step error of each output and mean over all outputs, in ULPs of the table's format; \"within bound\": no output exceeds the per-element bound of fast/docs/numerics.md (largest error/bound ratio in brackets); \"= libtorch\": share of elements bit-identical to libtorch; ns/el: wall time of the steps alone per element-step, one thread, small tensors (indicative only; cargo bench measures speed, see fast/docs/performance.md).");
     let _ = writeln!(s);
     for p in &r.promises {
         let _ = writeln!(
             s,
-            "[{}] {} ({})",
+            "[{}] {}: {} ({})",
             if p.held { "ok" } else { "FAILED" },
+            p.dtype,
             p.promise,
             p.detail
         );
@@ -453,65 +560,76 @@ pub fn render(r: &Report) -> String {
     s
 }
 
-/// The part of the report that is the same on every machine: the rows of
-/// machine-independent implementations (see
-/// [`Implementation::machine_independent`]) and their promises, rounded for a
-/// stable text. Timings and libtorch figures are left out.
+/// The part of the report that is the same on every machine: per section,
+/// the rows of machine-independent implementations (see
+/// [`Implementation::machine_independent`]) and their promises, rounded for
+/// a stable text. Timings and libtorch figures are left out. The float32
+/// section comes first and unlabelled (as before there was a float64 one);
+/// the others are headed and their promises labelled by their dtype.
 pub fn machine_independent_summary(r: &Report) -> String {
     use std::fmt::Write;
-    let keep: Vec<&str> = Implementation::ALL
-        .iter()
-        .filter(|i| i.machine_independent())
-        .map(|i| i.name())
-        .collect();
-    let mut s = format!("cases: {}, element-steps: {}\n", r.cases, r.element_steps);
-    for row in r
-        .rows
-        .iter()
-        .filter(|row| keep.contains(&row.implementation.as_str()))
-    {
+    let mut s = String::new();
+    for sec in &r.sections {
+        let float32 = sec.dtype == <f32 as Element>::DTYPE;
+        let label = if float32 {
+            String::new()
+        } else {
+            format!("{}: ", sec.dtype)
+        };
         let _ = writeln!(
             s,
-            "{}: max ULP param {:.3}, square_avg {:.3}, acc_delta {:.3}; mean {:.4}; {} compared, {} outside the bound; \
-             drift median by step {:?}",
-            row.implementation,
-            row.max_ulp_param,
-            row.max_ulp_square_avg,
-            row.max_ulp_acc_delta,
-            row.mean_ulp,
-            row.compared,
-            row.violations,
-            row.drift_median_ulp_by_step.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>()
+            "{label}cases: {}, element-steps: {}",
+            sec.cases, sec.element_steps
         );
-    }
-    for p in r
-        .promises
-        .iter()
-        .filter(|p| keep.iter().any(|k| p.promise.starts_with(k)))
-    {
-        let _ = writeln!(
-            s,
-            "[{}] {}",
-            if p.held { "ok" } else { "FAILED" },
-            p.promise
-        );
+        let kept: Vec<&Row> = sec
+            .rows
+            .iter()
+            .filter(|row| row.machine_independent)
+            .collect();
+        for row in &kept {
+            let _ = writeln!(
+                s,
+                "{}: max ULP param {:.3}, square_avg {:.3}, acc_delta {:.3}; mean {:.4}; {} compared, {} outside the bound; \
+                 drift median by step {:?}",
+                row.implementation,
+                row.max_ulp_param,
+                row.max_ulp_square_avg,
+                row.max_ulp_acc_delta,
+                row.mean_ulp,
+                row.compared,
+                row.violations,
+                row.drift_median_ulp_by_step.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>()
+            );
+        }
+        for p in r.promises.iter().filter(|p| {
+            p.dtype == sec.dtype
+                && kept
+                    .iter()
+                    .any(|row| p.promise.starts_with(&row.implementation))
+        }) {
+            let _ = writeln!(
+                s,
+                "[{}] {label}{}",
+                if p.held { "ok" } else { "FAILED" },
+                p.promise
+            );
+        }
     }
     s
 }
 
 /// Writes an SVG plot of the multi-step drift (median ULP error of the
-/// parameters against the high-precision trajectory) against step, one line
-/// per implementation.
+/// parameters against the high-precision trajectory, in ULPs of each row's
+/// format) against step, one line per implementation and dtype.
 pub fn plot_drift_svg(r: &Report, path: &std::path::Path) -> Result<(), String> {
     use plotters::prelude::*;
-    let steps = r
-        .rows
+    let rows: Vec<&Row> = r.sections.iter().flat_map(|s| &s.rows).collect();
+    let steps = rows
         .iter()
         .map(|row| row.drift_median_ulp_by_step.len())
         .max()
         .unwrap_or(0);
-    let ymax = r
-        .rows
+    let ymax = rows
         .iter()
         .flat_map(|row| row.drift_median_ulp_by_step.iter().copied())
         .fold(0.0f64, f64::max);
@@ -531,23 +649,34 @@ pub fn plot_drift_svg(r: &Report, path: &std::path::Path) -> Result<(), String> 
     chart
         .configure_mesh()
         .x_desc("step")
-        .y_desc("parameter error, ULPs (median)")
+        .y_desc("parameter error, ULPs of its format (median)")
         .draw()
         .map_err(|e| err(&e))?;
-    let colors = [RED, BLUE, GREEN, MAGENTA, CYAN, BLACK];
-    for (k, row) in r.rows.iter().enumerate() {
+    let colors = [
+        RED,
+        BLUE,
+        GREEN,
+        MAGENTA,
+        CYAN,
+        BLACK,
+        RGBColor(255, 140, 0),
+        RGBColor(128, 128, 128),
+    ];
+    for (k, row) in rows.iter().enumerate() {
         let color = colors[k % colors.len()];
-        // Identical curves (e.g. fast and the reference) are drawn dashed-offset by width only.
+        // Identical curves (e.g. fast and the reference) are told apart by
+        // width only: the first of each dtype is drawn wide.
+        let first = k == 0 || rows[k - 1].dtype != row.dtype;
         chart
             .draw_series(LineSeries::new(
                 row.drift_median_ulp_by_step
                     .iter()
                     .enumerate()
                     .map(|(t, &y)| (t + 1, y)),
-                color.stroke_width(if k == 0 { 5 } else { 2 }),
+                color.stroke_width(if first { 5 } else { 2 }),
             ))
             .map_err(|e| err(&e))?
-            .label(row.implementation.clone())
+            .label(format!("{} ({})", row.implementation, row.dtype))
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
             });

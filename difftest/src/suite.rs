@@ -2,6 +2,8 @@
 //! of values and cases (also used by tests that need fixed inputs).
 
 use crate::case::{Case, Hyper};
+use crate::dtype::Dtype;
+use adadelta_reference::Format;
 
 /// SplitMix64: a tiny, well-known, seedable generator. Deterministic across
 /// platforms, so a suite is the same everywhere.
@@ -33,36 +35,52 @@ impl Rng {
         self.next_u64() % n
     }
 
-    /// An f32 of the given kind.
-    pub fn value(&mut self, kind: Values) -> f32 {
+    /// A value of format `T` of the given kind, drawn natively in `T`: the
+    /// same distribution for `f32` and `f64`, placed relative to each
+    /// format's range (see [`Values`]), each magnitude an f64 `2^x` rounded
+    /// once to `T` (so an `f64` has a full 53-bit significand). The `f32`
+    /// values are those of the report's float32 suite since it was
+    /// written.
+    pub fn value<T: Dtype>(&mut self, kind: Values) -> T {
         let sign = if self.next_u64() & 1 == 0 { 1.0 } else { -1.0 };
+        let negative = if sign < 0.0 { T::SIGN_BIT } else { 0 };
+        // The bottom of the normal range, and the point above which a
+        // square overflows: 2^-126 and 2^64 for f32, 2^-1022 and 2^512 for f64.
+        let (normal_min, square_max) = (1 - T::BIAS, T::EXP_MAX / 2);
         match kind {
             // log-uniform magnitude in [2^-8, 2^4): typical weights and gradients
-            Values::Normal => sign * (2f64.powf(self.unit() * 12.0 - 8.0)) as f32,
+            Values::Normal => self.pow2_in::<T>(sign, -8, 12.0),
             Values::Wide => {
                 // a mix over the whole range: zeros, subnormals, tiny, normal, huge
                 match self.below(8) {
-                    0 => sign * 0.0,
-                    1 => sign * f32::from_bits(1 + self.below(0x007F_FFFF) as u32),
-                    2 => sign * (2f64.powf(self.unit() * 40.0 - 126.0)) as f32,
-                    3 => sign * (2f64.powf(self.unit() * 60.0 + 40.0)) as f32,
-                    _ => sign * (2f64.powf(self.unit() * 24.0 - 12.0)) as f32,
+                    0 => T::from_f64(sign * 0.0),
+                    1 => <T as Format>::from_bits(negative | (1 + self.below(T::FRACTION_MASK))),
+                    2 => self.pow2_in::<T>(sign, normal_min, 40.0),
+                    3 => self.pow2_in::<T>(sign, square_max - 24, 60.0),
+                    _ => self.pow2_in::<T>(sign, -12, 24.0),
                 }
             }
             Values::NonFinite => match self.below(16) {
                 // NaNs of both signs, quiet and signalling, with payloads
-                0 => f32::from_bits(0x7fc0_0000),
-                1 => f32::from_bits(0xffc0_0000 | self.below(0x3f_ffff) as u32),
-                2 => f32::from_bits(0x7f80_0001 + self.below(0x3f_fffe) as u32),
-                3 => sign * f32::INFINITY,
-                4 => sign * 0.0,
-                _ => sign * (2f64.powf(self.unit() * 12.0 - 8.0)) as f32,
+                0 => <T as Format>::from_bits(T::INF_BITS | T::QUIET_BIT),
+                1 => <T as Format>::from_bits(
+                    T::SIGN_BIT | T::INF_BITS | T::QUIET_BIT | self.below(T::QUIET_BIT - 1),
+                ),
+                2 => <T as Format>::from_bits(T::INF_BITS + 1 + self.below(T::QUIET_BIT - 2)),
+                3 => T::from_f64(sign * f64::INFINITY),
+                4 => T::from_f64(sign * 0.0),
+                _ => self.pow2_in::<T>(sign, -8, 12.0),
             },
         }
     }
 
+    /// `sign * 2^x` rounded to `T`, `x` uniform in `[lo, lo + span)`.
+    fn pow2_in<T: Dtype>(&mut self, sign: f64, lo: i32, span: f64) -> T {
+        T::from_f64(sign * 2f64.powf(self.unit() * span + f64::from(lo)))
+    }
+
     /// A vector of `n` values.
-    pub fn values(&mut self, n: usize, kind: Values) -> Vec<f32> {
+    pub fn values<T: Dtype>(&mut self, n: usize, kind: Values) -> Vec<T> {
         (0..n).map(|_| self.value(kind)).collect()
     }
 }
@@ -70,9 +88,17 @@ impl Rng {
 /// Kinds of generated values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Values {
-    /// Finite, normal, moderate magnitudes of both signs.
+    /// Finite, normal, moderate magnitudes of both signs: log-uniform in
+    /// `[2^-8, 2^4)`.
     Normal,
-    /// Zeros, subnormals, tiny, moderate and huge magnitudes of both signs.
+    /// Zeros, subnormals, tiny, moderate and huge magnitudes of both signs,
+    /// placed relative to the format's range: subnormals uniform over their
+    /// bit patterns; tiny log-uniform over the bottom 40 binades of the
+    /// normal range (`[2^-126, 2^-86)`, `[2^-1022, 2^-982)`); moderate
+    /// log-uniform in `[2^-12, 2^12)`; huge log-uniform over
+    /// `[2^(E/2 - 24), 2^(E/2 + 36))` with `2^(E/2)` the point above which
+    /// a square overflows (`[2^40, 2^100)`, `[2^488, 2^548)`), so that
+    /// `g*g` overflows for 3/5 of them in either format.
     Wide,
     /// Moderate values mixed with NaNs (both signs, quiet and signalling,
     /// several payloads), infinities and zeros: about 1 in 5 elements is
@@ -80,9 +106,12 @@ pub enum Values {
     NonFinite,
 }
 
-/// Builds a case: `sizes` parameters, `steps` steps, gradients absent with
-/// probability `absent` (never at step 0 for parameter 0, so every case steps).
-pub fn random_case(
+/// Builds a case of parameters of dtype `T`: `sizes` parameters, `steps`
+/// steps, gradients absent with probability `absent` (never at step 0 for
+/// parameter 0, so every case steps). The same seed draws the same
+/// sequence of choices in either dtype (values of the same kinds, at the
+/// same places), each value in its own format ([`Rng::value`]).
+pub fn random_case<T: Dtype>(
     name: &str,
     seed: u64,
     hyper: Hyper,
@@ -90,7 +119,7 @@ pub fn random_case(
     steps: usize,
     kind: Values,
     absent: f64,
-) -> Case {
+) -> Case<T> {
     let mut rng = Rng::new(seed);
     let params = sizes.iter().map(|&n| rng.values(n, kind)).collect();
     let grads = (0..steps)
@@ -151,15 +180,17 @@ pub fn default_hypers() -> Vec<(&'static str, Hyper)> {
     ]
 }
 
-/// The report's default suite: every setting of [`default_hypers`] on a model
-/// of several tensors whose sizes cover every SIMD tail (1, 7, 8, 15..17,
-/// 31..33, 63..65) and one beyond ATen's 32768-element grain, 10 steps, some
-/// absent gradients; plus wide-range values (zeros, subnormals, huge) and
-/// non-finite ones (NaNs of several signs and payloads, infinities) on the
-/// defaults.
-pub fn default_suite() -> Vec<Case> {
+/// The report's default suite, with parameters of dtype `T`: every setting
+/// of [`default_hypers`] on a model of several tensors whose sizes cover
+/// every SIMD tail (1, 7, 8, 15..17, 31..33, 63..65) and one beyond ATen's
+/// 32768-element grain, 10 steps, some absent gradients; plus wide-range
+/// values (zeros, subnormals, huge) and non-finite ones (NaNs of several
+/// signs and payloads, infinities) on the defaults. The float32 and
+/// float64 suites are the same cases (seeds, sizes, absent gradients),
+/// their values drawn in each format.
+pub fn default_suite<T: Dtype>() -> Vec<Case<T>> {
     let sizes = [1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 1000, 40_000];
-    let mut cases: Vec<Case> = default_hypers()
+    let mut cases: Vec<Case<T>> = default_hypers()
         .into_iter()
         .enumerate()
         .map(|(k, (name, h))| {
@@ -188,6 +219,24 @@ pub fn default_suite() -> Vec<Case> {
         0.1,
     ));
     cases
+}
+
+/// The report's suites: cases with float32 parameters and cases with
+/// float64 parameters (either may be empty; the report skips it).
+#[derive(Clone, Debug, Default)]
+pub struct Suites {
+    /// Cases with float32 parameters.
+    pub float32: Vec<Case<f32>>,
+    /// Cases with float64 parameters.
+    pub float64: Vec<Case<f64>>,
+}
+
+/// The report's default suites: [`default_suite`] in float32 and in float64.
+pub fn default_suites() -> Suites {
+    Suites {
+        float32: default_suite(),
+        float64: default_suite(),
+    }
 }
 
 /// Cheap deterministic values in [-1, 1) (xorshift), for the benches'

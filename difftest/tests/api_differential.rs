@@ -8,7 +8,7 @@
 use adadelta::kernel::{Executor, Isa, Threads};
 use adadelta::{Adadelta, GroupSpec, Options, Param};
 use adadelta_difftest::case::{Case, Hyper};
-use adadelta_difftest::implementations::run_reference_binary32;
+use adadelta_difftest::implementations::run_reference;
 use adadelta_difftest::strategies::{cases_or, hyper};
 use adadelta_reference::MulAdd;
 use proptest::prelude::*;
@@ -97,7 +97,7 @@ proptest! {
                 params: idx.iter().map(|&i| init[i].clone()).collect(),
                 grads: grads.iter().map(|row| idx.iter().map(|&i| row[i].clone()).collect()).collect(),
             };
-            expected.push((idx, run_reference_binary32(&case, MulAdd::Fused)));
+            expected.push((idx, run_reference(&case, MulAdd::Fused)));
         }
 
         let mut params = init.iter().map(|p| Param::new(p.clone()));

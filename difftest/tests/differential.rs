@@ -7,7 +7,7 @@
 
 use adadelta_difftest::accuracy::{self, Accuracy};
 use adadelta_difftest::case::{Case, Hyper};
-use adadelta_difftest::implementations::{run_fast, run_reference_binary32, Implementation};
+use adadelta_difftest::implementations::{run_fast, run_reference, Implementation};
 use adadelta_difftest::strategies::{case, cases_or};
 use adadelta_reference::MulAdd;
 use proptest::prelude::*;
@@ -24,7 +24,7 @@ proptest! {
     #[test]
     fn fast_equals_reference_binary32(case in case(8)) {
         let fast = run_fast(&case);
-        let reference = run_reference_binary32(&case, MulAdd::Fused);
+        let reference = run_reference(&case, MulAdd::Fused);
         let (eq, n) = accuracy::bit_identical_with(&fast, &reference, FAST_NAN);
         prop_assert_eq!(
             eq,
@@ -45,7 +45,7 @@ proptest! {
     #[test]
     fn long_trajectories(case in case(50)) {
         let fast = run_fast(&case);
-        let reference = run_reference_binary32(&case, MulAdd::Fused);
+        let reference = run_reference(&case, MulAdd::Fused);
         prop_assert!(
             accuracy::first_difference_with(&case, &fast, &reference, FAST_NAN).is_none(),
             "{}",
@@ -67,7 +67,7 @@ fn check_within_bound(case: &Case, imp: Implementation) -> Result<Accuracy, Test
         acc.violation_count,
         0,
         "{}: {} elements outside the bound; first: {:?}",
-        imp.name(),
+        imp.name::<f32>(),
         acc.violation_count,
         acc.violations.first()
     );
@@ -115,13 +115,13 @@ fn bound_is_tight_on_ordinary_inputs() {
         assert!(
             acc.max_ulps > 0.4,
             "{}: max error {} ULP: suspiciously exact",
-            imp.name(),
+            imp.name::<f32>(),
             acc.max_ulps
         );
         assert!(
             acc.max_bound_ratio > 0.05,
             "{}: bound ratio {}",
-            imp.name(),
+            imp.name::<f32>(),
             acc.max_bound_ratio
         );
     }

@@ -12,7 +12,7 @@
 use adadelta::kernel::{Executor, Isa, Numerics, Threads};
 use adadelta_difftest::accuracy::{first_difference_with, NanBits};
 use adadelta_difftest::case::Case;
-use adadelta_difftest::implementations::{run_kernel, run_reference_binary64};
+use adadelta_difftest::implementations::{run_kernel, run_reference};
 use adadelta_difftest::strategies::{cases_or, hyper};
 use adadelta_reference::MulAdd;
 use proptest::prelude::*;
@@ -65,7 +65,7 @@ proptest! {
     /// After every step: parameters, state and step counters.
     #[test]
     fn fast_f64_equals_reference_binary64_on_every_path(c in case()) {
-        let want = run_reference_binary64(&c, MulAdd::Fused);
+        let want = run_reference(&c, MulAdd::Fused);
         for isa in Isa::ALL.into_iter().filter(|i| i.is_supported()) {
             let exec = Executor {
                 numerics: Numerics::Default,

@@ -22,7 +22,7 @@
 use adadelta::kernel::{self, Executor, Isa, Numerics, Threads};
 use adadelta_difftest::accuracy::{first_difference_with, NanBits};
 use adadelta_difftest::fixture::Fixture;
-use adadelta_difftest::implementations::{run_kernel, run_reference_binary64};
+use adadelta_difftest::implementations::{run_kernel, run_reference};
 use adadelta_reference::MulAdd;
 
 fn fixtures() -> Vec<Fixture<u64>> {
@@ -194,7 +194,7 @@ fn reproduce_libtorch_replays_every_float64_fixture_bit_for_bit_on_every_path() 
 fn default_numerics_equal_the_binary64_reference_on_every_float64_fixture_and_path() {
     for fx in fixtures() {
         for (case, _) in fx.group_cases() {
-            let want = run_reference_binary64(&case, MulAdd::Fused);
+            let want = run_reference(&case, MulAdd::Fused);
             for isa in paths() {
                 let got = run_kernel(&case, &exec(Numerics::Default, isa));
                 let d = first_difference_with(&case, &got, &want, NanBits::QuietAnyPayload);

@@ -11,7 +11,7 @@
 use adadelta_difftest::accuracy::{self, first_difference, first_difference_with, NanBits};
 use adadelta_difftest::bound::{self, SqrtAccuracy};
 use adadelta_difftest::fixture::Fixture;
-use adadelta_difftest::implementations::{run_fast, run_reference_binary32};
+use adadelta_difftest::implementations::{run_fast, run_reference};
 use adadelta_difftest::libtorch;
 use adadelta_reference::MulAdd;
 
@@ -156,7 +156,7 @@ fn fast_replays_every_fixture() {
     for fx in fixtures() {
         for (case, idx) in fx.group_cases() {
             let fast = run_fast(&case);
-            let reference = run_reference_binary32(&case, MulAdd::Fused);
+            let reference = run_reference(&case, MulAdd::Fused);
             // fast's NaN bits are not determined (NanBits::QuietAnyPayload).
             let nan = NanBits::QuietAnyPayload;
             assert!(

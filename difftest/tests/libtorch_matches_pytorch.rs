@@ -402,3 +402,42 @@ fn torch_info_reports_the_pinned_torch() {
     assert!(info.torch_version.starts_with("2.13.0"), "{info:?}");
     assert!(info.num_threads >= 1, "{info:?}");
 }
+
+/// float64 parameters: libtorch through tch (`Double` tensors, the f64
+/// scalars) equals `torch.optim.Adadelta` on float64 tensors bit for bit,
+/// NaN bits and step counters included, at 1 and 2 threads, on every
+/// setting of the default suite and on wide and non-finite values.
+#[test]
+fn libtorch_f64_is_bit_identical_to_torch_optim_adadelta_f64() {
+    use adadelta_difftest::accuracy::first_difference;
+    use adadelta_difftest::suite::{default_hypers, random_case, Values};
+    let sizes = [1, 7, 8, 33, 100, 40_000];
+    let mut cases: Vec<Case<f64>> = default_hypers()
+        .into_iter()
+        .enumerate()
+        .map(|(k, (name, h))| random_case(name, 500 + k as u64, h, &sizes, 4, Values::Normal, 0.1))
+        .collect();
+    let d = Hyper::default();
+    cases.push(random_case("wide", 600, d, &sizes, 4, Values::Wide, 0.1));
+    cases.push(random_case(
+        "NaN",
+        700,
+        d,
+        &sizes,
+        3,
+        Values::NonFinite,
+        0.1,
+    ));
+    let want =
+        pytorch::run_pytorch(&cases).unwrap_or_else(|e| panic!("running PyTorch failed: {e}"));
+    for threads in [1, 2] {
+        for (case, want) in cases.iter().zip(&want) {
+            let got = libtorch::run_with_threads(case, threads);
+            if let Some(d) = first_difference(case, &got, want) {
+                panic!("[libtorch {threads} thread(s)] case {:?}: {d}", case.name);
+            }
+            let steps = |t: &Trajectory<f64>| t.iter().map(|s| s.step.clone()).collect::<Vec<_>>();
+            assert_eq!(steps(&got), steps(want), "case {:?}", case.name);
+        }
+    }
+}

@@ -13,7 +13,7 @@
 
 use adadelta_difftest::accuracy::{reference_vs_pytorch_nan_rule, NanBits};
 use adadelta_difftest::case::{Case, Hyper, Trajectory};
-use adadelta_difftest::implementations::{run_fast, run_reference_binary32};
+use adadelta_difftest::implementations::{run_fast, run_reference};
 use adadelta_difftest::pytorch::run_pytorch;
 use adadelta_reference::MulAdd;
 use std::collections::BTreeSet;
@@ -158,7 +158,7 @@ fn the_reference_gives_every_nan_the_sign_and_payload_pytorch_gives_it() {
     let mut nans = 0usize;
     let mut tail_differs = 0usize;
     for (case, torch) in cases.iter().zip(&torch) {
-        let reference = run_reference_binary32(case, MulAdd::Fused);
+        let reference = run_reference(case, MulAdd::Fused);
         for (what, t, i, k, r, p) in pairs(&reference, torch) {
             // Finite and infinite elements are the accuracy tests' business
             // (the reference's sqrt is IEEE, torch's is oneMKL's); every

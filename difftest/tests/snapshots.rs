@@ -15,13 +15,13 @@ fn settings() -> insta::Settings {
     s
 }
 
-/// The report's figures for fast and the reference, which must be identical
-/// on every machine (no libtorch or MKL inside): any change in the numerics
-/// of either shows up here.
+/// The report's figures for fast and the reference, in float32 and float64,
+/// which must be identical on every machine (no libtorch or MKL inside): any
+/// change in the numerics of either shows up here.
 #[test]
 fn report_summary() {
     let r = report::run(
-        &suite::default_suite(),
+        &suite::default_suites(),
         &Options {
             run_pytorch: false,
             progress: false,

@@ -26,7 +26,8 @@
 //! * [`binary64`]: [`Binary64`], the same for `float64` tensors: every op in
 //!   binary64, the hyperparameters the Python floats themselves.
 //! * [`ulp`]: [`ulp_error`], the error of an `f32` against an exact value in
-//!   binary32 ULPs.
+//!   binary32 ULPs, and [`ulp_error_in`], the same for any [`Format`]
+//!   (binary64 ULPs for an `f64`).
 //!
 //! # What this oracle does *not* model
 //!
@@ -84,4 +85,4 @@ pub use binary64::Binary64;
 pub use high_precision::HighPrecision;
 pub use ieee::{Format, MulAdd, PytorchCpu};
 pub use rug;
-pub use ulp::{ulp_error, ulp_exponent};
+pub use ulp::{ulp_error, ulp_error_in, ulp_exponent, ulp_exponent_in};

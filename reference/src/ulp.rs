@@ -1,10 +1,16 @@
-//! Errors measured in binary32 units in the last place.
+//! Errors measured in units in the last place of a [`Format`]: binary32
+//! ([`ulp_error`], [`ulp_exponent`]) or any format ([`ulp_error_in`],
+//! [`ulp_exponent_in`]; binary64 for `f64`).
 //!
-//! The unit is taken at the **exact** value `X` (not at the computed `f32`):
-//! `ulp(X) = 2^(max(floor(log2|X|), -126) - 23)`, and `ulp(0) = 2^-149`.
-//! Above the binary32 range the same formula continues (`ulp(2^130) = 2^107`).
-//! A correctly rounded finite result has an error ≤ 0.5 in this unit.
+//! The unit is taken at the **exact** value `X` (not at the computed value):
+//! `ulp(X) = 2^(max(floor(log2|X|), emin) - (p - 1))` with `p` the
+//! precision and `emin` the exponent of the smallest normal number
+//! (binary32: `p = 24`, `emin = -126`, `ulp(0) = 2^-149`; binary64: `p = 53`,
+//! `emin = -1022`, `ulp(0) = 2^-1074`). Above the format's range the same
+//! formula continues (binary32: `ulp(2^130) = 2^107`). A correctly rounded
+//! finite result has an error ≤ 0.5 in this unit.
 
+use crate::ieee::Format;
 use rug::Float;
 
 /// The exponent `e` of `ulp(X) = 2^e` for binary32 at the exact value `X`:
@@ -25,12 +31,36 @@ use rug::Float;
 /// assert_eq!(ulp_exponent(&Float::new(24)), -149);
 /// ```
 pub fn ulp_exponent(x: &Float) -> i32 {
+    ulp_exponent_in::<f32>(x)
+}
+
+/// [`ulp_exponent`] for the format `F`: `max(floor(log2|X|), emin) - (p - 1)`
+/// with `emin = 1 - bias` (`-126`, `-1022`), and `emin - (p - 1)` for
+/// `X = 0` (`-149`, `-1074`).
+///
+/// # Panics
+///
+/// If `x` is NaN or infinite.
+///
+/// # Example
+///
+/// ```
+/// use adadelta_reference::{rug::Float, ulp_exponent_in};
+/// assert_eq!(ulp_exponent_in::<f64>(&Float::with_val(53, 1.0)), -52);
+/// assert_eq!(ulp_exponent_in::<f64>(&Float::with_val(53, f64::MAX)), 971);
+/// assert_eq!(ulp_exponent_in::<f64>(&Float::with_val(53, 1e-310)), -1074);
+/// assert_eq!(ulp_exponent_in::<f64>(&Float::new(53)), -1074);
+/// assert_eq!(ulp_exponent_in::<f32>(&Float::with_val(24, 1.5)), -23);
+/// ```
+pub fn ulp_exponent_in<F: Format>(x: &Float) -> i32 {
     assert!(!x.is_nan() && !x.is_infinite(), "ulp_exponent of {x}");
+    let emin = 1 - F::BIAS;
+    let digits = F::PREC as i32 - 1;
     match x.get_exp() {
         // rug's exponent: x = m * 2^exp with 0.5 <= |m| < 1, so
         // floor(log2|x|) = exp - 1.
-        Some(exp) => (exp - 1).max(-126) - 23,
-        None => -149, // zero
+        Some(exp) => (exp - 1).max(emin) - digits,
+        None => emin - digits, // zero
     }
 }
 
@@ -68,6 +98,27 @@ pub fn ulp_exponent(x: &Float) -> i32 {
 /// assert_eq!(ulp_error(f32::INFINITY, &Float::with_val(24, f32::MAX)), 1.0);
 /// ```
 pub fn ulp_error(x: f32, exact: &Float) -> f64 {
+    ulp_error_in(x, exact)
+}
+
+/// [`ulp_error`] for a value of the format `F`, in `F`'s ULPs at `exact`
+/// ([`ulp_exponent_in`]); an infinite `x` stands for the ray from
+/// `±2^(bias + 1)` (`2^128`, `2^1024`) outwards.
+///
+/// # Example
+///
+/// ```
+/// use adadelta_reference::{rug::Float, ulp_error_in};
+///
+/// let third = Float::with_val(256, 1) / 3u32;
+/// let e = ulp_error_in(1.0f64 / 3.0, &third);
+/// assert!(e > 0.0 && e <= 0.5);
+/// assert_eq!(ulp_error_in(1.0 + f64::EPSILON, &Float::with_val(53, 1.0)), 1.0);
+/// assert_eq!(ulp_error_in(f64::from_bits(3), &Float::new(53)), 3.0);
+/// assert_eq!(ulp_error_in(f64::INFINITY, &Float::with_val(53, f64::MAX)), 1.0);
+/// ```
+pub fn ulp_error_in<F: Format>(x: F, exact: &Float) -> f64 {
+    let x = x.to_float();
     if exact.is_nan() || x.is_nan() {
         return if exact.is_nan() && x.is_nan() {
             0.0
@@ -80,8 +131,9 @@ pub fn ulp_error(x: f32, exact: &Float) -> f64 {
         return if same { 0.0 } else { f64::INFINITY };
     }
     let x = if x.is_infinite() {
-        // The point of the ray [2^128, inf) (or its negative) nearest to exact.
-        let edge = Float::with_val(24, Float::i_exp(if x < 0.0 { -1 } else { 1 }, 128));
+        // The point of the ray [2^(bias+1), inf) (or its negative) nearest to exact.
+        let sign = if x.is_sign_negative() { -1 } else { 1 };
+        let edge = Float::with_val(F::PREC, Float::i_exp(sign, F::EXP_MAX));
         let beyond = x.is_sign_negative() == exact.is_sign_negative()
             && exact.cmp_abs(&edge).is_some_and(|o| o.is_ge());
         if beyond {
@@ -89,9 +141,9 @@ pub fn ulp_error(x: f32, exact: &Float) -> f64 {
         }
         edge
     } else {
-        Float::with_val(24, x)
+        x
     };
     // One rounding at >= 64 bits, then one to f64: relative error < 2^-52.
     let diff = Float::with_val(exact.prec().max(64), &x - exact).abs();
-    (diff >> ulp_exponent(exact)).to_f64()
+    (diff >> ulp_exponent_in::<F>(exact)).to_f64()
 }

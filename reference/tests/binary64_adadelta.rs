@@ -6,19 +6,17 @@ mod common;
 
 use adadelta_reference::rug::Float;
 use adadelta_reference::{
-    step, Adadelta, Arithmetic, Binary64, HighPrecision, Hyperparams, MulAdd, ParamState,
+    step, ulp_error_in, Adadelta, Arithmetic, Binary64, HighPrecision, Hyperparams, MulAdd,
+    ParamState,
 };
 use common::{interesting_f64, native_step};
 use proptest::prelude::*;
 
 /// Error of the finite `x` against the finite exact value `exact`, in binary64
-/// ULPs at `exact`: `|x - exact| / 2^(max(floor(log2|exact|), -1022) - 52)`
-/// (`2^-1074` at 0), as `ulp_error` does for binary32.
+/// ULPs at `exact` ([`ulp_error_in`]).
 fn ulp_error_f64(x: f64, exact: &Float) -> f64 {
     assert!(x.is_finite() && exact.is_finite(), "{x:e} vs {exact}");
-    let e = exact.get_exp().map_or(-1074, |e| (e - 1).max(-1022) - 52);
-    let diff = Float::with_val(exact.prec().max(64), Float::with_val(53, x) - exact).abs();
-    (diff >> e).to_f64()
+    ulp_error_in(x, exact)
 }
 
 /// NaN class, else bits.

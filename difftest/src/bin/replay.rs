@@ -106,7 +106,7 @@ fn replay() -> Result<(), Failure> {
             acc.merge(&accuracy::per_step(c, t, imp.sqrt_accuracy()));
         }
         errors.insert(
-            imp.name().into(),
+            imp.name::<f32>().into(),
             json!({
                 "max_ulp_param": acc.max_ulps_by_output[0],
                 "max_ulp_square_avg": acc.max_ulps_by_output[1],
@@ -117,7 +117,7 @@ fn replay() -> Result<(), Failure> {
                 "outside_bound": acc.violation_count,
             }),
         );
-        runs.push((imp.name().into(), Some(imp), trajs));
+        runs.push((imp.name::<f32>().into(), Some(imp), trajs));
     }
     if with_pytorch {
         let cases: Vec<_> = groups.iter().map(|(c, _)| c.clone()).collect();

@@ -1,8 +1,9 @@
 //! The differential report: the workspace's main job (`./scripts/report.sh`).
 //!
 //! Runs the embedded default suite ([`adadelta_difftest::suite::default_suite`])
-//! through every implementation, prints the table of
-//! [`adadelta_difftest::report`], and exits 1 when a promised agreement fails.
+//! in float32 and in float64 through every implementation, prints the tables
+//! of [`adadelta_difftest::report`], and exits 1 when a promised agreement
+//! fails.
 
 use adadelta_difftest::cli;
 use adadelta_difftest::report::{self, Options};
@@ -11,10 +12,11 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: report [--no-pytorch] [--json PATH] [--plot PATH.svg]
 
-Runs the embedded default suite through fast, the MPFR reference (binary32
-emulation) and libtorch (tch), measures per-step error against a 256-bit
-MPFR reference and multi-step drift, and prints a table. Exits 1 if a
-promised agreement fails, 2 on bad arguments.
+Runs the embedded default suite, in float32 and in float64, through fast,
+the MPFR reference (binary32 and binary64 emulation) and libtorch (tch),
+measures per-step error against a 256-bit MPFR reference and multi-step
+drift, and prints a table per dtype. Exits 1 if a promised agreement fails,
+2 on bad arguments.
 
   --no-pytorch   do not run real torch.optim.Adadelta in the venv's Python
   --json PATH    also write the whole report as JSON to PATH
@@ -52,11 +54,11 @@ fn report() -> Result<ExitCode, String> {
             other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
         }
     }
-    // Checked before the run (about half a minute): a path that cannot be
+    // Checked before the run (a minute or more): a path that cannot be
     // written fails at once.
     let json = json.map(|p| cli::Output::open(&p)).transpose()?;
     let plot = plot.map(|p| cli::Output::open(&p)).transpose()?;
-    let r = report::run(&suite::default_suite(), &opts);
+    let r = report::run(&suite::default_suites(), &opts);
     // The files first, then standard output: a closed or full standard
     // output cannot keep them from being written.
     if let Some(out) = json {
