@@ -241,6 +241,51 @@ impl<B: Bits> Fixture<B> {
         })
     }
 
+    /// Checks where the fixture comes from: torch 2.13.0 through
+    /// `difftest/python/gen_fixtures.py`, one record per step, the dtype of
+    /// `B`, a sqrt probe, and the `torch.optim.adadelta` function its
+    /// `foreach` runs on CPU (`foreach=False` is stored as PyTorch's
+    /// default, `None`).
+    pub fn check_provenance(&self) -> Result<(), String> {
+        let (g, name) = (&self.generated_by, &self.name);
+        let want = match self.foreach {
+            None => "_single_tensor_adadelta",
+            Some(true) => "_multi_tensor_adadelta",
+            Some(false) => return Err(format!("{name}: foreach=False, stored as None")),
+        };
+        let problems = [
+            (
+                !g.torch_version.starts_with("2.13.0"),
+                format!("torch {}", g.torch_version),
+            ),
+            (
+                g.program != "difftest/python/gen_fixtures.py",
+                format!("program {}", g.program),
+            ),
+            (
+                self.steps.len() != self.grads.len(),
+                format!(
+                    "{} records for {} steps",
+                    self.steps.len(),
+                    self.grads.len()
+                ),
+            ),
+            (self.dtype != B::DTYPE, format!("dtype {}", self.dtype)),
+            (
+                g.sqrt_flavour.probe_inputs.is_empty() || g.cpu_capability.is_empty(),
+                "no sqrt probe or CPU capability".into(),
+            ),
+            (
+                self.implementation != want,
+                format!("implementation {}", self.implementation),
+            ),
+        ];
+        match problems.into_iter().find(|(bad, _)| *bad) {
+            Some((_, what)) => Err(format!("{name} (foreach={:?}): {what}", self.foreach)),
+            None => Ok(()),
+        }
+    }
+
     /// Where `self` and `other` (the same scenario run with another
     /// `foreach`) first hold other bits, in their inputs, parameters, state
     /// or step counters, NaN bits included; `None` when they hold the same.
@@ -312,4 +357,29 @@ impl<B: Bits> Fixture<B> {
             })
             .collect()
     }
+}
+
+/// Checks that every fixture of `all` has exactly one twin, the same
+/// scenario with the other `foreach` value, and that the two hold the same
+/// numbers (inputs, parameters, state and step counters, bit for bit), as
+/// measured for float32 and float64. Returns the number of pairs.
+pub fn check_foreach_twins<B: Bits>(all: &[Fixture<B>]) -> Result<usize, String> {
+    let mut pairs = 0;
+    for f in all.iter().filter(|f| f.foreach.is_none()) {
+        let twins: Vec<&Fixture<B>> = all
+            .iter()
+            .filter(|o| o.name == f.name && o.foreach == Some(true))
+            .collect();
+        let [twin] = twins[..] else {
+            return Err(format!("{}: {} foreach=True twins", f.name, twins.len()));
+        };
+        if let Some(d) = f.first_numeric_difference(twin) {
+            return Err(format!("{}: foreach=True differs: {d}", f.name));
+        }
+        pairs += 1;
+    }
+    if 2 * pairs != all.len() {
+        return Err(format!("{} fixtures, {pairs} foreach pairs", all.len()));
+    }
+    Ok(pairs)
 }

@@ -21,7 +21,7 @@
 
 use adadelta::kernel::{self, Executor, Isa, Numerics, Threads};
 use adadelta_difftest::accuracy::{first_difference_with, NanBits};
-use adadelta_difftest::fixture::Fixture;
+use adadelta_difftest::fixture::{check_foreach_twins, Fixture};
 use adadelta_difftest::implementations::{run_kernel, run_reference};
 use adadelta_reference::MulAdd;
 
@@ -101,41 +101,8 @@ fn reproduces_generator(fx: &Fixture<u64>) -> Option<Numerics> {
 
 #[test]
 fn float64_fixtures_come_from_the_pinned_pytorch_with_both_foreach_values() {
-    let fx = fixtures();
-    for f in &fx {
-        let g = &f.generated_by;
-        assert!(
-            g.torch_version.starts_with("2.13.0"),
-            "{}: torch {}",
-            f.name,
-            g.torch_version
-        );
-        assert_eq!(g.program, "difftest/python/gen_fixtures.py");
-        assert_eq!(f.dtype, "float64");
-        assert_eq!(
-            f.steps.len(),
-            f.grads.len(),
-            "{}: one record per step",
-            f.name
-        );
-        let want = match f.foreach {
-            None => "_single_tensor_adadelta",
-            Some(true) => "_multi_tensor_adadelta",
-            Some(false) => panic!(
-                "{}: foreach=False is stored as PyTorch's default, None",
-                f.name
-            ),
-        };
-        assert_eq!(f.implementation, want, "{}", f.name);
-        let twins = fx
-            .iter()
-            .filter(|o| o.name == f.name && o.foreach != f.foreach)
-            .count();
-        assert_eq!(
-            twins, 1,
-            "{}: one fixture with the other foreach value",
-            f.name
-        );
+    for f in fixtures() {
+        f.check_provenance().unwrap();
     }
 }
 
@@ -144,14 +111,7 @@ fn float64_fixtures_come_from_the_pinned_pytorch_with_both_foreach_values() {
 /// step counters.
 #[test]
 fn foreach_and_for_loop_fixtures_hold_the_same_float64_numbers() {
-    let fx = fixtures();
-    for f in fx.iter().filter(|f| f.foreach.is_none()) {
-        let other = fx
-            .iter()
-            .find(|o| o.name == f.name && o.foreach == Some(true));
-        let other = other.expect("the foreach=True twin");
-        assert_eq!(f.first_numeric_difference(other), None, "{}", f.name);
-    }
+    check_foreach_twins(&fixtures()).unwrap();
 }
 
 #[test]

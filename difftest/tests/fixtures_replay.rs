@@ -10,7 +10,7 @@
 
 use adadelta_difftest::accuracy::{self, first_difference, first_difference_with, NanBits};
 use adadelta_difftest::bound::{self, SqrtAccuracy};
-use adadelta_difftest::fixture::Fixture;
+use adadelta_difftest::fixture::{check_foreach_twins, Fixture};
 use adadelta_difftest::implementations::{run_fast, run_reference};
 use adadelta_difftest::libtorch;
 use adadelta_reference::MulAdd;
@@ -51,22 +51,7 @@ fn same_sqrt_as_generator(fx: &Fixture) -> bool {
 #[test]
 fn fixtures_come_from_the_pinned_pytorch() {
     for fx in fixtures() {
-        let g = &fx.generated_by;
-        assert!(
-            g.torch_version.starts_with("2.13.0"),
-            "{}: torch {}",
-            fx.name,
-            g.torch_version
-        );
-        assert_eq!(g.program, "difftest/python/gen_fixtures.py");
-        assert_eq!(
-            fx.steps.len(),
-            fx.grads.len(),
-            "{}: one record per step",
-            fx.name
-        );
-        assert!(!g.sqrt_flavour.probe_inputs.is_empty() && !g.cpu_capability.is_empty());
-        assert_eq!(fx.dtype, "float32");
+        fx.check_provenance().unwrap();
     }
 }
 
@@ -75,17 +60,31 @@ fn fixtures_come_from_the_pinned_pytorch() {
 /// step counters. (Every test here replays both.)
 #[test]
 fn foreach_and_for_loop_fixtures_hold_the_same_float32_numbers() {
+    check_foreach_twins(&fixtures()).unwrap();
+}
+
+/// The two checks above can fail: a fixture from another torch, one whose
+/// recorded function is not its `foreach`'s, a missing twin, and a twin
+/// one bit apart are each refused.
+#[test]
+fn the_provenance_and_twin_checks_refuse_a_changed_fixture() {
     let fx = fixtures();
-    let mut pairs = 0;
-    for f in fx.iter().filter(|f| f.foreach.is_none()) {
-        let other = fx
-            .iter()
-            .find(|o| o.name == f.name && o.foreach == Some(true));
-        let other = other.expect("the foreach=True twin");
-        assert_eq!(f.first_numeric_difference(other), None, "{}", f.name);
-        pairs += 1;
-    }
-    assert_eq!(2 * pairs, fx.len(), "every fixture has its twin");
+    let mut f = fx[0].clone();
+    f.generated_by.torch_version = "2.12.0".into();
+    assert!(f.check_provenance().unwrap_err().contains("torch 2.12.0"));
+    let mut f = fx[0].clone();
+    f.implementation = "_fused_adadelta".into();
+    assert!(f.check_provenance().unwrap_err().contains("implementation"));
+    assert!(check_foreach_twins(&fx[1..]).is_err(), "a missing twin");
+    let mut changed = fx.clone();
+    let twin = changed
+        .iter_mut()
+        .find(|o| o.name == fx[0].name && o.foreach != fx[0].foreach)
+        .expect("a twin");
+    let last = twin.steps.last_mut().expect("steps");
+    last.params[0].bits[0] ^= 1;
+    let err = check_foreach_twins(&changed).unwrap_err();
+    assert!(err.contains("differs"), "{err}");
 }
 
 #[test]

@@ -217,6 +217,31 @@ fn data_of<E: Float, S: Strategy<Value = E> + 'static, T: Strategy<Value = E> + 
 }
 
 /// Runs one step of `d` with `exec`; returns (param, square_avg, acc_delta).
+/// The step of `d` on every path this CPU has, in every numerics it
+/// computes, against the scalar path's.
+fn every_path_equals_scalar_on<E: Float>(
+    h: &Hyperparams,
+    d: &Data<E>,
+) -> Result<(), TestCaseError> {
+    let c = Coefficients::new(h).unwrap();
+    for numerics in Numerics::supported() {
+        let want = step_on(&scalar(numerics), &c, d);
+        for (path, ds) in paths_here() {
+            let got = step_on(&on(path, ds, numerics), &c, d);
+            let tag = format!(
+                "{path:?} {ds:?} {numerics:?} {} n={} off={:?}",
+                E::DTYPE,
+                d.n,
+                d.off
+            );
+            assert_same(&format!("{tag} param"), &got.0, &want.0)?;
+            assert_same(&format!("{tag} square_avg"), &got.1, &want.1)?;
+            assert_same(&format!("{tag} acc_delta"), &got.2, &want.2)?;
+        }
+    }
+    Ok(())
+}
+
 fn step_on<E: Float>(exec: &Executor, c: &Coefficients, d: &Data<E>) -> (Vec<E>, Vec<E>, Vec<E>) {
     let mut d = d.clone();
     let [op, og, ov, ou] = d.off;
@@ -243,34 +268,14 @@ proptest! {
     /// alignment, with every class of input, in every numerics.
     #[test]
     fn every_path_equals_scalar(h in hyper(), d in data(1000)) {
-        let c = Coefficients::new(&h).unwrap();
-        for numerics in Numerics::supported() {
-            let want = step_on(&scalar(numerics), &c, &d);
-            for (path, ds) in paths_here() {
-                let got = step_on(&on(path, ds, numerics), &c, &d);
-                let tag = format!("{path:?} {ds:?} {numerics:?} n={} off={:?}", d.n, d.off);
-                assert_same(&format!("{tag} param"), &got.0, &want.0)?;
-                assert_same(&format!("{tag} square_avg"), &got.1, &want.1)?;
-                assert_same(&format!("{tag} acc_delta"), &got.2, &want.2)?;
-            }
-        }
+        every_path_equals_scalar_on(&h, &d)?;
     }
 
     /// In float64, every path equals the scalar path likewise, in every
     /// numerics this CPU computes.
     #[test]
     fn every_path_equals_scalar_in_f64(h in hyper(), d in data64(1000)) {
-        let c = Coefficients::new(&h).unwrap();
-        for numerics in Numerics::supported() {
-            let want = step_on(&scalar(numerics), &c, &d);
-            for (path, ds) in paths_here() {
-                let got = step_on(&on(path, ds, numerics), &c, &d);
-                let tag = format!("{path:?} {ds:?} {numerics:?} f64 n={} off={:?}", d.n, d.off);
-                assert_same(&format!("{tag} param"), &got.0, &want.0)?;
-                assert_same(&format!("{tag} square_avg"), &got.1, &want.1)?;
-                assert_same(&format!("{tag} acc_delta"), &got.2, &want.2)?;
-            }
-        }
+        every_path_equals_scalar_on(&h, &d)?;
     }
 
     /// The float64 square roots alone, on raw bit patterns of every kind
