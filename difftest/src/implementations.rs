@@ -318,3 +318,24 @@ pub fn run_reference<T: Dtype>(case: &Case<T>, mul_add: MulAdd) -> Trajectory<T>
         adadelta_reference::step(&arith, &hyper, p, g, v, u)
     })
 }
+
+/// Every kernel path this CPU runs.
+pub fn paths_here() -> Vec<adadelta::kernel::Isa> {
+    adadelta::kernel::Isa::ALL
+        .into_iter()
+        .filter(|p| p.is_supported())
+        .collect()
+}
+
+/// The executor of one kernel path and numerics, on the calling thread.
+pub fn path_executor(
+    numerics: adadelta::kernel::Numerics,
+    isa: adadelta::kernel::Isa,
+) -> adadelta::kernel::Executor {
+    adadelta::kernel::Executor {
+        numerics,
+        isa: Some(isa),
+        threads: adadelta::kernel::Threads::Single,
+        ..adadelta::kernel::Executor::default()
+    }
+}

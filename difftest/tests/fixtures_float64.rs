@@ -19,10 +19,10 @@
 //! payload are not determined: `fast/docs/numerics.md`, "NaN bits"); every
 //! other bit must be equal, signed zeros and infinities included.
 
-use adadelta::kernel::{self, Executor, Isa, Numerics, Threads};
+use adadelta::kernel::{self, Executor, Numerics};
 use adadelta_difftest::accuracy::{first_difference_with, NanBits};
 use adadelta_difftest::fixture::{check_foreach_twins, Fixture};
-use adadelta_difftest::implementations::{run_kernel, run_reference};
+use adadelta_difftest::implementations::{path_executor, paths_here, run_kernel, run_reference};
 use adadelta_reference::MulAdd;
 
 fn fixtures() -> Vec<Fixture<u64>> {
@@ -34,19 +34,6 @@ fn fixtures() -> Vec<Fixture<u64>> {
         fx.len()
     );
     fx
-}
-
-fn paths() -> Vec<Isa> {
-    Isa::ALL.into_iter().filter(|p| p.is_supported()).collect()
-}
-
-fn exec(numerics: Numerics, isa: Isa) -> Executor {
-    Executor {
-        numerics,
-        isa: Some(isa),
-        threads: Threads::Single,
-        ..Executor::default()
-    }
 }
 
 /// The probe inputs of a fixture's float64 sqrt flavour, and the number of
@@ -123,8 +110,8 @@ fn reproduce_libtorch_replays_every_float64_fixture_bit_for_bit_on_every_path() 
         };
         for (case, idx) in fx.group_cases() {
             let expected = fx.trajectory(&idx);
-            for isa in paths() {
-                let got = run_kernel(&case, &exec(numerics, isa));
+            for isa in paths_here() {
+                let got = run_kernel(&case, &path_executor(numerics, isa));
                 let d = first_difference_with(&case, &got, &expected, NanBits::QuietAnyPayload);
                 assert!(
                     d.is_none(),
@@ -155,8 +142,8 @@ fn default_numerics_equal_the_binary64_reference_on_every_float64_fixture_and_pa
     for fx in fixtures() {
         for (case, _) in fx.group_cases() {
             let want = run_reference(&case, MulAdd::Fused);
-            for isa in paths() {
-                let got = run_kernel(&case, &exec(Numerics::Default, isa));
+            for isa in paths_here() {
+                let got = run_kernel(&case, &path_executor(Numerics::Default, isa));
                 let d = first_difference_with(&case, &got, &want, NanBits::QuietAnyPayload);
                 assert!(
                     d.is_none(),

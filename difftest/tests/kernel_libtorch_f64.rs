@@ -16,10 +16,11 @@
 //! bits"); every other result, signed zeros and infinities included, must
 //! be identical. Case counts follow `PROPTEST_CASES` when set.
 
-use adadelta::kernel::{self, Executor, Isa, Job, LibtorchSqrt, Numerics, Threads};
+use adadelta::kernel::{self, Executor, Isa, Job, LibtorchSqrt, Numerics};
 use adadelta::Coefficients;
 use adadelta_difftest::accuracy::NanBits;
 use adadelta_difftest::case::Hyper;
+use adadelta_difftest::implementations::{path_executor, paths_here};
 use adadelta_difftest::libtorch;
 use adadelta_difftest::strategies::{cases_or, hyper};
 use adadelta_difftest::suite::Rng;
@@ -41,19 +42,6 @@ fn numerics() -> Option<Numerics> {
     };
     eprintln!("SKIPPED: {reason}");
     None
-}
-
-fn paths() -> Vec<Isa> {
-    Isa::ALL.into_iter().filter(|p| p.is_supported()).collect()
-}
-
-fn exec(numerics: Numerics, isa: Isa) -> Executor {
-    Executor {
-        numerics,
-        isa: Some(isa),
-        threads: Threads::Single,
-        ..Executor::default()
-    }
 }
 
 /// Quiet NaN against quiet NaN, else the same bits.
@@ -139,9 +127,9 @@ fn check_sqrt(n: u64) -> Option<u64> {
         not_ieee += (0..x.len())
             .filter(|&i| !torch[i].is_nan() && torch[i].to_bits() != x[i].sqrt().to_bits())
             .count() as u64;
-        for path in paths() {
+        for path in paths_here() {
             let mut ours = x.clone();
-            kernel::sqrt(&exec(numerics, path), &mut ours).unwrap();
+            kernel::sqrt(&path_executor(numerics, path), &mut ours).unwrap();
             if let Some(d) = first_difference(&ours, &torch) {
                 panic!("{numerics:?} on {path:?}, set {name}: {d}");
             }
@@ -226,7 +214,7 @@ fn check_steps(
                 acc_delta: u,
             })
             .collect();
-        kernel::run(&mut jobs, &exec(numerics, path)).map_err(|e| e.to_string())?;
+        kernel::run(&mut jobs, &path_executor(numerics, path)).map_err(|e| e.to_string())?;
         for ([p, v, u], g) in torch.iter_mut().zip(&grads) {
             libtorch::step(h, p, &Tensor::from_slice(g), v, u);
         }
@@ -274,7 +262,7 @@ fn reproduce_libtorch_f64_steps_equal_libtorch_at_every_length() {
     ];
     for (i, h) in hypers.iter().enumerate() {
         for wide in [false, true] {
-            for path in paths() {
+            for path in paths_here() {
                 if let Err(e) = check_steps(h, numerics, path, &sizes, 3, 7 + i as u64, wide) {
                     panic!("{h:?} wide={wide} {path:?}: {e}");
                 }
@@ -296,7 +284,7 @@ proptest! {
         wide in any::<bool>(),
     ) {
         let Some(numerics) = numerics() else { return Ok(()) };
-        for path in paths() {
+        for path in paths_here() {
             if let Err(e) = check_steps(&h, numerics, path, &sizes, steps, seed, wide) {
                 return Err(TestCaseError::fail(format!("{path:?}: {e}")));
             }

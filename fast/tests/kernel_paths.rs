@@ -43,11 +43,14 @@ fn same<E: Float>(a: E, b: E) -> bool {
 trait Float: Element {
     /// The quiet bit of a NaN.
     const QUIET: u64;
+    /// 1.
+    const ONE: Self;
     fn is_nan(self) -> bool;
 }
 
 impl Float for f32 {
     const QUIET: u64 = 0x0040_0000;
+    const ONE: f32 = 1.0;
     fn is_nan(self) -> bool {
         self.is_nan()
     }
@@ -55,6 +58,7 @@ impl Float for f32 {
 
 impl Float for f64 {
     const QUIET: u64 = 0x0008_0000_0000_0000;
+    const ONE: f64 = 1.0;
     fn is_nan(self) -> bool {
         self.is_nan()
     }
@@ -242,6 +246,23 @@ fn every_path_equals_scalar_on<E: Float>(
     Ok(())
 }
 
+/// The square roots of `x` after `off` ones (so that every alignment is
+/// met) on every path, in every numerics, against the scalar path's.
+fn every_sqrt_equals_scalar_on<E: Float>(off: usize, mut x: Vec<E>) -> Result<(), TestCaseError> {
+    x.splice(0..0, std::iter::repeat_n(E::ONE, off));
+    for numerics in Numerics::supported() {
+        let mut want = x.clone();
+        sqrt(&scalar(numerics), &mut want[off..]).unwrap();
+        for (path, ds) in paths_here() {
+            let mut got = x.clone();
+            sqrt(&on(path, ds, numerics), &mut got[off..]).unwrap();
+            let tag = format!("{path:?} {ds:?} {numerics:?} {} sqrt", E::DTYPE);
+            assert_same(&tag, &got, &want)?;
+        }
+    }
+    Ok(())
+}
+
 fn step_on<E: Float>(exec: &Executor, c: &Coefficients, d: &Data<E>) -> (Vec<E>, Vec<E>, Vec<E>) {
     let mut d = d.clone();
     let [op, og, ov, ou] = d.off;
@@ -291,17 +312,7 @@ proptest! {
             1 => 0x7fcf_ff00_0000_0000u64..0x7ff0_0000_0000_0000, // EXHA/L9HA's IEEE range from 2^1022
         ], 0..300),
     ) {
-        let mut x: Vec<f64> = x.into_iter().map(f64::from_bits).collect();
-        x.splice(0..0, std::iter::repeat_n(1.0, off));
-        for numerics in Numerics::supported() {
-            let mut want = x.clone();
-            sqrt(&scalar(numerics), &mut want[off..]).unwrap();
-            for (path, ds) in paths_here() {
-                let mut got = x.clone();
-                sqrt(&on(path, ds, numerics), &mut got[off..]).unwrap();
-                assert_same(&format!("{path:?} {ds:?} {numerics:?} f64 sqrt"), &got, &want)?;
-            }
-        }
+        every_sqrt_equals_scalar_on(off, x.into_iter().map(f64::from_bits).collect())?;
     }
 
     /// The square roots alone, on raw bit patterns of every kind and on the
@@ -316,17 +327,7 @@ proptest! {
             1 => 0x0080_0000u32..0x1b00_0000,  // Z0HA's scaled branch (x < ~2^-78)
         ], 0..300),
     ) {
-        let mut x: Vec<f32> = x.into_iter().map(f32::from_bits).collect();
-        x.splice(0..0, std::iter::repeat_n(1.0, off));
-        for numerics in Numerics::supported() {
-            let mut want = x.clone();
-            sqrt(&scalar(numerics), &mut want[off..]).unwrap();
-            for (path, ds) in paths_here() {
-                let mut got = x.clone();
-                sqrt(&on(path, ds, numerics), &mut got[off..]).unwrap();
-                assert_same(&format!("{path:?} {ds:?} {numerics:?} sqrt"), &got, &want)?;
-            }
-        }
+        every_sqrt_equals_scalar_on(off, x.into_iter().map(f32::from_bits).collect())?;
     }
 }
 
