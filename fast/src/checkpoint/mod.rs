@@ -150,7 +150,10 @@ impl SaveOptions {
     }
 }
 
-/// Writes `sd` to `path` atomically, in the format of `options`.
+/// Writes `sd` to `path` atomically, in the format of `options`. `T` is the
+/// state's element type (`f32` or `f64`, recorded as the tensors' dtype);
+/// the `torch.save` format holds float32 state only so far, and a float64
+/// save in it is a [`CheckpointError::Format`] that writes nothing.
 ///
 /// ```
 /// use adadelta::checkpoint::{self, Format, SaveOptions};
@@ -175,7 +178,9 @@ pub fn save<T: Stored>(
     })
 }
 
-/// Reads a state dict from `path`, in whichever of the three formats it is.
+/// Reads a state dict from `path`, in whichever of the three formats it is,
+/// with state tensors of the element type `T` (`f32` or `f64`); a file
+/// whose state has another dtype is refused, naming it.
 ///
 /// ```
 /// let err = adadelta::checkpoint::load::<f32>("/nonexistent/x.pt").unwrap_err();
