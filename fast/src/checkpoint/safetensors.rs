@@ -141,6 +141,16 @@ enum Kind {
 impl Kind {
     const ALL: [Kind; 3] = [Kind::Step, Kind::SquareAvg, Kind::AccDelta];
 
+    /// The dtype of this tensor in a state dict of `T`: F32 for the step
+    /// counter whatever `T` is (as PyTorch keeps it), `T`'s for the running
+    /// averages.
+    fn dtype<T: Stored>(self) -> Dtype {
+        match self {
+            Kind::Step => Dtype::F32,
+            Kind::SquareAvg | Kind::AccDelta => T::SAFETENSORS,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Kind::Step => "step",
@@ -256,17 +266,16 @@ fn write_to<T: Stored, W: Write>(
             Ok(())
         };
     for (i, s) in &state {
-        // The step counter is F32 whatever the state's dtype, as PyTorch's.
-        push(tensor_name(*i, Kind::Step), Dtype::F32, &[], 1)?;
+        push(tensor_name(*i, Kind::Step), Kind::Step.dtype::<T>(), &[], 1)?;
         push(
             tensor_name(*i, Kind::SquareAvg),
-            T::SAFETENSORS,
+            Kind::SquareAvg.dtype::<T>(),
             &s.square_avg.shape,
             s.square_avg.data.len(),
         )?;
         push(
             tensor_name(*i, Kind::AccDelta),
-            T::SAFETENSORS,
+            Kind::AccDelta.dtype::<T>(),
             &s.acc_delta.shape,
             s.acc_delta.data.len(),
         )?;
@@ -412,11 +421,7 @@ fn plan<T: Stored>(name: &str, info: &TensorInfo) -> Result<Planned, CheckpointE
             quoted(name)
         ))
     })?;
-    let dtype = if kind == Kind::Step {
-        Dtype::F32
-    } else {
-        T::SAFETENSORS
-    };
+    let dtype = kind.dtype::<T>();
     if info.dtype != dtype {
         return Err(CheckpointError::format(format!(
             "safetensors: tensor {} has dtype {}; expected {dtype} ({})",
