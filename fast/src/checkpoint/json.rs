@@ -362,22 +362,11 @@ impl<'de> Deserialize<'de> for GroupDict {
 
 /// Each seed below is its own visitor, and is read with `deserialize_any`,
 /// so that whatever value comes reaches a visitor of this file (serde's
-/// own messages would quote a string whole).
+/// own messages would quote a string whole). `[T]` marks the seeds generic
+/// over the element type `T`.
 macro_rules! seed {
-    ($($t:ty),*) => {$(
-        impl<'de, T: Element> DeserializeSeed<'de> for $t {
-            type Value = <Self as Visitor<'de>>::Value;
-            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-                d.deserialize_any(self)
-            }
-        }
-    )*};
-}
-
-/// The seeds that do not depend on the element type.
-macro_rules! seed_untyped {
-    ($($t:ty),*) => {$(
-        impl<'de> DeserializeSeed<'de> for $t {
+    ($([$($g:ident)?] $t:ty),* $(,)?) => {$(
+        impl<'de, $($g: Element)?> DeserializeSeed<'de> for $t {
             type Value = <Self as Visitor<'de>>::Value;
             fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
                 d.deserialize_any(self)
@@ -387,20 +376,17 @@ macro_rules! seed_untyped {
 }
 
 seed!(
-    StateDictSeed<'_, T>,
-    StatesSeed<'_, T>,
-    EntrySeed<'_, T>,
-    TensorSeed<'_, T>,
-    DtypeSeed<'_, T>
-);
-
-seed_untyped!(
-    StateKeySeed<'_>,
-    GroupsSeed<'_>,
-    GroupSeed<'_>,
-    GroupKeySeed<'_>,
-    AtomSeed<'_>,
-    FieldSeed
+    [T] StateDictSeed<'_, T>,
+    [T] StatesSeed<'_, T>,
+    [T] EntrySeed<'_, T>,
+    [T] TensorSeed<'_, T>,
+    [T] DtypeSeed<'_, T>,
+    [] StateKeySeed<'_>,
+    [] GroupsSeed<'_>,
+    [] GroupSeed<'_>,
+    [] GroupKeySeed<'_>,
+    [] AtomSeed<'_>,
+    [] FieldSeed,
 );
 
 /// A string of the wrong place, quoted cut.
