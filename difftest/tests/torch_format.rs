@@ -339,10 +339,10 @@ fn the_legacy_pre_zip_format_is_refused_with_a_message() {
 }
 
 #[test]
-fn float64_state_is_refused_naming_the_dtype_and_the_tensor() {
+fn float64_state_into_a_float32_optimizer_is_refused_naming_both_dtypes_and_the_tensor() {
     refused_with(
         "float64",
-        &["torch.float64", "state[0].", "only torch.float32"],
+        &["state[0].square_avg has dtype torch.float64; expected torch.float32"],
     );
 }
 

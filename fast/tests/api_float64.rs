@@ -1,8 +1,13 @@
 //! float64 parameters through the optimizer API: `Param<f64>`, `NdParam`
 //! of f64, `Lent<f64>`; their state and state dicts are float64, in memory,
-//! in JSON and in safetensors; the `torch.save` format and another dtype's
-//! file are refused with messages that say why.
+//! in JSON, in safetensors and in the `torch.save` format (a float32 step,
+//! as PyTorch's); another dtype's file is refused with a message that names
+//! both dtypes.
 
+use std::borrow::Cow;
+
+use adadelta::checkpoint::torch::{self, Dtype, TorchFile, Value};
+use adadelta::checkpoint::{self, Durability, Format, SaveOptions, TensorRef};
 use adadelta::kernel::{self, Executor, Job, Numerics};
 use adadelta::{Adadelta, CheckpointError, Coefficients, Lent, NdParam, Options, Param, StateDict};
 
@@ -109,17 +114,148 @@ fn a_state_dict_of_the_other_dtype_is_refused_naming_both_dtypes() {
     assert!(err.contains("has dtype F64; expected F32"), "{err}");
 }
 
+/// Every element's bit pattern, NaN payloads and signed zeros included.
+fn state_bits(sd: &StateDict<f64>) -> Vec<(usize, u32, Vec<u64>, Vec<u64>)> {
+    let bits = |x: &[f64]| x.iter().map(|y| y.to_bits()).collect::<Vec<_>>();
+    sd.state
+        .iter()
+        .map(|(&i, s)| {
+            (
+                i,
+                s.step.to_bits(),
+                bits(s.square_avg.data()),
+                bits(s.acc_delta.data()),
+            )
+        })
+        .collect()
+}
+
 #[test]
-fn the_torch_format_refuses_float64_state_and_writes_nothing() {
+fn a_float64_state_dict_round_trips_through_the_torch_format_bit_for_bit() {
     let (opt, _) = stepped();
-    let path = temp("sd.pt");
-    let err = opt.save(&path).unwrap_err();
+    let mut sd = opt.state_dict();
+    // Values no step makes, which a file must still keep: NaNs with
+    // payloads and signs, a negative zero, an infinity, a subnormal.
+    let s = sd.state.get_mut(&0).expect("state");
+    s.square_avg.data_mut()[..4].copy_from_slice(&[
+        f64::from_bits(0x7ff8_0000_dead_beef),
+        -0.0,
+        f64::INFINITY,
+        f64::from_bits(1),
+    ]);
+    s.acc_delta.data_mut()[0] = f64::from_bits(0xfff4_0000_0000_0001); // a signalling NaN
+    let path = temp("roundtrip.pt");
+    sd.save(&path).expect("saves");
+    let read = checkpoint::load::<f64>(&path).expect("loads");
+    assert_eq!(state_bits(&read), state_bits(&sd));
+    assert_eq!(read.param_groups, sd.param_groups);
+    assert_eq!(read, sd);
+
+    // In the file: a float32 0-dim step and float64 averages, as
+    // `torch.save(opt.state_dict())` of a float64 torch.optim.Adadelta.
+    let mut file = TorchFile::open(&path).expect("opens");
+    let Some(Value::Dict(state)) = file.get("state") else {
+        panic!("no state: {:?}", file.root())
+    };
+    let tensor = |key: &str| match state[0].1.get(key) {
+        Some(Value::Tensor(t)) => (t.dtype, t.shape.clone()),
+        v => panic!("{key}: {v:?}"),
+    };
+    assert_eq!(tensor("step"), (Dtype::Float32, vec![]));
+    assert_eq!(tensor("square_avg"), (Dtype::Float64, vec![2, 3]));
+    assert_eq!(tensor("acc_delta"), (Dtype::Float64, vec![2, 3]));
+    assert_eq!(
+        state_bits(&file.state_dict::<f64>().expect("reads")),
+        state_bits(&sd)
+    );
+    std::fs::remove_file(&path).expect("removes");
+
+    // The optimizer's own save streams from its live state; its load
+    // continues exactly where the saved one was.
+    let path = temp("opt.pt");
+    opt.save(&path).expect("saves");
+    let mut fresh = Adadelta::new(
+        vec![
+            Param::from_vec_with_shape(vec![0.0f64; 6], vec![2, 3]).expect("shape"),
+            Param::from_vec(vec![0.0]),
+        ],
+        Options::default(),
+    )
+    .expect("valid");
+    fresh.load(&path).expect("loads");
+    std::fs::remove_file(&path).expect("removes");
+    assert_eq!(
+        state_bits(&fresh.state_dict()),
+        state_bits(&opt.state_dict())
+    );
+}
+
+#[test]
+fn the_torch_format_refuses_the_other_dtype_both_ways_naming_both() {
+    let (opt64, _) = stepped();
+    let path = temp("other.pt");
+    opt64.save(&path).expect("saves");
+    let err = checkpoint::load::<f32>(&path).unwrap_err();
     assert!(matches!(err, CheckpointError::Format { .. }), "{err:?}");
+    let err = err.to_string();
     assert!(
-        err.to_string().contains("float32 state only, not float64"),
+        err.contains("state[0].square_avg has dtype torch.float64; expected torch.float32"),
         "{err}"
     );
+    let mut opt32 = Adadelta::new(
+        vec![Param::new(vec![1.0; 6]), Param::new(vec![2.0])],
+        Options::default(),
+    )
+    .expect("valid");
+    opt32.params_mut()[0]
+        .set_grad(vec![0.5; 6])
+        .expect("length");
+    opt32.step().expect("steps");
+    let before = opt32.state_dict();
+    assert!(opt32.load(&path).is_err());
+    assert_eq!(opt32.state_dict(), before, "a refused load changes nothing");
+
+    opt32.save(&path).expect("saves");
+    let err = StateDict::<f64>::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("state[0].square_avg has dtype torch.float32; expected torch.float64"),
+        "{err}"
+    );
+
+    // A module state dict too: its tensors are read as what they are.
+    let w = [0.5_f32, -0.25];
+    let module = torch::tensors_value([(
+        "w",
+        TensorRef {
+            shape: vec![2].into(),
+            data: &w,
+        },
+    )]);
+    torch::save(&path, &module, Durability::NoSync).expect("saves");
+    let mut file = TorchFile::open(&path).expect("opens");
+    let err = file.tensors::<f64>().unwrap_err().to_string();
+    assert!(
+        err.contains("tensor w has dtype torch.float32; expected torch.float64"),
+        "{err}"
+    );
+    assert_eq!(file.tensors::<f32>().expect("reads")[0].1.data(), &w);
+    std::fs::remove_file(&path).expect("removes");
+}
+
+#[test]
+fn a_float64_save_that_fails_writes_nothing_and_keeps_the_old_file() {
+    let (opt, _) = stepped();
+    let sd = opt.state_dict();
+    let mut view = sd.as_ref();
+    view.state[0].1.acc_delta.shape = Cow::Owned(vec![7]); // 7 elements claimed, 6 held
+    let path = temp("failed.pt");
+    let err = checkpoint::save(&path, &view, &SaveOptions::new(Format::Torch)).unwrap_err();
+    assert!(err.to_string().contains("cannot hold 6 elements"), "{err}");
     assert!(!path.exists(), "nothing written");
+    std::fs::write(&path, b"the old file").expect("writes");
+    assert!(checkpoint::save(&path, &view, &SaveOptions::new(Format::Torch)).is_err());
+    assert_eq!(std::fs::read(&path).expect("reads"), b"the old file");
+    std::fs::remove_file(&path).expect("removes");
 }
 
 #[test]

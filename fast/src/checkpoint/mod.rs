@@ -151,18 +151,27 @@ impl SaveOptions {
 }
 
 /// Writes `sd` to `path` atomically, in the format of `options`. `T` is the
-/// state's element type (`f32` or `f64`, recorded as the tensors' dtype);
-/// the `torch.save` format holds float32 state only so far, and a float64
-/// save in it is a [`CheckpointError::Format`] that writes nothing.
+/// state's element type (`f32` or `f64`), recorded as the running
+/// averages' dtype in every format; the step counters are float32, as
+/// PyTorch keeps them (so a float64 state dict in the `torch.save` format
+/// is what `torch.save(opt.state_dict())` writes for a float64
+/// `torch.optim.Adadelta`).
 ///
 /// ```
 /// use adadelta::checkpoint::{self, Format, SaveOptions};
+/// use adadelta::{Adadelta, Param};
 /// let path = std::env::temp_dir().join(format!("adadelta-doc-cksave-{}", std::process::id()));
 /// let sd = adadelta::StateDict::<f32>::default();
 /// checkpoint::save(&path, &sd.as_ref(), &SaveOptions::new(Format::Safetensors))?;
 /// assert_eq!(checkpoint::load::<f32>(&path)?, sd);
+///
+/// let mut opt = Adadelta::new(vec![Param::from_vec(vec![1.0_f64, -2.0])], Default::default())?;
+/// opt.params_mut()[0].set_grad(vec![0.5, 0.25])?;
+/// opt.step()?;
+/// checkpoint::save(&path, &opt.state_dict_ref(), &SaveOptions::new(Format::Torch))?;
+/// assert_eq!(checkpoint::load::<f64>(&path)?, opt.state_dict());
 /// # std::fs::remove_file(&path)?;
-/// # Ok::<(), adadelta::CheckpointError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn save<T: Stored>(
     path: impl AsRef<Path>,
@@ -173,14 +182,15 @@ pub fn save<T: Stored>(
     let format = options.format.unwrap_or_else(|| Format::from_path(path));
     atomic_write(path, options.durability, |file| match format {
         Format::Json => json::write(sd, file),
-        Format::Torch => T::write_torch(file, sd, &torch::archive_name(path)),
+        Format::Torch => torch::write_state_dict(file, sd, &torch::archive_name(path)),
         Format::Safetensors => safetensors::write(file, sd),
     })
 }
 
 /// Reads a state dict from `path`, in whichever of the three formats it is,
-/// with state tensors of the element type `T` (`f32` or `f64`); a file
-/// whose state has another dtype is refused, naming it.
+/// with running averages of the element type `T` (`f32` or `f64`); a file
+/// whose averages have another dtype is refused, naming both dtypes and
+/// the tensor.
 ///
 /// ```
 /// let err = adadelta::checkpoint::load::<f32>("/nonexistent/x.pt").unwrap_err();
@@ -195,7 +205,7 @@ fn load_inner<T: Stored>(path: &Path) -> Result<StateDict<T>, CheckpointError> {
     let mut file = open(path)?;
     match sniff(&mut file)? {
         Format::Json => json::read(file),
-        Format::Torch => T::read_torch(file),
+        Format::Torch => torch::read_state_dict(file),
         Format::Safetensors => safetensors::read(file),
     }
 }

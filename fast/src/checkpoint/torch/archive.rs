@@ -304,17 +304,23 @@ impl<W: Write + Seek> ArchiveWriter<W> {
         Ok(())
     }
 
-    /// A record holding `data` as little-endian f32, written from the slice
+    /// A record holding elements of `width` bytes, given as `native`, their
+    /// bytes in this machine's order, written little-endian from the slice
     /// itself (no copy on a little-endian machine).
-    pub(crate) fn record_f32(&mut self, record: &str, data: &[f32]) -> Result<(), CheckpointError> {
-        self.start(record, data.len() * 4)?;
+    pub(crate) fn record_elements(
+        &mut self,
+        record: &str,
+        native: &[u8],
+        width: usize,
+    ) -> Result<(), CheckpointError> {
+        self.start(record, native.len())?;
         if cfg!(target_endian = "little") {
-            self.zip.write_all(bytemuck::cast_slice(data))?;
+            self.zip.write_all(native)?;
         } else {
             let mut buf = Vec::with_capacity(1 << 16);
-            for chunk in data.chunks(1 << 14) {
+            for chunk in native.chunks(width << 13) {
                 buf.clear();
-                buf.extend(chunk.iter().flat_map(|x| x.to_le_bytes()));
+                buf.extend(chunk.chunks_exact(width).flat_map(|x| x.iter().rev()));
                 self.zip.write_all(&buf)?;
             }
         }

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value as Json};
 
-use super::value::{TensorInfo, Value};
-use crate::checkpoint::{excerpt, json, CheckpointError, StateDictRef, TensorRef};
+use super::value::{AnyTensorRef, TensorInfo, Value};
+use crate::checkpoint::{excerpt, json, CheckpointError, StateDictRef, Stored, TensorRef};
 use crate::optimizer::extra::Tree;
 use crate::optimizer::group::{GROUP_KEYS, PARAM_NAMES};
 use crate::optimizer::{Extra, ExtraValue, ParamStateDict, StateDict, TensorData};
@@ -17,26 +17,40 @@ fn invalid(msg: String) -> CheckpointError {
     CheckpointError::from(Error::InvalidStateDict(msg))
 }
 
+/// Where the elements of a read value's tensors come from (the open file).
+pub(crate) trait Elements {
+    /// The elements of `t`, of the element type `E`; a tensor of another
+    /// dtype is refused, naming it as `what`.
+    fn tensor<E: Stored>(
+        &mut self,
+        t: &TensorInfo,
+        what: &str,
+    ) -> Result<TensorData<E>, CheckpointError>;
+
+    /// The value of `t`, a 1-element float32 or float64 tensor (any other
+    /// dtype is refused, naming it as `what`).
+    fn scalar(&mut self, t: &TensorInfo, what: &str) -> Result<f64, CheckpointError>;
+}
+
 /// The optimizer state dict `sd` as the value `torch.save(opt.state_dict())`
 /// pickles: `{"state": {0: {"step": tensor, "square_avg": tensor,
-/// "acc_delta": tensor}, ...}, "param_groups": [{"lr": ..., "params": [...]}]}`.
-pub(crate) fn state_dict_value<'a>(
-    sd: &'a StateDictRef<'a>,
-) -> Result<Value<TensorRef<'a>>, CheckpointError> {
+/// "acc_delta": tensor}, ...}, "param_groups": [{"lr": ..., "params": [...]}]}`,
+/// `step` a 0-dim float32 tensor whatever `E` is, as PyTorch keeps it.
+pub(crate) fn state_dict_value<'a, E: Stored>(
+    sd: &'a StateDictRef<'a, E>,
+) -> Result<Value<AnyTensorRef<'a>>, CheckpointError> {
     let state = sd
         .state
         .iter()
         .map(|(i, s)| {
+            let step = TensorRef {
+                shape: std::borrow::Cow::Borrowed(&[][..]),
+                data: std::slice::from_ref(&s.step),
+            };
             let entry = Value::dict([
-                (
-                    "step",
-                    Value::Tensor(TensorRef {
-                        shape: std::borrow::Cow::Borrowed(&[]),
-                        data: std::slice::from_ref(&s.step),
-                    }),
-                ),
-                ("square_avg", Value::Tensor(s.square_avg.clone())),
-                ("acc_delta", Value::Tensor(s.acc_delta.clone())),
+                ("step", Value::Tensor(step.into())),
+                ("square_avg", Value::Tensor(s.square_avg.clone().into())),
+                ("acc_delta", Value::Tensor(s.acc_delta.clone().into())),
             ]);
             Ok((Value::Int(index(*i)?), entry))
         })
@@ -130,12 +144,12 @@ fn from_json<T>(v: &ExtraValue) -> Result<Value<T>, String> {
 
 /// A Python value of a group as JSON text, compact, dicts in their order,
 /// for the group reader. A 1-element tensor (PyTorch's tensor `lr`) becomes
-/// its number, read by `scalar`; a float that is not finite becomes the
+/// its number, read from `elements`; a float that is not finite becomes the
 /// group reader's string (`"inf"`, `"-inf"`, `"nan"`).
 fn json_text(
     v: &Value,
     what: &dyn Fn() -> String,
-    scalar: &mut dyn FnMut(&TensorInfo) -> Result<f64, CheckpointError>,
+    elements: &mut impl Elements,
     out: &mut String,
 ) -> Result<(), CheckpointError> {
     let bad = |v: &Value| {
@@ -157,7 +171,7 @@ fn json_text(
                 if n > 0 {
                     out.push(',');
                 }
-                json_text(x, what, scalar, out)?;
+                json_text(x, what, elements, out)?;
             }
             out.push(']');
         }
@@ -170,11 +184,13 @@ fn json_text(
                 }
                 out.push_str(&text(k.as_str()));
                 out.push(':');
-                json_text(x, what, scalar, out)?;
+                json_text(x, what, elements, out)?;
             }
             out.push('}');
         }
-        Value::Tensor(t) if t.numel() == 1 => out.push_str(&text(&float_json(scalar(t)?))),
+        Value::Tensor(t) if t.numel() == 1 => {
+            out.push_str(&text(&float_json(elements.scalar(t, &what())?)))
+        }
         Value::Tensor(_) => return Err(bad(v)),
     }
     Ok(())
@@ -196,13 +212,12 @@ fn float_json(x: f64) -> Json {
     }
 }
 
-/// The optimizer state dict that `root` holds. `tensor` reads a tensor's
-/// elements (f32) and `scalar` a 1-element tensor of any float dtype.
-pub(crate) fn state_dict_from(
+/// The optimizer state dict that `root` holds, its running averages of
+/// `E`, its tensors' elements read from `elements`.
+pub(crate) fn state_dict_from<E: Stored>(
     root: &Value,
-    tensor: &mut dyn FnMut(&TensorInfo, &str) -> Result<TensorData, CheckpointError>,
-    scalar: &mut dyn FnMut(&TensorInfo) -> Result<f64, CheckpointError>,
-) -> Result<StateDict, CheckpointError> {
+    elements: &mut impl Elements,
+) -> Result<StateDict<E>, CheckpointError> {
     let Value::Dict(items) = root else {
         return Err(invalid(format!(
             "an optimizer state dict is a dict, but this file holds {}",
@@ -270,13 +285,15 @@ pub(crate) fn state_dict_from(
             }
         }
         let missing = |what: &str| invalid(format!("state[{index}] has no {what:?}"));
+        // The step counter is float32 here. Older PyTorch saved it as a
+        // number, and PyTorch under `torch.set_default_dtype(torch.float64)`
+        // as a float64 tensor: each is rounded to float32 as
+        // `torch.tensor(step, dtype=torch.float32)` rounds it.
         let step = match step.ok_or_else(|| missing("step"))? {
-            // Older PyTorch saved the step as a number.
             Value::Int(i) => *i as f64 as f32,
             Value::Float(x) => *x as f32,
             Value::Tensor(t) if t.numel() == 1 => {
-                let d = tensor(t, &format!("state[{index}].step"))?;
-                d.data()[0]
+                elements.scalar(t, &format!("state[{index}].step"))? as f32
             }
             v => {
                 return Err(invalid(format!(
@@ -287,7 +304,7 @@ pub(crate) fn state_dict_from(
         };
         let mut read = |v: Option<&Value>, key: &str| match v {
             None => Err(missing(key)),
-            Some(Value::Tensor(t)) => tensor(t, &format!("state[{index}].{key}")),
+            Some(Value::Tensor(t)) => elements.tensor(t, &format!("state[{index}].{key}")),
             Some(v) => Err(invalid(format!(
                 "state[{index}].{key} is {}, not a tensor",
                 v.kind()
@@ -336,7 +353,7 @@ pub(crate) fn state_dict_from(
                 return Err(invalid(format!("{} appears twice", what())));
             }
             let mut text = String::new();
-            json_text(v, &what, scalar, &mut text)?;
+            json_text(v, &what, elements, &mut text)?;
             let raw =
                 RawValue::from_string(text).map_err(|e| invalid(format!("{}: {e}", what())))?;
             let v =
@@ -355,13 +372,13 @@ pub(crate) fn state_dict_from(
 
 /// A module state dict (name → tensor) as the value `torch.save(model.state_dict())`
 /// pickles: an `OrderedDict`.
-pub(crate) fn tensors_value<'a, S: AsRef<str>>(
-    named: impl IntoIterator<Item = (S, TensorRef<'a>)>,
-) -> Value<TensorRef<'a>> {
+pub(crate) fn tensors_value<'a, S: AsRef<str>, T: Into<AnyTensorRef<'a>>>(
+    named: impl IntoIterator<Item = (S, T)>,
+) -> Value<AnyTensorRef<'a>> {
     Value::Dict(
         named
             .into_iter()
-            .map(|(k, t)| (Value::Str(k.as_ref().to_string()), Value::Tensor(t)))
+            .map(|(k, t)| (Value::Str(k.as_ref().to_string()), Value::Tensor(t.into())))
             .collect(),
     )
 }

@@ -13,7 +13,8 @@
 //!
 //! A tensor in the pickle is `torch._utils._rebuild_tensor_v2(storage,
 //! offset, size, stride, requires_grad, hooks)`, its storage a persistent id
-//! `('storage', torch.FloatStorage, key, location, numel)`.
+//! `('storage', torch.FloatStorage, key, location, numel)` (the storage
+//! class names the dtype: `torch.DoubleStorage` for float64).
 //!
 //! **The pickle subset is this crate's own.** No published crate reads and
 //! writes this format safely: a general unpickler executes code, and the
@@ -37,11 +38,22 @@
 //! share a storage: each is read into its own buffer) plus at most about
 //! 800 MiB, and a hostile file gives an error, never a panic or a hang.
 //!
-//! **What loads.** Tensors of other dtypes than float32 are read as
-//! [`TensorInfo`]s (their dtype is named) but cannot become state or
-//! parameters yet: [`TorchFile::tensor`] says so. The legacy pre-zip
-//! `torch.save` format (PyTorch < 1.6, or `_use_new_zipfile_serialization=False`)
-//! is recognised and refused with a message.
+//! **Dtypes.** float32 and float64 tensors are read and written, each as
+//! its element type ([`Stored`]: `f32`, `f64`); a written tree may mix them
+//! ([`AnyTensorRef`]). An optimizer state dict of `f64` is written as
+//! `torch.save(opt.state_dict())` writes a float64 `torch.optim.Adadelta`'s:
+//! `step` a 0-dim float32 tensor, `square_avg` and `acc_delta` float64. A
+//! read names the element type (`state_dict_at::<f64>`,
+//! `tensors_at::<f32>`, [`checkpoint::load::<f64>`](crate::checkpoint::load)):
+//! a tensor of another dtype is refused, naming both dtypes and the
+//! tensor. A `step` of float64 (what PyTorch saves under
+//! `torch.set_default_dtype(torch.float64)`) or a plain number (PyTorch
+//! before 1.12) is rounded to float32, as `torch.tensor(step,
+//! dtype=torch.float32)` rounds it; a `step` of any other dtype is refused.
+//! Tensors of other dtypes are read as [`TensorInfo`]s, which name their
+//! dtype, but their elements are not read. The legacy pre-zip `torch.save`
+//! format (PyTorch < 1.6, or `_use_new_zipfile_serialization=False`) is
+//! recognised and refused with a message.
 //!
 //! ```
 //! use adadelta::checkpoint::torch::{self, TorchFile, Value};
@@ -62,8 +74,8 @@
 //!
 //! let mut file = TorchFile::open(&path)?;
 //! assert_eq!(file.get("epoch"), Some(&Value::Int(3)));
-//! assert_eq!(file.state_dict_at("optimizer")?, opt.state_dict());
-//! let model = file.tensors_at("model")?;
+//! assert_eq!(file.state_dict_at::<f32>("optimizer")?, opt.state_dict());
+//! let model = file.tensors_at::<f32>("model")?;
 //! assert_eq!((model[0].0.as_str(), model[0].1.data()), ("w", &weights[..]));
 //! # std::fs::remove_file(&path)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -75,14 +87,15 @@ mod pickle;
 mod unpickle;
 mod value;
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 
-pub use value::{Dtype, TensorInfo, Value};
+pub use value::{AnyTensorRef, Dtype, TensorInfo, Value};
 
-use super::{atomic_write, excerpt, CheckpointError, Durability, StateDictRef, TensorRef};
+use super::{atomic_write, excerpt, CheckpointError, Durability, StateDictRef, Stored};
 use crate::optimizer::{StateDict, TensorData};
 use archive::{Archive, ArchiveWriter};
 
@@ -112,34 +125,51 @@ pub(crate) fn legacy_error() -> CheckpointError {
 
 /// The optimizer state dict `sd` as the [`Value`] that
 /// `torch.save(optimizer.state_dict())` pickles, to save alone or inside a
-/// training checkpoint. Its tensors borrow `sd`'s.
+/// training checkpoint. Its tensors borrow `sd`'s: each `step` a 0-dim
+/// float32 tensor (as PyTorch keeps it), `square_avg` and `acc_delta` of
+/// the state's element type `E`.
 ///
 /// ```
-/// let sd = adadelta::StateDict::<f32>::default();
-/// let view = sd.as_ref();
-/// let v = adadelta::checkpoint::torch::state_dict_value(&view)?;
-/// assert!(matches!(v.get("param_groups"), Some(adadelta::checkpoint::torch::Value::List(_))));
-/// # Ok::<(), adadelta::CheckpointError>(())
+/// use adadelta::checkpoint::torch::{self, Dtype, Value};
+/// use adadelta::{Adadelta, Param};
+/// let mut opt = Adadelta::new(vec![Param::from_vec(vec![1.0_f64, 2.0])], Default::default())?;
+/// opt.params_mut()[0].set_grad(vec![0.5, 0.5])?;
+/// opt.step()?;
+/// let view = opt.state_dict_ref();
+/// let v = torch::state_dict_value(&view)?;
+/// let Some(Value::Dict(state)) = v.get("state") else { unreachable!() };
+/// let dtype = |key| match state[0].1.get(key) { Some(Value::Tensor(t)) => t.dtype(), _ => unreachable!() };
+/// assert_eq!((dtype("step"), dtype("square_avg")), (Dtype::Float32, Dtype::Float64));
+/// assert!(matches!(v.get("param_groups"), Some(Value::List(_))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn state_dict_value<'a>(
-    sd: &'a StateDictRef<'a>,
-) -> Result<Value<TensorRef<'a>>, CheckpointError> {
+pub fn state_dict_value<'a, E: Stored>(
+    sd: &'a StateDictRef<'a, E>,
+) -> Result<Value<AnyTensorRef<'a>>, CheckpointError> {
     layout::state_dict_value(sd)
 }
 
 /// A module state dict (name → tensor, in order) as the [`Value`] that
 /// `torch.save(model.state_dict())` pickles; `load_state_dict` of a PyTorch
-/// module takes it.
+/// module takes it. Each tensor is a
+/// [`TensorRef`](crate::checkpoint::TensorRef) of `f32` or `f64`, or, to
+/// mix dtypes in one dict, an [`AnyTensorRef`].
 ///
 /// ```
 /// use adadelta::checkpoint::{torch, TensorRef};
 /// let w = [0.5_f32; 6];
 /// let v = torch::tensors_value([("fc.weight", TensorRef { shape: vec![2, 3].into(), data: &w })]);
 /// assert!(matches!(v.get("fc.weight"), Some(torch::Value::Tensor(_))));
+/// let (a, b) = ([1.0_f32], [2.0_f64]);
+/// let mixed = torch::tensors_value([
+///     ("a", torch::AnyTensorRef::from(TensorRef { shape: vec![1].into(), data: &a })),
+///     ("b", TensorRef { shape: vec![1].into(), data: &b }.into()),
+/// ]);
+/// assert!(matches!(mixed.get("b"), Some(torch::Value::Tensor(t)) if t.dtype() == torch::Dtype::Float64));
 /// ```
-pub fn tensors_value<'a, S: AsRef<str>>(
-    named: impl IntoIterator<Item = (S, TensorRef<'a>)>,
-) -> Value<TensorRef<'a>> {
+pub fn tensors_value<'a, S: AsRef<str>, T: Into<AnyTensorRef<'a>>>(
+    named: impl IntoIterator<Item = (S, T)>,
+) -> Value<AnyTensorRef<'a>> {
     layout::tensors_value(named)
 }
 
@@ -148,7 +178,7 @@ pub fn tensors_value<'a, S: AsRef<str>>(
 /// weights_only=True)` reads it.
 pub fn save(
     path: impl AsRef<Path>,
-    value: &Value<TensorRef<'_>>,
+    value: &Value<AnyTensorRef<'_>>,
     durability: Durability,
 ) -> Result<(), CheckpointError> {
     let path = path.as_ref();
@@ -160,15 +190,15 @@ pub fn save(
 /// the folder `archive`.
 ///
 /// ```
-/// use adadelta::checkpoint::torch::{self, Value};
+/// use adadelta::checkpoint::torch::{self, AnyTensorRef, Value};
 /// let mut out = std::io::Cursor::new(Vec::new());
-/// torch::write(&mut out, &Value::<adadelta::checkpoint::TensorRef>::Int(7), "archive")?;
+/// torch::write(&mut out, &Value::<AnyTensorRef>::Int(7), "archive")?;
 /// assert_eq!(&out.get_ref()[..2], b"PK");
 /// # Ok::<(), adadelta::CheckpointError>(())
 /// ```
 pub fn write<W: Write + Seek>(
     writer: W,
-    value: &Value<TensorRef<'_>>,
+    value: &Value<AnyTensorRef<'_>>,
     archive: &str,
 ) -> Result<(), CheckpointError> {
     let (pkl, tensors) = pickle::pickle(value)?;
@@ -178,7 +208,7 @@ pub fn write<W: Write + Seek>(
     zip.record(".storage_alignment", b"64")?;
     zip.record("byteorder", b"little")?;
     for (key, t) in tensors.iter().enumerate() {
-        zip.record_f32(&format!("data/{key}"), t.data)?;
+        zip.record_elements(&format!("data/{key}"), t.native_bytes(), t.dtype().size())?;
     }
     zip.record("version", b"3\n")?;
     zip.record(".data/serialization_id", serialization_id(&pkl).as_bytes())?;
@@ -198,16 +228,16 @@ fn serialization_id(pkl: &[u8]) -> String {
 }
 
 /// The `torch.save` writer of [`checkpoint::save`](crate::checkpoint::save).
-pub(crate) fn write_state_dict(
+pub(crate) fn write_state_dict<E: Stored>(
     file: &mut File,
-    sd: &StateDictRef<'_>,
+    sd: &StateDictRef<'_, E>,
     archive: &str,
 ) -> Result<(), CheckpointError> {
     write(file, &layout::state_dict_value(sd)?, archive)
 }
 
 /// The `torch.save` reader of [`checkpoint::load`](crate::checkpoint::load).
-pub(crate) fn read_state_dict(file: File) -> Result<StateDict, CheckpointError> {
+pub(crate) fn read_state_dict<E: Stored>(file: File) -> Result<StateDict<E>, CheckpointError> {
     TorchFile::from_file(file)?.state_dict()
 }
 
@@ -219,14 +249,20 @@ pub(crate) fn read_state_dict(file: File) -> Result<StateDict, CheckpointError> 
 /// checkpoint holds one under a key); a module's state dict with
 /// [`tensors`](Self::tensors) / [`tensors_at`](Self::tensors_at); anything
 /// else (an epoch, a scheduler's state) from [`root`](Self::root) and
-/// [`get`](Self::get). See the [module docs](self) for an example.
+/// [`get`](Self::get). Each read of elements names their element type,
+/// `f32` or `f64` (`file.state_dict_at::<f64>("optimizer")`). See the
+/// [module docs](self) for an example.
 pub struct TorchFile {
     archive: Archive,
     root: Value,
     path: Option<PathBuf>,
-    /// Storages read ahead, in parallel ([`prefetch`](Self::prefetch)), by key.
-    ready: HashMap<String, Vec<f32>>,
+    /// Storages read ahead, in parallel ([`prefetch`](Self::prefetch)), by
+    /// key: a [`Ready`] of the element type being read.
+    ready: Option<Box<dyn Any + Send + Sync>>,
 }
+
+/// Storages read ahead, by key, of one element type.
+type Ready<E> = HashMap<String, Vec<E>>;
 
 impl std::fmt::Debug for TorchFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -279,7 +315,7 @@ impl TorchFile {
             archive,
             root,
             path: None,
-            ready: HashMap::new(),
+            ready: None,
         })
     }
 
@@ -300,24 +336,45 @@ impl TorchFile {
         self.root.get(key)
     }
 
-    /// The elements of a float32 tensor of this file, in row-major order,
-    /// read straight into the returned tensor's buffer (a contiguous tensor
-    /// that fills its storage, as `torch.save` writes them, is read with no
-    /// copy; any other view is gathered from its storage).
-    pub fn tensor(&mut self, info: &TensorInfo) -> Result<TensorData, CheckpointError> {
+    /// The elements of a tensor of this file, of the element type `E`
+    /// (`f32` for a float32 tensor, `f64` for a float64 one), in row-major
+    /// order, read straight into the returned tensor's buffer (a contiguous
+    /// tensor that fills its storage, as `torch.save` writes them, is read
+    /// with no copy; any other view is gathered from its storage). A tensor
+    /// of another dtype is refused, naming both dtypes.
+    ///
+    /// ```
+    /// use adadelta::checkpoint::torch::{self, TorchFile, Value};
+    /// use adadelta::checkpoint::{Durability, TensorRef};
+    /// let path = std::env::temp_dir().join(format!("adadelta-doc-tensor-{}.pt", std::process::id()));
+    /// let w = [0.25_f64, -1.0];
+    /// torch::save(&path, &torch::tensors_value([("w", TensorRef { shape: vec![2].into(), data: &w })]), Durability::NoSync)?;
+    /// let mut file = TorchFile::open(&path)?;
+    /// let Some(Value::Tensor(info)) = file.get("w").cloned() else { unreachable!() };
+    /// assert_eq!(file.tensor::<f64>(&info)?.data(), &w);
+    /// let err = file.tensor::<f32>(&info).unwrap_err().to_string();
+    /// assert!(err.contains("has dtype torch.float64; expected torch.float32"), "{err}");
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tensor<E: Stored>(
+        &mut self,
+        info: &TensorInfo,
+    ) -> Result<TensorData<E>, CheckpointError> {
         self.read_tensor(info, "a tensor")
             .map_err(|e| self.at_path(e))
     }
 
-    fn read_tensor(
+    fn read_tensor<E: Stored>(
         &mut self,
         info: &TensorInfo,
         what: &str,
-    ) -> Result<TensorData, CheckpointError> {
-        if info.dtype != Dtype::Float32 {
+    ) -> Result<TensorData<E>, CheckpointError> {
+        if info.dtype != E::TORCH {
             return Err(CheckpointError::format(format!(
-                "{what} is {}; only torch.float32 tensors are supported",
-                info.dtype
+                "{what} has dtype {}; expected {}",
+                info.dtype,
+                E::TORCH
             )));
         }
         let numel = info.numel();
@@ -332,77 +389,86 @@ impl TorchFile {
             )));
         }
         let size = self.archive.storage_size(&info.storage)?;
+        let width = std::mem::size_of::<E>() as u128;
         // (In u128: the pickle's size may be any non-negative int.)
-        if u128::from(size) != info.storage_len as u128 * 4 {
+        if u128::from(size) != info.storage_len as u128 * width {
             return Err(CheckpointError::format(format!(
-                "{what}: storage {} holds {size} bytes, not the {} of its {} float32 elements",
+                "{what}: storage {} holds {size} bytes, not the {} of its {} {} elements",
                 excerpt(&info.storage),
-                info.storage_len as u128 * 4,
-                info.storage_len
+                info.storage_len as u128 * width,
+                info.storage_len,
+                E::DTYPE
             )));
         }
-        let alloc = |n: usize| -> Result<Vec<f32>, CheckpointError> {
+        let alloc = |n: usize| -> Result<Vec<E>, CheckpointError> {
             let mut v = Vec::new();
             v.try_reserve_exact(n).map_err(|_| {
                 CheckpointError::format(format!("{what}: cannot allocate {n} elements"))
             })?;
-            v.resize(n, 0.0);
+            v.resize(n, E::default());
             Ok(v)
         };
-        if let Some(data) = self.ready.remove(&info.storage) {
-            if whole(info) {
-                return TensorData::new(info.shape.clone(), data)
-                    .map_err(|e| CheckpointError::format(e.to_string()));
+        let ready = whole(info)
+            .then(|| self.ready_mut::<E>()?.remove(&info.storage))
+            .flatten();
+        let data = match ready {
+            Some(data) => data,
+            None => {
+                let mut storage = alloc(info.storage_len)?;
+                self.archive
+                    .read_storage(&info.storage, bytemuck::cast_slice_mut(&mut storage))?;
+                to_native(&mut storage);
+                if whole(info) {
+                    storage
+                } else {
+                    let mut out = alloc(numel)?;
+                    gather(&storage, info, &mut out);
+                    out
+                }
             }
-            self.ready.insert(info.storage.clone(), data);
-        }
-        let mut storage = alloc(info.storage_len)?;
-        self.archive
-            .read_storage(&info.storage, bytemuck::cast_slice_mut(&mut storage))?;
-        if cfg!(target_endian = "big") {
-            storage
-                .iter_mut()
-                .for_each(|x| *x = f32::from_bits(x.to_bits().swap_bytes()));
-        }
-        let data = if whole(info) {
-            storage
-        } else {
-            let mut out = alloc(numel)?;
-            gather(&storage, info, &mut out);
-            out
         };
-        TensorData::new(info.shape.clone(), data)
+        TensorData::from_parts(info.shape.clone(), data)
             .map_err(|e| CheckpointError::format(e.to_string()))
     }
 
-    /// A 1-element tensor's value as an f64 (float32 or float64).
-    fn read_scalar(&mut self, info: &TensorInfo) -> Result<f64, CheckpointError> {
+    /// The storages read ahead of the element type `E`, if they are of it.
+    fn ready_mut<E: Stored>(&mut self) -> Option<&mut Ready<E>> {
+        self.ready.as_mut()?.downcast_mut()
+    }
+
+    /// A 1-element tensor's value as an f64 (float32 or float64; `what`
+    /// names it in an error).
+    fn read_scalar(&mut self, info: &TensorInfo, what: &str) -> Result<f64, CheckpointError> {
         match info.dtype {
-            Dtype::Float32 => Ok(f64::from(self.read_tensor(info, "a scalar")?.data()[0])),
-            Dtype::Float64 => {
-                let size = self.archive.storage_size(&info.storage)?;
-                if u128::from(size) != info.storage_len as u128 * 8
-                    || info.offset >= info.storage_len
-                {
-                    return Err(CheckpointError::format(
-                        "a float64 scalar's storage is not its size",
-                    ));
-                }
-                let mut bytes = vec![0u8; size as usize];
-                self.archive.read_storage(&info.storage, &mut bytes)?;
-                let at = info.offset * 8;
-                Ok(f64::from_le_bytes(
-                    bytes[at..at + 8].try_into().expect("8 bytes"),
-                ))
-            }
+            Dtype::Float32 => Ok(f64::from(self.read_tensor::<f32>(info, what)?.data()[0])),
+            Dtype::Float64 => Ok(self.read_tensor::<f64>(info, what)?.data()[0]),
             d => Err(CheckpointError::format(format!(
-                "a scalar tensor of {d}; float32 and float64 are read"
+                "{what} has dtype {d}; expected {} or {}",
+                Dtype::Float32,
+                Dtype::Float64
             ))),
         }
     }
 
-    /// The optimizer state dict the file holds (`torch.save(opt.state_dict())`).
-    pub fn state_dict(&mut self) -> Result<StateDict, CheckpointError> {
+    /// The optimizer state dict the file holds (`torch.save(opt.state_dict())`),
+    /// its running averages of the element type `E` (`f32` or `f64`).
+    ///
+    /// ```
+    /// use adadelta::checkpoint::torch::TorchFile;
+    /// use adadelta::{Adadelta, Param};
+    /// let path = std::env::temp_dir().join(format!("adadelta-doc-torchsd-{}.pt", std::process::id()));
+    /// let mut opt = Adadelta::new(vec![Param::from_vec(vec![1.0_f64, 2.0])], Default::default())?;
+    /// opt.params_mut()[0].set_grad(vec![0.5, 0.5])?;
+    /// opt.step()?;
+    /// opt.save(&path)?;
+    /// let mut file = TorchFile::open(&path)?;
+    /// assert_eq!(file.state_dict::<f64>()?, opt.state_dict());
+    /// let err = file.state_dict::<f32>().unwrap_err().to_string();
+    /// assert!(err.contains("state[0].square_avg has dtype torch.float64; expected torch.float32"), "{err}");
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn state_dict<E: Stored>(&mut self) -> Result<StateDict<E>, CheckpointError> {
         let root = std::mem::replace(&mut self.root, Value::None);
         let r = self.state_dict_of(&root);
         self.root = root;
@@ -410,8 +476,9 @@ impl TorchFile {
     }
 
     /// The optimizer state dict under the key `key` of a training checkpoint
-    /// (`torch.save({"optimizer": opt.state_dict(), ...})`).
-    pub fn state_dict_at(&mut self, key: &str) -> Result<StateDict, CheckpointError> {
+    /// (`torch.save({"optimizer": opt.state_dict(), ...})`), its running
+    /// averages of the element type `E`.
+    pub fn state_dict_at<E: Stored>(&mut self, key: &str) -> Result<StateDict<E>, CheckpointError> {
         let root = std::mem::replace(&mut self.root, Value::None);
         let r = match root.get(key) {
             Some(v) => self.state_dict_of(v),
@@ -421,11 +488,12 @@ impl TorchFile {
         r.map_err(|e| self.at_path(e))
     }
 
-    /// Reads ahead, on the rayon pool, every float32 tensor of `v` that is a
-    /// whole storage (all of `torch.save`'s tensors are): each straight into
-    /// the buffer it is returned in, with its CRC-32 checked. Memory is what
-    /// the tensors of `v` take, no more than reading them one by one.
-    fn prefetch(&mut self, v: &Value) -> Result<(), CheckpointError> {
+    /// Reads ahead, on the rayon pool, every tensor of `v` of the element
+    /// type `E` that is a whole storage (all of `torch.save`'s tensors are):
+    /// each straight into the buffer it is returned in, with its CRC-32
+    /// checked. Memory is what those tensors take, no more than reading them
+    /// one by one.
+    fn prefetch<E: Stored>(&mut self, v: &Value) -> Result<(), CheckpointError> {
         if !cfg!(any(unix, windows)) {
             return Ok(()); // read one by one
         }
@@ -434,11 +502,11 @@ impl TorchFile {
         let mut jobs = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for info in infos {
-            if info.dtype != Dtype::Float32 || !whole(info) || !seen.insert(&info.storage) {
+            if info.dtype != E::TORCH || !whole(info) || !seen.insert(&info.storage) {
                 continue; // read (or refused) one by one, with its name in the error
             }
             let extent = self.archive.storage_extent(&info.storage)?;
-            let mut buf: Vec<f32> = Vec::new();
+            let mut buf: Vec<E> = Vec::new();
             buf.try_reserve_exact(info.storage_len).map_err(|_| {
                 CheckpointError::format(format!("cannot allocate {} elements", info.storage_len))
             })?;
@@ -449,46 +517,39 @@ impl TorchFile {
         use rayon::prelude::*;
         let archive = &self.archive;
         jobs.par_iter_mut().try_for_each(|(key, extent, buf)| {
-            buf.resize(buf.capacity(), 0.0);
+            buf.resize(buf.capacity(), E::default());
             archive.read_extent(key, extent, bytemuck::cast_slice_mut(buf))?;
-            if cfg!(target_endian = "big") {
-                buf.iter_mut()
-                    .for_each(|x| *x = f32::from_bits(x.to_bits().swap_bytes()));
-            }
+            to_native(buf);
             Ok::<(), CheckpointError>(())
         })?;
-        self.ready = jobs.into_iter().map(|(k, _, b)| (k, b)).collect();
+        let ready: Ready<E> = jobs.into_iter().map(|(k, _, b)| (k, b)).collect();
+        self.ready = Some(Box::new(ready));
         Ok(())
     }
 
-    fn state_dict_of(&mut self, v: &Value) -> Result<StateDict, CheckpointError> {
+    fn state_dict_of<E: Stored>(&mut self, v: &Value) -> Result<StateDict<E>, CheckpointError> {
         let r = self
-            .prefetch(v)
-            .and_then(|()| self.state_dict_unprefetched(v));
-        self.ready.clear();
+            .prefetch::<E>(v)
+            .and_then(|()| layout::state_dict_from(v, self));
+        self.ready = None;
         r
     }
 
-    fn state_dict_unprefetched(&mut self, v: &Value) -> Result<StateDict, CheckpointError> {
-        let cell = std::cell::RefCell::new(self);
-        layout::state_dict_from(
-            v,
-            &mut |t, what| cell.borrow_mut().read_tensor(t, what),
-            &mut |t| cell.borrow_mut().read_scalar(t),
-        )
-    }
-
     /// The module state dict the file holds (`torch.save(model.state_dict())`):
-    /// every name and its tensor, in order.
-    pub fn tensors(&mut self) -> Result<Vec<(String, TensorData)>, CheckpointError> {
+    /// every name and its tensor, in order, each of the element type `E`.
+    pub fn tensors<E: Stored>(&mut self) -> Result<Vec<(String, TensorData<E>)>, CheckpointError> {
         let root = std::mem::replace(&mut self.root, Value::None);
         let r = self.tensors_of(&root, "the file");
         self.root = root;
         r.map_err(|e| self.at_path(e))
     }
 
-    /// The module state dict under the key `key` of a training checkpoint.
-    pub fn tensors_at(&mut self, key: &str) -> Result<Vec<(String, TensorData)>, CheckpointError> {
+    /// The module state dict under the key `key` of a training checkpoint,
+    /// each tensor of the element type `E`.
+    pub fn tensors_at<E: Stored>(
+        &mut self,
+        key: &str,
+    ) -> Result<Vec<(String, TensorData<E>)>, CheckpointError> {
         let root = std::mem::replace(&mut self.root, Value::None);
         let r = match root.get(key) {
             Some(v) => self.tensors_of(v, key),
@@ -498,23 +559,23 @@ impl TorchFile {
         r.map_err(|e| self.at_path(e))
     }
 
-    fn tensors_of(
+    fn tensors_of<E: Stored>(
         &mut self,
         v: &Value,
         what: &str,
-    ) -> Result<Vec<(String, TensorData)>, CheckpointError> {
+    ) -> Result<Vec<(String, TensorData<E>)>, CheckpointError> {
         let r = self
-            .prefetch(v)
+            .prefetch::<E>(v)
             .and_then(|()| self.tensors_unprefetched(v, what));
-        self.ready.clear();
+        self.ready = None;
         r
     }
 
-    fn tensors_unprefetched(
+    fn tensors_unprefetched<E: Stored>(
         &mut self,
         v: &Value,
         what: &str,
-    ) -> Result<Vec<(String, TensorData)>, CheckpointError> {
+    ) -> Result<Vec<(String, TensorData<E>)>, CheckpointError> {
         let Value::Dict(items) = v else {
             return Err(CheckpointError::format(format!(
                 "{} holds {}, not a dict of tensors",
@@ -537,6 +598,20 @@ impl TorchFile {
                 Ok((name.clone(), data))
             })
             .collect()
+    }
+}
+
+impl layout::Elements for TorchFile {
+    fn tensor<E: Stored>(
+        &mut self,
+        t: &TensorInfo,
+        what: &str,
+    ) -> Result<TensorData<E>, CheckpointError> {
+        self.read_tensor(t, what)
+    }
+
+    fn scalar(&mut self, t: &TensorInfo, what: &str) -> Result<f64, CheckpointError> {
+        self.read_scalar(t, what)
     }
 }
 
@@ -576,7 +651,7 @@ fn collect<'v>(v: &'v Value, out: &mut Vec<&'v TensorInfo>) {
 }
 
 /// Copies a strided view of `storage` into `out`, in row-major order.
-fn gather(storage: &[f32], info: &TensorInfo, out: &mut [f32]) {
+fn gather<E: Copy>(storage: &[E], info: &TensorInfo, out: &mut [E]) {
     let n = info.shape.len();
     let mut index = vec![0usize; n];
     for slot in out.iter_mut() {
@@ -594,5 +669,13 @@ fn gather(storage: &[f32], info: &TensorInfo, out: &mut [f32]) {
             }
             index[d] = 0;
         }
+    }
+}
+
+/// Elements read as little-endian bytes, in this machine's order (nothing
+/// to do on a little-endian machine).
+fn to_native<E: Stored>(data: &mut [E]) {
+    if cfg!(target_endian = "big") {
+        data.iter_mut().for_each(|x| *x = x.le_to_native());
     }
 }

@@ -1,17 +1,17 @@
 //! Writing `data.pkl`: a [`Value`] as pickle protocol 2, with the opcodes
 //! and globals `torch.save` uses, so that `torch.load(weights_only=True)`
 //! reads it. Tensors become `torch._utils._rebuild_tensor_v2` of a
-//! persistent storage id; their data is written by the caller, in the order
-//! [`pickle`] returns them.
+//! persistent storage id of their dtype's storage class; their data is
+//! written by the caller, in the order [`pickle`] returns them.
 
-use super::value::Value;
-use crate::checkpoint::{CheckpointError, TensorRef};
+use super::value::{AnyTensorRef, Value};
+use crate::checkpoint::CheckpointError;
 
 /// `value` as pickle bytes, and its tensors in storage-key order (storage
 /// `"0"` first).
 pub(crate) fn pickle<'v, 'a>(
-    value: &'v Value<TensorRef<'a>>,
-) -> Result<(Vec<u8>, Vec<&'v TensorRef<'a>>), CheckpointError> {
+    value: &'v Value<AnyTensorRef<'a>>,
+) -> Result<(Vec<u8>, Vec<&'v AnyTensorRef<'a>>), CheckpointError> {
     let mut w = Writer {
         out: vec![0x80, 2],
         tensors: Vec::new(),
@@ -23,7 +23,7 @@ pub(crate) fn pickle<'v, 'a>(
 
 struct Writer<'v, 'a> {
     out: Vec<u8>,
-    tensors: Vec<&'v TensorRef<'a>>,
+    tensors: Vec<&'v AnyTensorRef<'a>>,
 }
 
 impl<'v, 'a> Writer<'v, 'a> {
@@ -95,33 +95,33 @@ impl<'v, 'a> Writer<'v, 'a> {
         Ok(())
     }
 
-    fn tensor(&mut self, t: &'v TensorRef<'a>) -> Result<(), CheckpointError> {
-        if crate::shape::numel(&t.shape) != Some(t.data.len()) {
+    fn tensor(&mut self, t: &'v AnyTensorRef<'a>) -> Result<(), CheckpointError> {
+        let shape = t.shape();
+        if crate::shape::numel(shape) != Some(t.len()) {
             return Err(CheckpointError::format(format!(
-                "a tensor of shape {:?} cannot hold {} elements",
-                t.shape,
-                t.data.len()
+                "a tensor of shape {shape:?} cannot hold {} elements",
+                t.len()
             )));
         }
         let key = self.tensors.len().to_string();
         self.tensors.push(t);
-        let mut stride = vec![1usize; t.shape.len()];
-        for i in (0..t.shape.len().saturating_sub(1)).rev() {
-            stride[i] = stride[i + 1] * t.shape[i + 1].max(1);
+        let mut stride = vec![1usize; shape.len()];
+        for i in (0..shape.len().saturating_sub(1)).rev() {
+            stride[i] = stride[i + 1] * shape[i + 1].max(1);
         }
         self.global("torch._utils", "_rebuild_tensor_v2");
         self.out.push(b'(');
         // The persistent id: ('storage', torch.FloatStorage, key, 'cpu', numel)
         self.out.push(b'(');
         self.str("storage")?;
-        self.global("torch", "FloatStorage");
+        self.global("torch", t.dtype().storage_class());
         self.str(&key)?;
         self.str("cpu")?;
-        self.int(t.data.len() as i64);
+        self.int(t.len() as i64);
         self.out.push(b't');
         self.out.push(b'Q');
         self.int(0); // storage offset
-        self.tuple_of_ints(&t.shape)?;
+        self.tuple_of_ints(shape)?;
         self.tuple_of_ints(&stride)?;
         self.out.push(0x89); // requires_grad = False
         self.global("collections", "OrderedDict");
@@ -132,7 +132,11 @@ impl<'v, 'a> Writer<'v, 'a> {
         Ok(())
     }
 
-    fn value(&mut self, v: &'v Value<TensorRef<'a>>, depth: usize) -> Result<(), CheckpointError> {
+    fn value(
+        &mut self,
+        v: &'v Value<AnyTensorRef<'a>>,
+        depth: usize,
+    ) -> Result<(), CheckpointError> {
         if depth > super::unpickle::MAX_DEPTH {
             return Err(CheckpointError::format(
                 "a value nested too deep to be read back",

@@ -1,13 +1,16 @@
 //! [`Value`]: what a `torch.save` file holds, as a tree: Python's `None`,
 //! booleans, integers, floats, strings, lists, tuples, dicts, and
-//! tensors.
+//! tensors ([`TensorInfo`] when read, [`AnyTensorRef`] when written).
 
+use std::borrow::Cow;
 use std::fmt;
 
+use crate::checkpoint::{Stored, TensorRef};
+
 /// The element type of a tensor in a `torch.save` file (its storage class).
-/// Only [`Dtype::Float32`] tensors can become an optimizer's state or a
-/// parameter today; the others are recognised so that an error can name
-/// them.
+/// [`Dtype::Float32`] and [`Dtype::Float64`] tensors are read and written
+/// (the element types that are [`Stored`]: `f32` and `f64`); the others are
+/// recognised so that an error can name them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Dtype {
@@ -57,6 +60,21 @@ impl Dtype {
     /// The dtype of a storage class name (`"FloatStorage"`).
     pub(crate) fn from_storage(name: &str) -> Option<Dtype> {
         Dtype::ALL.iter().find(|(_, n)| *n == name).map(|(d, _)| *d)
+    }
+
+    /// The storage class name of this dtype in `torch.save` files, as in
+    /// `torch.DoubleStorage`.
+    ///
+    /// ```
+    /// use adadelta::checkpoint::torch::Dtype;
+    /// assert_eq!(Dtype::Float64.storage_class(), "DoubleStorage");
+    /// ```
+    pub fn storage_class(self) -> &'static str {
+        Dtype::ALL
+            .iter()
+            .find(|(d, _)| *d == self)
+            .map(|(_, n)| *n)
+            .expect("every dtype is in Dtype::ALL")
     }
 
     /// Bytes per element.
@@ -139,9 +157,96 @@ impl TensorInfo {
     }
 }
 
+/// A tensor to write to a `torch.save` file: a borrowed [`TensorRef`] of
+/// any element type the formats store ([`Stored`]: `f32`, `f64`), tagged
+/// with its [`Dtype`], so that one [`Value`] tree can hold tensors of
+/// several dtypes, as PyTorch's float64 optimizer state dict does (a
+/// float32 `step`, float64 `square_avg` and `acc_delta`). Made from a
+/// `TensorRef` with `From`; nothing is copied.
+///
+/// ```
+/// use adadelta::checkpoint::torch::{AnyTensorRef, Dtype};
+/// use adadelta::checkpoint::TensorRef;
+/// let w = [0.5_f64, -1.0, 2.0];
+/// let t = AnyTensorRef::from(TensorRef { shape: vec![3].into(), data: &w });
+/// assert_eq!((t.dtype(), t.shape(), t.len()), (Dtype::Float64, &[3][..], 3));
+/// assert_eq!(t.data::<f64>(), Some(&w[..])); // the same memory
+/// assert_eq!(t.data::<f32>(), None);
+/// ```
+#[derive(Clone)]
+pub struct AnyTensorRef<'a> {
+    shape: Cow<'a, [usize]>,
+    dtype: Dtype,
+    /// The elements' bytes, in this machine's byte order; `dtype.size()`
+    /// bytes each, aligned for their element type.
+    bytes: &'a [u8],
+}
+
+impl<'a> AnyTensorRef<'a> {
+    /// The element type.
+    pub fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+
+    /// The shape (a writer refuses it if its product is not
+    /// [`len`](Self::len)).
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.bytes.len() / self.dtype.size()
+    }
+
+    /// Whether there is no element.
+    ///
+    /// ```
+    /// use adadelta::checkpoint::{torch::AnyTensorRef, TensorRef};
+    /// assert!(AnyTensorRef::from(TensorRef::<f32> { shape: vec![0].into(), data: &[] }).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The elements, if they are of the element type `E`.
+    pub fn data<E: Stored>(&self) -> Option<&'a [E]> {
+        if self.dtype != E::TORCH {
+            return None;
+        }
+        bytemuck::try_cast_slice(self.bytes).ok()
+    }
+
+    /// The elements' bytes in this machine's byte order.
+    pub(crate) fn native_bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+}
+
+impl<'a, E: Stored> From<TensorRef<'a, E>> for AnyTensorRef<'a> {
+    fn from(t: TensorRef<'a, E>) -> Self {
+        AnyTensorRef {
+            shape: t.shape,
+            dtype: E::TORCH,
+            bytes: bytemuck::cast_slice(t.data),
+        }
+    }
+}
+
+impl fmt::Debug for AnyTensorRef<'_> {
+    /// The dtype, the shape and the number of elements (not the elements).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AnyTensorRef")
+            .field("dtype", &self.dtype)
+            .field("shape", &self.shape)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
 /// A Python value from a `torch.save` file, or to write to one. `T` is
-/// what a tensor is: [`TensorInfo`] when read, a
-/// [`TensorRef`](crate::checkpoint::TensorRef) when written.
+/// what a tensor is: [`TensorInfo`] when read, an [`AnyTensorRef`] when
+/// written.
 ///
 /// ```
 /// use adadelta::checkpoint::torch::Value;
