@@ -428,6 +428,22 @@ impl Compared for f64 {
     }
 }
 
+/// bfloat16 and float16 by their own bits (widening to f32 would quiet a
+/// signalling NaN in `half`'s conversion).
+macro_rules! compared_half {
+    ($($h:ty),*) => {$(
+        impl Compared for $h {
+            fn same(nan: NanBits, x: $h, y: $h) -> bool {
+                use adadelta_reference::Format;
+                let quiet = |v: $h| v.is_nan() && Format::to_bits(v) & <$h as Format>::QUIET_BIT != 0;
+                x.to_bits() == y.to_bits()
+                    || (nan == NanBits::QuietAnyPayload && quiet(x) && quiet(y))
+            }
+        }
+    )*};
+}
+compared_half!(half::bf16, half::f16);
+
 /// [`first_difference`] with NaNs compared by `nan`.
 pub fn first_difference_with<T: Compared>(
     case: &Case<T>,

@@ -25,6 +25,10 @@ pub struct Hyper {
     pub weight_decay: f64,
     /// Maximize the objective instead of minimising it.
     pub maximize: bool,
+    /// PyTorch's `foreach` path (`foreach=True`) rather than the for-loop;
+    /// it changes the bits of bfloat16 and float16 steps only.
+    #[serde(default)]
+    pub foreach: bool,
 }
 
 impl Default for Hyper {
@@ -35,6 +39,7 @@ impl Default for Hyper {
             eps: 1e-6,
             weight_decay: 0.0,
             maximize: false,
+            foreach: false,
         }
     }
 }
@@ -59,6 +64,7 @@ impl Hyper {
             eps: self.eps,
             weight_decay: self.weight_decay,
             maximize: self.maximize,
+            foreach: self.foreach,
         }
     }
 

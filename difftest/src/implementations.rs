@@ -319,6 +319,32 @@ pub fn run_reference<T: Dtype>(case: &Case<T>, mul_add: MulAdd) -> Trajectory<T>
     })
 }
 
+/// Runs the MPFR reference's 16-bit arithmetic ([`adadelta_reference::Half`]
+/// at the parameters' format `H`, rounding as `rounding` says, on the
+/// `foreach` path if the case's hyperparameters say so), its `f32` values
+/// converted exactly from and to `H`.
+pub fn run_reference_half<H>(
+    case: &Case<H>,
+    rounding: adadelta_reference::Rounding,
+) -> Trajectory<H>
+where
+    H: Element + adadelta_reference::Format,
+{
+    use adadelta_reference::ieee::convert;
+    let arith = adadelta_reference::Half::<H>::new(rounding, case.hyper.foreach);
+    let hyper = case.hyper.to_reference();
+    let widen = |x: &[H]| x.iter().map(|&x| convert::<H, f32>(x)).collect::<Vec<_>>();
+    run_with(case, |p, g, v, u| {
+        let (mut p32, g32, mut v32, mut u32) = (widen(p), widen(g), widen(v), widen(u));
+        adadelta_reference::step(&arith, &hyper, &mut p32, &g32, &mut v32, &mut u32);
+        for (to, from) in [(p, &p32), (v, &v32), (u, &u32)] {
+            for (t, &f) in to.iter_mut().zip(from) {
+                *t = convert::<f32, H>(f);
+            }
+        }
+    })
+}
+
 /// Every kernel path this CPU runs.
 pub fn paths_here() -> Vec<adadelta::kernel::Isa> {
     adadelta::kernel::Isa::ALL

@@ -150,6 +150,7 @@ impl Group {
             eps: self.eps,
             weight_decay: self.weight_decay,
             maximize: self.maximize,
+            foreach: false,
         }
     }
 }

@@ -55,6 +55,7 @@ pub fn hyper() -> impl Strategy<Value = Hyper> {
             eps,
             weight_decay,
             maximize,
+            foreach: false,
         })
 }
 

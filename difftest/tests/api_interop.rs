@@ -77,6 +77,7 @@ fn hyper_of(sd: &StateDict, i: usize) -> Hyper {
         eps: g.options.eps,
         weight_decay: g.options.weight_decay,
         maximize: g.options.maximize,
+        foreach: g.options.foreach == Some(true),
     }
 }
 

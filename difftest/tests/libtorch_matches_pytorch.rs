@@ -143,6 +143,7 @@ fn cases() -> Vec<Case> {
                             eps,
                             weight_decay,
                             maximize,
+                            foreach: false,
                         };
                         let name = format!(
                             "grid lr={lr} rho={rho} eps={eps} wd={weight_decay} max={maximize}"
@@ -172,6 +173,7 @@ fn cases() -> Vec<Case> {
             eps: 1e-8,
             weight_decay: 0.1,
             maximize: true,
+            foreach: false,
         },
     ];
     for &n in &[
@@ -207,6 +209,7 @@ fn cases() -> Vec<Case> {
             eps,
             weight_decay,
             maximize: k % 2 == 1,
+            foreach: false,
         };
         cases.push(make_case(
             &mut rng,

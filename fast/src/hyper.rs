@@ -24,6 +24,12 @@ pub struct Hyperparams {
     pub weight_decay: f64,
     /// Ascend instead of descend: the gradient is negated first.
     pub maximize: bool,
+    /// PyTorch's `foreach` path (`_multi_tensor_adadelta`) rather than its
+    /// for-loop (`foreach=None` or `False` on CPU). The two give the same
+    /// bits in float32 and float64; in bfloat16 and float16,
+    /// `torch._foreach_mul_` rounds `rho` to the tensor's dtype first
+    /// ([`Coefficients::scalars`]).
+    pub foreach: bool,
 }
 
 impl Default for Hyperparams {
@@ -34,6 +40,7 @@ impl Default for Hyperparams {
             eps: 1e-6,
             weight_decay: 0.0,
             maximize: false,
+            foreach: false,
         }
     }
 }
@@ -116,6 +123,8 @@ impl Hyperparams {
 pub struct Coefficients {
     pub(crate) f32: Scalars<f32>,
     pub(crate) f64: Scalars<f64>,
+    pub(crate) bf16: Scalars<f32>,
+    pub(crate) f16: Scalars<f32>,
     pub(crate) apply_weight_decay: bool,
     pub(crate) maximize: bool,
 }
@@ -160,14 +169,27 @@ impl Coefficients {
             neg_lr: -hyper.lr,
             weight_decay: hyper.weight_decay,
         };
+        let f32 = Scalars {
+            rho: f64.rho as f32,
+            one_minus_rho: f64.one_minus_rho as f32,
+            eps: f64.eps as f32,
+            neg_lr: f64.neg_lr as f32,
+            weight_decay: f64.weight_decay as f32,
+        };
+        // A Python float reaches a 16-bit dtype through f32
+        // (`c10::BFloat16(float)`, `c10::Half(float)`); `value=` and the
+        // for-loop's `rho` stay f32 (ATen's opmath).
+        let half = |to: fn(f32) -> f32| Scalars {
+            rho: if hyper.foreach { to(f32.rho) } else { f32.rho },
+            one_minus_rho: f32.one_minus_rho,
+            eps: to(f32.eps),
+            neg_lr: to(f32.neg_lr),
+            weight_decay: to(f32.weight_decay),
+        };
         Ok(Coefficients {
-            f32: Scalars {
-                rho: f64.rho as f32,
-                one_minus_rho: f64.one_minus_rho as f32,
-                eps: f64.eps as f32,
-                neg_lr: f64.neg_lr as f32,
-                weight_decay: f64.weight_decay as f32,
-            },
+            bf16: half(|x| half::bf16::from_f32(x).to_f32()),
+            f16: half(|x| half::f16::from_f32(x).to_f32()),
+            f32,
             f64,
             apply_weight_decay: hyper.weight_decay != 0.0,
             maximize: hyper.maximize,
@@ -178,7 +200,24 @@ impl Coefficients {
     /// above; for `f64` the f64 hyperparameters themselves (`1.0 - rho`
     /// subtracted in f64), which is what ATen's float64 kernels take from a
     /// Python float.
-    pub fn scalars<E: Element>(&self) -> Scalars<E> {
+    ///
+    /// For `bfloat16` and `float16` the scalars are what ATen's kernels
+    /// compute those dtypes' ops with, `f32` ([`Element::Opmath`]): `eps`,
+    /// `-lr` and `weight_decay` rounded to the dtype (through f32), `1 - rho`
+    /// kept in f32, and `rho` kept in f32 on the for-loop path but rounded to
+    /// the dtype on the `foreach` path ([`Hyperparams::foreach`]).
+    ///
+    /// ```
+    /// use adadelta::{Coefficients, Hyperparams};
+    /// use adadelta::half::bf16;
+    /// let forloop = Coefficients::new(&Hyperparams::default())?;
+    /// let foreach = Coefficients::new(&Hyperparams { foreach: true, ..Default::default() })?;
+    /// assert_eq!(forloop.scalars::<bf16>().rho, 0.9_f32);
+    /// assert_eq!(foreach.scalars::<bf16>().rho, 0.8984375); // bfloat16(0.9)
+    /// assert_eq!(forloop.scalars::<f32>(), foreach.scalars::<f32>());
+    /// # Ok::<(), adadelta::Error>(())
+    /// ```
+    pub fn scalars<E: Element>(&self) -> Scalars<E::Opmath> {
         E::scalars(self)
     }
 

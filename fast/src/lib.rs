@@ -87,6 +87,9 @@ pub mod tch;
 pub use ::ndarray;
 pub use checkpoint::CheckpointError;
 pub use error::Error;
+/// The `half` crate, whose `bf16` and `f16` are the kernel's `bfloat16` and
+/// `float16` elements.
+pub use half;
 pub use hyper::{Coefficients, Hyperparams, Scalars};
 pub use kernel::step;
 #[cfg(feature = "ndarray")]

@@ -140,14 +140,18 @@ fn hyper() -> impl Strategy<Value = Hyperparams> {
         prop_oneof![Just(0.0), Just(1e-6), Just(1e-30), 1e-10..1e-2f64],
         prop_oneof![Just(0.0), Just(0.0), 0.0..0.5f64],
         any::<bool>(),
+        any::<bool>(),
     )
-        .prop_map(|(lr, rho, eps, weight_decay, maximize)| Hyperparams {
-            lr,
-            rho,
-            eps,
-            weight_decay,
-            maximize,
-        })
+        .prop_map(
+            |(lr, rho, eps, weight_decay, maximize, foreach)| Hyperparams {
+                lr,
+                rho,
+                eps,
+                weight_decay,
+                maximize,
+                foreach,
+            },
+        )
 }
 
 /// f64 values of every class, as [`value`] for f32.

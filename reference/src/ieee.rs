@@ -231,6 +231,52 @@ impl Format for f64 {
     }
 }
 
+/// bfloat16: binary32's exponent range with 8 bits of precision.
+impl Format for half::bf16 {
+    const BITS: u32 = 16;
+    const PREC: u32 = 8;
+
+    fn to_bits(self) -> u64 {
+        u64::from(half::bf16::to_bits(self))
+    }
+
+    fn from_bits(bits: u64) -> Self {
+        half::bf16::from_bits(u16::try_from(bits).expect("bf16::from_bits: more than 16 bits"))
+    }
+
+    fn to_float(self) -> Float {
+        Float::with_val(Self::PREC, f32::from(self))
+    }
+
+    /// Through `f32`, both steps exact for a representable value.
+    fn from_representable(x: &Float) -> Self {
+        half::bf16::from_f32(x.to_f32_round(Round::Nearest))
+    }
+}
+
+/// IEEE binary16 (`float16`).
+impl Format for half::f16 {
+    const BITS: u32 = 16;
+    const PREC: u32 = 11;
+
+    fn to_bits(self) -> u64 {
+        u64::from(half::f16::to_bits(self))
+    }
+
+    fn from_bits(bits: u64) -> Self {
+        half::f16::from_bits(u16::try_from(bits).expect("f16::from_bits: more than 16 bits"))
+    }
+
+    fn to_float(self) -> Float {
+        Float::with_val(Self::PREC, f32::from(self))
+    }
+
+    /// Through `f32`, both steps exact for a representable value.
+    fn from_representable(x: &Float) -> Self {
+        half::f16::from_f32(x.to_f32_round(Round::Nearest))
+    }
+}
+
 /// The NaN `F` with bits `bits`.
 fn bits<F: Format>(bits: u64) -> F {
     F::from_bits(bits)
@@ -302,13 +348,13 @@ pub fn nan_rule<F: Format>(operands: &[F], invalid: u64, result: impl FnOnce() -
 }
 
 /// The exact value of `x`.
-fn exact<F: Format>(x: F) -> Float {
+pub(crate) fn exact<F: Format>(x: F) -> Float {
     x.to_float()
 }
 
 /// An MPFR computation (an exact value or an incomplete rug computation)
 /// rounded to nearest at `F`'s precision, then to `F` by [`round`].
-fn rounded<F: Format, T>(value: T) -> F
+pub(crate) fn rounded<F: Format, T>(value: T) -> F
 where
     Float: rug::ops::AssignRound<T, Round = Round, Ordering = Ordering>,
 {

@@ -178,7 +178,8 @@ pub(crate) struct Cpu {
     pub x86_64: bool,
     /// `cpuid` leaf 0 says `GenuineIntel` (oneMKL dispatches on it).
     pub intel: bool,
-    /// AVX2 and FMA: the kernel's `avx2` path, and ATen's AVX2 level.
+    /// AVX2, FMA and F16C (the float16 conversions, on every AVX2 CPU
+    /// made): the kernel's `avx2` path, and ATen's AVX2 level.
     pub avx2_fma: bool,
     /// AVX-512F: the kernel's `avx512` path (with AVX2 and FMA), and
     /// `vrsqrt14ps`, which Z0HA is built on.
@@ -204,7 +205,7 @@ impl Cpu {
         Cpu {
             x86_64: true,
             intel: vendor() == *b"GenuineIntel",
-            avx2_fma: has!("avx2") && has!("fma"),
+            avx2_fma: has!("avx2") && has!("fma") && has!("f16c"),
             avx512f: has!("avx512f"),
             avx512vl: has!("avx512vl"),
             avx512_core: has!("avx512f")

@@ -4,12 +4,13 @@
 //! [`super::recipe`] let the compiler check each one. Built once per call to
 //! `run` (a few comparisons, no allocation: the pairs are zero-sized).
 
+use super::aten::{Aten, Native, RoundOnce, ViaF32};
 use super::cpu::{Cpu, LibtorchSqrt};
 use super::div_sqrt::DivSqrt;
 use super::element::Element;
 use super::isa::Isa;
 use super::job::Piece;
-use super::lanes::{Lanes, Scalar};
+use super::lanes::{Half16, HalfLanes, HalfLanes64, Lanes, Scalar, Simd};
 #[cfg(target_arch = "x86_64")]
 use super::lanes::{MklLanes, MklLanes64, NewtonLanes};
 #[cfg(target_arch = "aarch64")]
@@ -37,23 +38,17 @@ trait Loop<E>: Sync {
     fn quotients(&self, a: &mut [E], b: &[E]);
 }
 
-/// An instruction-set proof and a square-root recipe.
-struct Pair<L, R>(L, R);
-
-impl<E: Element, L: Lanes<E>, R: Root<E, L>> Loop<E> for Pair<L, R> {
+impl<E: Element, A: Aten<E>> Loop<E> for A {
     fn run(&self, piece: Piece<'_, E>) {
-        self.0.vectorize(Sweep {
-            root: self.1,
-            piece,
-        })
+        self.isa().vectorize(Sweep { aten: *self, piece })
     }
 
     fn roots(&self, x: &mut [E]) {
-        self.0.vectorize(Roots { root: self.1, x })
+        self.isa().vectorize(Roots { aten: *self, x })
     }
 
     fn quotients(&self, a: &mut [E], b: &[E]) {
-        self.0.vectorize(Quotients { root: self.1, a, b })
+        self.isa().vectorize(Quotients { aten: *self, a, b })
     }
 }
 
@@ -85,10 +80,20 @@ impl<E: Element> Kernel<E> {
         E::pick(isa, mkl, ds)
     }
 
-    fn of<L: Lanes<E>, R: Root<E, L>>(l: L, r: R) -> Kernel<E> {
-        const { assert!(std::mem::size_of::<Pair<L, R>>() == 0) };
+    /// The loop of the ATen ops `a`.
+    fn aten<A: Aten<E>>(a: A) -> Kernel<E> {
+        const { assert!(std::mem::size_of::<A>() == 0) };
         // A zero-sized value: leaking it allocates nothing.
-        Kernel(Box::leak(Box::new(Pair(l, r))))
+        Kernel(Box::leak(Box::new(a)))
+    }
+
+    /// The loop of `f32` or `f64` ops on the lanes `l` with the square root
+    /// `r` ([`Native`]).
+    fn of<L: Lanes<E>, R: Root<E, L>>(l: L, r: R) -> Kernel<E>
+    where
+        E: Element<Opmath = E>,
+    {
+        Self::aten(Native(l, r))
     }
 
     /// Runs the loop over one piece.
@@ -310,5 +315,60 @@ fn with_mkl64<L: Lanes<f64>>(l: L, mkl: Option<LibtorchSqrt>) -> Result<Kernel<f
             "{} is computable on x86-64 only",
             k.mkl_kernel()
         ))),
+    }
+}
+
+/// The bfloat16 and float16 pairings: [`RoundOnce`] for the default
+/// numerics, [`ViaF32`] (PyTorch's way) for the reproduce-libtorch ones.
+/// ATen's 16-bit square root is `f32`'s, correctly rounded, so no oneMKL
+/// recipe plays a part; PyTorch's 16-bit kernels were measured on x86-64
+/// only, so elsewhere the reproduce-libtorch numerics are refused.
+macro_rules! pick_half {
+    ($name:ident, $h:ty) => {
+        pub(crate) fn $name(isa: Isa, mkl: Mkl, _ds: DivSqrt, cpu: &Cpu) -> Picked<$h> {
+            if mkl.is_some() && !cfg!(target_arch = "x86_64") {
+                return Err(Error::CannotReproduceLibtorch(format!(
+                    "libtorch's {} kernels are reproduced on x86-64 only",
+                    <$h as Element>::DTYPE
+                )));
+            }
+            let absent = || unavailable(isa, "needs features this CPU lacks");
+            match isa {
+                Isa::Scalar => Ok(half_loop(Scalar, Scalar, mkl)),
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => {
+                    let a = Avx2::<false>::new(cpu).ok_or_else(absent)?;
+                    Ok(half_loop(a, a, mkl))
+                }
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => {
+                    let a = Avx512::new(cpu).ok_or_else(absent)?;
+                    Ok(half_loop(a, a, mkl))
+                }
+                #[cfg(target_arch = "aarch64")]
+                Isa::Neon => {
+                    let n = Neon::new(cpu).ok_or_else(absent)?;
+                    Ok(half_loop(n, n, mkl))
+                }
+                #[allow(unreachable_patterns)]
+                _ => Err(unavailable(isa, "is not built for this architecture")),
+            }
+        }
+    };
+}
+pick_half!(pick_bf16, half::bf16);
+pick_half!(pick_f16, half::f16);
+
+/// The 16-bit loop on `f32` lanes `l32` (reproduce-libtorch, `mkl` set) or
+/// on `f64` lanes `l64` (default).
+fn half_loop<H, L32, L64>(l32: L32, l64: L64, mkl: Mkl) -> Kernel<H>
+where
+    H: Element<Opmath = f32> + Half16,
+    L32: HalfLanes<H>,
+    L64: HalfLanes64<H>,
+{
+    match mkl {
+        Some(_) => Kernel::aten(ViaF32(l32)),
+        None => Kernel::aten(RoundOnce(l64)),
     }
 }

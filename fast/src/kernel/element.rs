@@ -4,15 +4,18 @@
 
 use std::fmt::{Debug, Display};
 
+use half::{bf16, f16};
+
 use super::cpu::{Cpu, LibtorchSqrt};
 use super::dispatch::{self, Kernel};
 use super::div_sqrt::DivSqrt;
 use super::isa::Isa;
 use crate::{Coefficients, Error, Scalars};
 
-/// A floating-point type the kernel steps: `f32` (torch's `float32`) and
-/// `f64` (`float64`). A parameter, its gradient and its state have the same
-/// element type, as in PyTorch, where the state is `zeros_like(param)`.
+/// A floating-point type the kernel steps: `f32` (torch's `float32`), `f64`
+/// (`float64`), [`half::bf16`] (`bfloat16`) and [`half::f16`] (`float16`).
+/// A parameter, its gradient and its state have the same element type, as
+/// in PyTorch, where the state is `zeros_like(param)`.
 ///
 /// Sealed: the kernel has a compiled loop for each element type, so only
 /// this crate implements it.
@@ -21,12 +24,18 @@ use crate::{Coefficients, Error, Scalars};
 /// use adadelta::kernel::Element;
 /// assert_eq!(<f64 as Element>::DTYPE, "float64");
 /// assert_eq!(<f32 as Element>::DTYPE, "float32");
+/// assert_eq!(<adadelta::half::bf16 as Element>::DTYPE, "bfloat16");
 /// ```
 pub trait Element:
     Copy + Default + PartialEq + PartialOrd + Debug + Display + Send + Sync + 'static + sealed::Sealed
 {
     /// The dtype's name as torch prints it (`torch.float64` is `"float64"`).
     const DTYPE: &'static str;
+
+    /// The type ATen computes this dtype's ops in (its `opmath_type`), and
+    /// so the type of the step's scalars ([`Coefficients::scalars`]): `f32`
+    /// for `bfloat16` and `float16`, the type itself for `f32` and `f64`.
+    type Opmath: Copy + Default + PartialEq + Debug + From<f32> + Send + Sync + 'static;
 
     /// The IEEE-754 bit pattern, widened to 64 bits: what "the same bits"
     /// compares (a NaN equals itself, `0.0` differs from `-0.0`).
@@ -71,11 +80,11 @@ pub(crate) mod sealed {
 
     /// What the kernel needs of an element type, hidden from users.
     pub trait Sealed: Sized {
-        /// `-0.0`: the gradient's sign flip for `maximize` (an xor).
-        const NEG_ZERO: Self;
-        /// The group's scalars converted to this type as PyTorch converts
-        /// them for a tensor of this dtype.
-        fn scalars(c: &Coefficients) -> Scalars<Self>;
+        /// The group's scalars converted as PyTorch converts them for a
+        /// tensor of this dtype.
+        fn scalars(c: &Coefficients) -> Scalars<Self::Opmath>
+        where
+            Self: Element;
         /// The compiled loop for this element type on `isa` with oneMKL's
         /// square root `mkl` (`None`: the correctly rounded one), after the
         /// checks of `Kernel::new`.
@@ -83,12 +92,16 @@ pub(crate) mod sealed {
     }
 }
 
-/// `Element` for `$e`: its dtype name, its scalars (`Coefficients`'s
-/// field), `-0.0` and its pairings.
+/// `Element` for `$e`: its dtype name, its opmath and scalars
+/// (`Coefficients`'s field) and its pairings.
 macro_rules! element {
     ($e:ident, $width:literal, $dtype:literal, $pick:path) => {
+        element!($e, $e, $width, $dtype, $pick);
+    };
+    ($e:ident, $opmath:ty, $width:literal, $dtype:literal, $pick:path) => {
         impl Element for $e {
             const DTYPE: &'static str = $dtype;
+            type Opmath = $opmath;
             fn bits(self) -> u64 {
                 self.to_bits().into()
             }
@@ -103,8 +116,10 @@ macro_rules! element {
         }
 
         impl sealed::Sealed for $e {
-            const NEG_ZERO: $e = -0.0;
-            fn scalars(c: &Coefficients) -> Scalars<$e> {
+            fn scalars(c: &Coefficients) -> Scalars<$opmath>
+            where
+                Self: Element,
+            {
                 c.$e
             }
             fn pick(isa: Isa, mkl: Option<LibtorchSqrt>, ds: DivSqrt) -> Result<Kernel<$e>, Error> {
@@ -116,3 +131,5 @@ macro_rules! element {
 
 element!(f32, "32", "float32", dispatch::pick_f32);
 element!(f64, "64", "float64", dispatch::pick_f64);
+element!(bf16, f32, "16", "bfloat16", dispatch::pick_bf16);
+element!(f16, f32, "16", "float16", dispatch::pick_f16);

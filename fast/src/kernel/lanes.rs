@@ -98,7 +98,7 @@ pub(crate) trait Lanes<E: Copy + Default>: Simd {
 }
 
 /// The most lanes any instruction set has (bf16 on 512 bits would have 32).
-const MAX_LANES: usize = 64;
+pub(crate) const MAX_LANES: usize = 64;
 
 #[cfg(target_arch = "x86_64")]
 /// The two f32 operations oneMKL's EXHA and L9HA recipes need beyond
@@ -170,6 +170,99 @@ impl<L: NewtonLanes> Rsqrt14<L> for L {
     fn rsqrt14(self, _lanes: L, x: L::V) -> L::V {
         NewtonLanes::rsqrt14(self, x)
     }
+}
+
+/// A 16-bit float type (`bfloat16`, `float16`): its exact widening to `f32`
+/// and its rounding from `f32`, as the lanes of every instruction set must
+/// reproduce them.
+pub(crate) trait Half16: Copy + Default + Send + Sync + 'static {
+    /// The value as an `f32` (exact).
+    fn widen(self) -> f32;
+    /// `x` rounded to nearest even; a NaN quieted, its sign and leading
+    /// payload kept (x86's `vcvtps2ph`, and `half`'s conversions).
+    fn narrow(x: f32) -> Self;
+}
+
+impl Half16 for half::bf16 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+    #[inline(always)]
+    fn narrow(x: f32) -> Self {
+        half::bf16::from_f32(x)
+    }
+}
+
+impl Half16 for half::f16 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+    #[inline(always)]
+    fn narrow(x: f32) -> Self {
+        half::f16::from_f32(x)
+    }
+}
+
+/// `f32` lanes that load and store 16-bit floats `H` and round to them:
+/// what PyTorch's way of computing a 16-bit op (in `f32`, rounded to `H` at
+/// the op's end) needs.
+pub(crate) trait HalfLanes<H: Half16>: Lanes<f32> {
+    /// The first `N` elements of `s`, widened.
+    fn load_half(self, s: &[H]) -> Self::V;
+    /// Writes the lanes, each a value of `H`, to the first `N` elements of
+    /// `s` (exact).
+    fn store_half(self, v: Self::V, s: &mut [H]);
+    /// Every lane rounded to `H` ([`Half16::narrow`]) and widened back.
+    fn narrow(self, v: Self::V) -> Self::V;
+}
+
+/// `f64` lanes that load and store 16-bit floats `H` and round an exactly
+/// known real number to them: what the correctly rounded 16-bit ops need.
+pub(crate) trait HalfLanes64<H: Half16>: Lanes<f64> {
+    /// The first `N` elements of `s`, widened.
+    fn load_half(self, s: &[H]) -> Self::V;
+    /// Writes the lanes, each a value of `H`, to the first `N` elements of
+    /// `s` (exact).
+    fn store_half(self, v: Self::V, s: &mut [H]);
+    /// For each lane, the real number `z` with `hi = z` rounded to f64 and
+    /// `lo` of the sign of `z − hi` (`0` exactly when `z = hi`), rounded
+    /// once to `H`, widened back: [`narrow_pair`] on every lane.
+    fn narrow_pair(self, hi: Self::V, lo: Self::V) -> Self::V;
+}
+
+/// The definition of [`HalfLanes64::narrow_pair`] on one lane: `z` rounded
+/// to odd at `f32`'s 24 bits (truncated, the last bit set if anything was
+/// cut), then to nearest even at `H`'s. Rounding to odd with at least two
+/// more bits than the target makes the second rounding the correct one (the
+/// odd last bit stands for everything cut, so a tie can only be a true tie);
+/// `f32` has 13 or more bits more than `H` at every magnitude `H` has,
+/// subnormals included. A non-finite `hi` is converted as it is, and `lo`
+/// is ignored where `hi` is zero.
+#[inline(always)]
+pub(crate) fn narrow_pair<H: Half16>(hi: f64, lo: f64) -> f64 {
+    if !hi.is_finite() {
+        return f64::from(H::narrow(hi as f32).widen());
+    }
+    // `hi = 0` is exact: no sum, product, quotient or root of the update
+    // underflows f64, so its real value is 0 too (and the remainder of a
+    // quotient 0 by inf is NaN, which must not count).
+    let lo = if hi == 0.0 { 0.0 } else { lo };
+    let t = hi as f32; // to nearest even, ±inf beyond f32's range
+    let back = f64::from(t);
+    // Toward zero: one step down in magnitude where the nearest was away
+    // from zero (the bit pattern's magnitude is monotonic).
+    let away = if back == hi {
+        lo != 0.0 && (lo < 0.0) != (hi < 0.0)
+    } else {
+        back.abs() > hi.abs()
+    };
+    let mut bits = t.to_bits() - u32::from(away);
+    if back != hi || lo != 0.0 {
+        bits |= 1;
+    }
+    f64::from(H::narrow(f32::from_bits(bits)).widen())
 }
 
 /// Portable Rust, one lane: the fallback every target has, and the
@@ -269,6 +362,36 @@ macro_rules! scalar_lanes {
     )*};
 }
 scalar_lanes!(f32, f64);
+
+impl<H: Half16> HalfLanes<H> for Scalar {
+    #[inline(always)]
+    fn load_half(self, s: &[H]) -> f32 {
+        s[0].widen()
+    }
+    #[inline(always)]
+    fn store_half(self, v: f32, s: &mut [H]) {
+        s[0] = H::narrow(v);
+    }
+    #[inline(always)]
+    fn narrow(self, v: f32) -> f32 {
+        H::narrow(v).widen()
+    }
+}
+
+impl<H: Half16> HalfLanes64<H> for Scalar {
+    #[inline(always)]
+    fn load_half(self, s: &[H]) -> f64 {
+        f64::from(s[0].widen())
+    }
+    #[inline(always)]
+    fn store_half(self, v: f64, s: &mut [H]) {
+        s[0] = H::narrow(v as f32);
+    }
+    #[inline(always)]
+    fn narrow_pair(self, hi: f64, lo: f64) -> f64 {
+        narrow_pair::<H>(hi, lo)
+    }
+}
 
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]

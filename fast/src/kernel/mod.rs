@@ -69,6 +69,7 @@
 //!
 //! The step allocates nothing.
 
+mod aten;
 mod cpu;
 mod dispatch;
 mod div_sqrt;

@@ -7,7 +7,7 @@
 use std::arch::aarch64::*;
 
 use super::cpu::Cpu;
-use super::lanes::{intrinsic_ops, simd_door, Lanes};
+use super::lanes::{intrinsic_ops, narrow_pair, simd_door, Half16, HalfLanes, HalfLanes64, Lanes};
 
 /// Advanced SIMD, 4 lanes; tails through a buffer.
 #[derive(Clone, Copy, Debug)]
@@ -69,3 +69,51 @@ neon_lanes! { f64, float64x2_t, uint64x2_t, 2, [vdupq_n_f64, vld1q_f64, vst1q_f6
 vreinterpretq_u64_f64, vreinterpretq_f64_u64, veorq_u64, vfmaq_f64, vfmsq_f64, vsqrtq_f64,
 vaddq_f64, vsubq_f64, vmulq_f64, vdivq_f64, vcgtq_f64, vcleq_f64, vceqq_f64, vorrq_u64,
 vreinterpretq_u32_u64, vbslq_f64] }
+
+/// bfloat16 and float16 on NEON, lane by lane through [`Half16`]'s scalar
+/// conversions (the same functions as the scalar path's, so the same bits;
+/// not yet the half-precision instructions).
+impl<H: Half16> HalfLanes<H> for Neon {
+    #[inline(always)]
+    fn load_half(self, s: &[H]) -> float32x4_t {
+        let a: [f32; 4] = std::array::from_fn(|i| s[i].widen());
+        self.load(&a)
+    }
+    #[inline(always)]
+    fn store_half(self, v: float32x4_t, s: &mut [H]) {
+        let mut a = [0.0f32; 4];
+        self.store(v, &mut a);
+        for (t, x) in s[..4].iter_mut().zip(a) {
+            *t = H::narrow(x);
+        }
+    }
+    #[inline(always)]
+    fn narrow(self, v: float32x4_t) -> float32x4_t {
+        let mut a = [0.0f32; 4];
+        self.store(v, &mut a);
+        self.load(&a.map(|x| H::narrow(x).widen()))
+    }
+}
+
+impl<H: Half16> HalfLanes64<H> for Neon {
+    #[inline(always)]
+    fn load_half(self, s: &[H]) -> float64x2_t {
+        let a: [f64; 2] = std::array::from_fn(|i| f64::from(s[i].widen()));
+        self.load(&a)
+    }
+    #[inline(always)]
+    fn store_half(self, v: float64x2_t, s: &mut [H]) {
+        let mut a = [0.0f64; 2];
+        self.store(v, &mut a);
+        for (t, x) in s[..2].iter_mut().zip(a) {
+            *t = H::narrow(x as f32);
+        }
+    }
+    #[inline(always)]
+    fn narrow_pair(self, hi: float64x2_t, lo: float64x2_t) -> float64x2_t {
+        let (mut h, mut l) = ([0.0f64; 2], [0.0f64; 2]);
+        self.store(hi, &mut h);
+        self.store(lo, &mut l);
+        self.load(&[narrow_pair::<H>(h[0], l[0]), narrow_pair::<H>(h[1], l[1])])
+    }
+}

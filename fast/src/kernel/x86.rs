@@ -9,8 +9,11 @@
 use std::arch::x86_64::*;
 
 use super::cpu::Cpu;
+use half::{bf16, f16};
+
 use super::lanes::{
-    intrinsic_ops, simd_door, Lanes, MklLanes, MklLanes64, NewtonLanes, Rsqrt14, Scalar, Simd,
+    intrinsic_ops, simd_door, HalfLanes, HalfLanes64, Lanes, MklLanes, MklLanes64, NewtonLanes,
+    Rsqrt14, Scalar, Simd,
 };
 
 /// AVX2 + FMA, 8 lanes. With `VL`, also AVX-512F and AVX-512VL, so that
@@ -25,8 +28,8 @@ impl<const VL: bool> Avx2<VL> {
     }
 }
 
-simd_door!(Avx2<false>, "avx2,fma");
-simd_door!(Avx2<true>, "avx2,fma,avx512f,avx512vl");
+simd_door!(Avx2<false>, "avx2,fma,f16c");
+simd_door!(Avx2<true>, "avx2,fma,f16c,avx512f,avx512vl");
 
 /// `Lanes<$e>` for `Avx2<VL>`, from its intrinsics for that element type
 /// (each one instruction that rounds as the scalar operation does).
@@ -143,7 +146,7 @@ impl Avx512 {
     }
 }
 
-simd_door!(Avx512, "avx512f,avx2,fma");
+simd_door!(Avx512, "avx512f,avx2,fma,f16c");
 
 /// The mask of the first `n` (< 16) lanes (as a `__mmask8` for f64's
 /// eight, where `n < 8`).
@@ -310,5 +313,269 @@ impl Rsqrt14<Avx2<true>, f64> for Avx2<true> {
 impl Rsqrt14<Avx512, f64> for Avx512 {
     intrinsic_ops! {
         rsqrt14(_l: Avx512, x: __m512d) -> __m512d = _mm512_rsqrt14_pd(x);
+    }
+}
+
+// bfloat16 and float16. A bfloat16 is the top half of an f32: widening is a
+// shift, and rounding an f32 to it is `(bits + 0x7fff + lsb) & 0xffff0000`
+// (to nearest even; infinities stay, the largest finite values overflow as
+// they should) except for NaNs, which are quieted with their sign and top
+// payload kept (`bits | 0x0040_0000`, truncated) as `half` does. float16
+// goes through F16C's `vcvtph2ps`/`vcvtps2ph` (to nearest even, NaNs
+// quieted, sign and top payload kept, as `half` does).
+
+/// Eight 16-bit patterns at `s` (which has at least 8).
+#[inline(always)]
+unsafe fn load8<H>(s: &[H]) -> __m128i {
+    assert!(s.len() >= 8);
+    _mm_loadu_si128(s.as_ptr().cast())
+}
+
+/// Four 16-bit patterns at `s` (which has at least 4), in the low half.
+#[inline(always)]
+unsafe fn load4<H>(s: &[H]) -> __m128i {
+    assert!(s.len() >= 4);
+    _mm_loadl_epi64(s.as_ptr().cast())
+}
+
+/// The f32 bit patterns `x` (each a bfloat16 in its top half) as the
+/// bfloat16 patterns, in 16-bit lanes of the low 64 bits (4) or all 128 (8).
+#[inline(always)]
+unsafe fn bf16_bits4(x: __m128) -> __m128i {
+    let t = _mm_srli_epi32(_mm_castps_si128(x), 16);
+    _mm_packus_epi32(t, t)
+}
+
+/// `x` rounded to bfloat16 in f32 lanes (see above), 4 lanes.
+#[inline(always)]
+unsafe fn round_bf16_128(x: __m128) -> __m128 {
+    let b = _mm_castps_si128(x);
+    let lsb = _mm_and_si128(_mm_srli_epi32(b, 16), _mm_set1_epi32(1));
+    let r = _mm_add_epi32(_mm_add_epi32(b, _mm_set1_epi32(0x7fff)), lsb);
+    let nan = _mm_or_si128(b, _mm_set1_epi32(0x0040_0000));
+    let is_nan = _mm_castps_si128(_mm_cmpunord_ps(x, x));
+    let r = _mm_blendv_epi8(r, nan, is_nan);
+    _mm_castsi128_ps(_mm_and_si128(r, _mm_set1_epi32(0xffff_0000u32 as i32)))
+}
+
+impl<const VL: bool> HalfLanes<bf16> for Avx2<VL>
+where
+    Avx2<VL>: Simd,
+{
+    intrinsic_ops! {
+        load_half(s: &[bf16]) -> __m256 =
+            _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load8(s)), 16));
+        store_half(v: __m256, s: &mut [bf16]) -> () = {
+            assert!(s.len() >= 8);
+            let t = _mm256_srli_epi32(_mm256_castps_si256(v), 16);
+            let packed = _mm_packus_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+            _mm_storeu_si128(s.as_mut_ptr().cast(), packed)
+        };
+        narrow(v: __m256) -> __m256 = {
+            let b = _mm256_castps_si256(v);
+            let lsb = _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1));
+            let r = _mm256_add_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(0x7fff)), lsb);
+            let nan = _mm256_or_si256(b, _mm256_set1_epi32(0x0040_0000));
+            let is_nan = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_UNORD_Q>(v, v));
+            let r = _mm256_blendv_epi8(r, nan, is_nan);
+            _mm256_castsi256_ps(_mm256_and_si256(r, _mm256_set1_epi32(0xffff_0000u32 as i32)))
+        };
+    }
+}
+
+impl<const VL: bool> HalfLanes<f16> for Avx2<VL>
+where
+    Avx2<VL>: Simd,
+{
+    intrinsic_ops! {
+        load_half(s: &[f16]) -> __m256 = _mm256_cvtph_ps(load8(s));
+        store_half(v: __m256, s: &mut [f16]) -> () = {
+            assert!(s.len() >= 8);
+            _mm_storeu_si128(s.as_mut_ptr().cast(), _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v))
+        };
+        narrow(v: __m256) -> __m256 =
+            _mm256_cvtph_ps(_mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v));
+    }
+}
+
+/// The four 64-bit masks `m` as 32-bit masks (the low dword of each).
+#[inline(always)]
+unsafe fn mask32(m: __m256d) -> __m128i {
+    let lows = _mm256_permutevar8x32_epi32(
+        _mm256_castpd_si256(m),
+        _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6),
+    );
+    _mm256_castsi256_si128(lows)
+}
+
+/// [`narrow_pair`](super::lanes::narrow_pair)'s rounding to odd at 24 bits,
+/// on 4 lanes: `hi` to f32 toward zero, the last bit set where anything was
+/// cut (`hi` inexact in f32, or `lo` not zero where `hi` is not); non-finite
+/// `hi` converted as it is.
+#[inline(always)]
+unsafe fn round_to_odd4(hi: __m256d, lo: __m256d) -> __m128 {
+    let zero = _mm256_setzero_pd();
+    let sign = _mm256_set1_pd(-0.0);
+    let t = _mm256_cvtpd_ps(hi);
+    let back = _mm256_cvtps_pd(t);
+    let exact = _mm256_cmp_pd::<_CMP_EQ_OQ>(back, hi);
+    let lo_set = _mm256_andnot_pd(
+        _mm256_cmp_pd::<_CMP_EQ_OQ>(hi, zero),
+        _mm256_cmp_pd::<_CMP_NEQ_UQ>(lo, zero),
+    );
+    let signs_differ = _mm256_castsi256_pd(_mm256_cmpgt_epi64(
+        _mm256_setzero_si256(),
+        _mm256_castpd_si256(_mm256_xor_pd(lo, hi)),
+    ));
+    let above =
+        _mm256_cmp_pd::<_CMP_GT_OQ>(_mm256_andnot_pd(sign, back), _mm256_andnot_pd(sign, hi));
+    let away = _mm256_blendv_pd(above, _mm256_and_pd(lo_set, signs_differ), exact);
+    let cut = _mm256_or_pd(
+        _mm256_xor_pd(exact, _mm256_castsi256_pd(_mm256_set1_epi64x(-1))),
+        lo_set,
+    );
+    let finite =
+        _mm256_cmp_pd::<_CMP_LT_OQ>(_mm256_andnot_pd(sign, hi), _mm256_set1_pd(f64::INFINITY));
+    // `away` is all ones (-1) where set: adding it steps the magnitude down.
+    let bits = _mm_add_epi32(_mm_castps_si128(t), mask32(away));
+    let bits = _mm_or_si128(bits, _mm_and_si128(mask32(cut), _mm_set1_epi32(1)));
+    _mm_blendv_ps(t, _mm_castsi128_ps(bits), _mm_castsi128_ps(mask32(finite)))
+}
+
+impl<const VL: bool> HalfLanes64<bf16> for Avx2<VL>
+where
+    Avx2<VL>: Simd,
+{
+    intrinsic_ops! {
+        load_half(s: &[bf16]) -> __m256d = _mm256_cvtps_pd(_mm_castsi128_ps(_mm_slli_epi32(
+            _mm_cvtepu16_epi32(load4(s)),
+            16,
+        )));
+        store_half(v: __m256d, s: &mut [bf16]) -> () = {
+            assert!(s.len() >= 4);
+            _mm_storel_epi64(s.as_mut_ptr().cast(), bf16_bits4(_mm256_cvtpd_ps(v)))
+        };
+        narrow_pair(hi: __m256d, lo: __m256d) -> __m256d =
+            _mm256_cvtps_pd(round_bf16_128(round_to_odd4(hi, lo)));
+    }
+}
+
+impl<const VL: bool> HalfLanes64<f16> for Avx2<VL>
+where
+    Avx2<VL>: Simd,
+{
+    intrinsic_ops! {
+        load_half(s: &[f16]) -> __m256d = _mm256_cvtps_pd(_mm_cvtph_ps(load4(s)));
+        store_half(v: __m256d, s: &mut [f16]) -> () = {
+            assert!(s.len() >= 4);
+            let h = _mm_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_cvtpd_ps(v));
+            _mm_storel_epi64(s.as_mut_ptr().cast(), h)
+        };
+        narrow_pair(hi: __m256d, lo: __m256d) -> __m256d = _mm256_cvtps_pd(_mm_cvtph_ps(
+            _mm_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(round_to_odd4(hi, lo)),
+        ));
+    }
+}
+
+/// `x` rounded to bfloat16 in f32 lanes (see above), 16 lanes.
+#[inline(always)]
+unsafe fn round_bf16_512(v: __m512) -> __m512 {
+    let b = _mm512_castps_si512(v);
+    let lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
+    let r = _mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)), lsb);
+    let nan = _mm512_or_si512(b, _mm512_set1_epi32(0x0040_0000));
+    let r = _mm512_mask_blend_epi32(_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v), r, nan);
+    _mm512_castsi512_ps(_mm512_and_si512(
+        r,
+        _mm512_set1_epi32(0xffff_0000u32 as i32),
+    ))
+}
+
+/// [`round_to_odd4`] on 8 lanes.
+#[inline(always)]
+unsafe fn round_to_odd8(hi: __m512d, lo: __m512d) -> __m256 {
+    let zero = _mm512_setzero_pd();
+    let t = _mm512_cvtpd_ps(hi);
+    let back = _mm512_cvtps_pd(t);
+    let exact = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(back, hi);
+    let lo_set =
+        _mm512_cmp_pd_mask::<_CMP_NEQ_UQ>(lo, zero) & _mm512_cmp_pd_mask::<_CMP_NEQ_UQ>(hi, zero);
+    let signs_differ = _mm512_cmplt_epi64_mask(
+        _mm512_xor_si512(_mm512_castpd_si512(lo), _mm512_castpd_si512(hi)),
+        _mm512_setzero_si512(),
+    );
+    let above = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(_mm512_abs_pd(back), _mm512_abs_pd(hi));
+    let away = (exact & lo_set & signs_differ) | (!exact & above);
+    let cut = !exact | lo_set;
+    let finite = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(hi), _mm512_set1_pd(f64::INFINITY));
+    // 8 f32 lanes, masks from the f64 compares (one bit a lane either way).
+    let bits = _mm256_castps_si256(t);
+    let bits = _mm256_sub_epi32(bits, _mm256_maskz_set1_epi32(away & finite, 1));
+    let bits = _mm256_or_si256(bits, _mm256_maskz_set1_epi32(cut & finite, 1));
+    _mm256_castsi256_ps(bits)
+}
+
+impl HalfLanes<bf16> for Avx512 {
+    intrinsic_ops! {
+        load_half(s: &[bf16]) -> __m512 = {
+            assert!(s.len() >= 16);
+            let h = _mm256_loadu_si256(s.as_ptr().cast());
+            _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))
+        };
+        store_half(v: __m512, s: &mut [bf16]) -> () = {
+            assert!(s.len() >= 16);
+            let t = _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(v), 16));
+            _mm256_storeu_si256(s.as_mut_ptr().cast(), t)
+        };
+        narrow(v: __m512) -> __m512 = round_bf16_512(v);
+    }
+}
+
+impl HalfLanes<f16> for Avx512 {
+    intrinsic_ops! {
+        load_half(s: &[f16]) -> __m512 = {
+            assert!(s.len() >= 16);
+            _mm512_cvtph_ps(_mm256_loadu_si256(s.as_ptr().cast()))
+        };
+        store_half(v: __m512, s: &mut [f16]) -> () = {
+            assert!(s.len() >= 16);
+            let h = _mm512_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v);
+            _mm256_storeu_si256(s.as_mut_ptr().cast(), h)
+        };
+        narrow(v: __m512) -> __m512 =
+            _mm512_cvtph_ps(_mm512_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v));
+    }
+}
+
+impl HalfLanes64<bf16> for Avx512 {
+    intrinsic_ops! {
+        load_half(s: &[bf16]) -> __m512d = _mm512_cvtps_pd(_mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(load8(s)),
+            16,
+        )));
+        store_half(v: __m512d, s: &mut [bf16]) -> () = {
+            assert!(s.len() >= 8);
+            let t = _mm256_srli_epi32(_mm256_castps_si256(_mm512_cvtpd_ps(v)), 16);
+            let packed = _mm_packus_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+            _mm_storeu_si128(s.as_mut_ptr().cast(), packed)
+        };
+        narrow_pair(hi: __m512d, lo: __m512d) -> __m512d = {
+            let r = round_bf16_512(_mm512_castps256_ps512(round_to_odd8(hi, lo)));
+            _mm512_cvtps_pd(_mm512_castps512_ps256(r))
+        };
+    }
+}
+
+impl HalfLanes64<f16> for Avx512 {
+    intrinsic_ops! {
+        load_half(s: &[f16]) -> __m512d = _mm512_cvtps_pd(_mm256_cvtph_ps(load8(s)));
+        store_half(v: __m512d, s: &mut [f16]) -> () = {
+            assert!(s.len() >= 8);
+            let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm512_cvtpd_ps(v));
+            _mm_storeu_si128(s.as_mut_ptr().cast(), h)
+        };
+        narrow_pair(hi: __m512d, lo: __m512d) -> __m512d = _mm512_cvtps_pd(_mm256_cvtph_ps(
+            _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(round_to_odd8(hi, lo)),
+        ));
     }
 }

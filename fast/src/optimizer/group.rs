@@ -30,10 +30,13 @@ pub(crate) const PARAM_NAMES: &str = "param_names";
 /// Every option of `torch.optim.Adadelta`, with PyTorch's defaults: the
 /// optimizer's defaults and each group's values.
 ///
-/// `foreach`, `capturable` and `differentiable` exist so that PyTorch state
-/// dicts round-trip: `foreach` is stored and has no effect (PyTorch's
-/// for-each path gives the same bits for f32 parameters), `capturable` and
-/// `differentiable` must be `false` ([`Options::validate`]).
+/// `foreach` is PyTorch's flag: `Some(true)` steps as its `foreach` path
+/// does, `None` and `Some(false)` as its for-loop (the default on CPU). The
+/// two give the same bits for float32 and float64 parameters; for bfloat16
+/// and float16 the `foreach` path rounds `rho` to the dtype
+/// ([`Hyperparams::foreach`](crate::Hyperparams::foreach)). `capturable` and
+/// `differentiable` exist so that PyTorch state dicts round-trip, and must be
+/// `false` ([`Options::validate`]).
 ///
 /// ```
 /// use adadelta::Options;
@@ -114,6 +117,9 @@ impl Options {
             eps: self.eps,
             weight_decay: self.weight_decay,
             maximize: self.maximize,
+            // `None` is the for-loop on CPU (PyTorch defaults to foreach
+            // only for CUDA tensors).
+            foreach: self.foreach == Some(true),
         }
     }
 }
@@ -274,7 +280,7 @@ impl<P> GroupSpec<P> {
         self
     }
 
-    /// Sets the group's `foreach` (stored only).
+    /// Sets the group's `foreach` (PyTorch's flag: see [`Options`]).
     ///
     /// ```
     /// let g = adadelta::GroupSpec::<adadelta::Param>::new(vec![]).foreach(Some(false));

@@ -1,0 +1,141 @@
+//! bfloat16 and float16: the production kernel against the MPFR reference's
+//! 16-bit arithmetic (`adadelta_reference::Half`), bit for bit, on every
+//! path, both `foreach` values, over several steps with absent gradients
+//! and values of every class (subnormals, the largest values, ±0, ±inf,
+//! NaN, raw bit patterns):
+//!
+//! * the default numerics against `Rounding::Once`, every op's exact result
+//!   rounded once to the dtype;
+//! * the reproduce-libtorch numerics against `Rounding::Opmath`, every op
+//!   computed in binary32 and rounded to the dtype, as PyTorch's kernels do.
+//!
+//! fast's NaNs are compared by class and quietness only, as for float32 and
+//! float64 (its NaN sign and payload are not determined: `fast/docs/numerics.md`,
+//! "NaN bits"); every other bit, signed zeros included, must be equal. Case
+//! counts follow `PROPTEST_CASES` when set.
+
+use adadelta::half::{bf16, f16};
+use adadelta::kernel::{Element, Numerics};
+use adadelta_difftest::accuracy::{first_difference_with, Compared, NanBits};
+use adadelta_difftest::case::Case;
+use adadelta_difftest::implementations::{
+    path_executor, paths_here, run_kernel, run_reference_half,
+};
+use adadelta_difftest::strategies::{cases_or, hyper};
+use adadelta_reference::{Format, Rounding};
+use proptest::prelude::*;
+
+/// A 16-bit dtype under test.
+trait Half: Element + Format + Compared {
+    /// The value of `x` rounded to the dtype.
+    fn of(x: f32) -> Self;
+}
+impl Half for bf16 {
+    fn of(x: f32) -> bf16 {
+        bf16::from_f32(x)
+    }
+}
+impl Half for f16 {
+    fn of(x: f32) -> f16 {
+        f16::from_f32(x)
+    }
+}
+
+/// Values of every class of the dtype `H`.
+fn value<H: Half>() -> impl Strategy<Value = H> {
+    let bits = |b: u64| <H as Format>::from_bits(b);
+    let frac = (1u64 << (H::PREC - 1)) - 1;
+    let sign = 1u64 << 15;
+    let max = H::INF_BITS - 1;
+    prop_oneof![
+        8 => (-4.0f32..4.0).prop_map(H::of),
+        1 => Just(bits(0)),
+        1 => Just(bits(sign)),
+        1 => (1..=frac, any::<bool>()).prop_map(move |(b, s)| bits(b | if s { sign } else { 0 })),
+        1 => (max - 64..=max, any::<bool>()).prop_map(move |(b, s)| bits(b | if s { sign } else { 0 })),
+        1 => prop_oneof![Just(bits(H::INF_BITS)), Just(bits(H::INF_BITS | sign)), Just(bits(H::INF_BITS | H::QUIET_BIT))],
+        2 => any::<u16>().prop_map(move |b| bits(u64::from(b))),
+    ]
+}
+
+/// One case in the dtype `H`: the initial parameters, and each step's
+/// gradients (`None`: absent), with `foreach` either way.
+fn case<H: Half>() -> impl Strategy<Value = Case<H>> {
+    (
+        hyper(),
+        any::<bool>(),
+        prop::collection::vec(0usize..=40, 1..=3),
+        1usize..=5,
+    )
+        .prop_flat_map(|(hyper, foreach, sizes, steps)| {
+            let params: Vec<_> = sizes
+                .iter()
+                .map(|&n| prop::collection::vec(value::<H>(), n))
+                .collect();
+            let step = sizes
+                .iter()
+                .map(|&n| prop::option::weighted(0.85, prop::collection::vec(value::<H>(), n)))
+                .collect::<Vec<_>>();
+            let hyper = adadelta_difftest::case::Hyper { foreach, ..hyper };
+            (Just(hyper), params, prop::collection::vec(step, steps))
+        })
+        .prop_map(|(hyper, params, grads)| Case {
+            name: format!("{} proptest", H::DTYPE),
+            hyper,
+            params,
+            grads,
+        })
+}
+
+/// Every path in `numerics` against the reference rounding as `rounding`.
+fn every_path_equals_reference<H: Half>(
+    c: &Case<H>,
+    numerics: Numerics,
+    rounding: Rounding,
+) -> Result<(), TestCaseError> {
+    let want = run_reference_half(c, rounding);
+    for isa in paths_here() {
+        let got = run_kernel(c, &path_executor(numerics, isa));
+        if let Some(d) = first_difference_with(c, &got, &want, NanBits::QuietAnyPayload) {
+            return Err(TestCaseError::fail(format!(
+                "{isa:?} {numerics:?} foreach={}: fast vs reference {rounding:?}: {d}",
+                c.hyper.foreach
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A reproduce-libtorch numerics this CPU computes (the 16-bit kernels
+/// take no oneMKL square root, so any will do), if any.
+fn reproduce() -> Option<Numerics> {
+    Numerics::supported().get(1).copied()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases_or(256), ..ProptestConfig::default() })]
+
+    #[test]
+    fn fast_bf16_default_equals_every_op_rounded_once(c in case::<bf16>()) {
+        every_path_equals_reference(&c, Numerics::Default, Rounding::Once)?;
+    }
+
+    #[test]
+    fn fast_f16_default_equals_every_op_rounded_once(c in case::<f16>()) {
+        every_path_equals_reference(&c, Numerics::Default, Rounding::Once)?;
+    }
+
+    #[test]
+    fn fast_bf16_reproduce_libtorch_equals_opmath_emulation(c in case::<bf16>()) {
+        if let Some(n) = reproduce() {
+            every_path_equals_reference(&c, n, Rounding::Opmath)?;
+        }
+    }
+
+    #[test]
+    fn fast_f16_reproduce_libtorch_equals_opmath_emulation(c in case::<f16>()) {
+        if let Some(n) = reproduce() {
+            every_path_equals_reference(&c, n, Rounding::Opmath)?;
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! Adadelta's ATen ops on vectors ([`Aten`]), as each element type and
+//! numerics round them: what [`super::update`] is written against.
+//!
+//! | type | elements | each op |
+//! |---|---|---|
+//! | [`Native`] | `f32`, `f64` | the element type's own IEEE ops on the lanes, `add(alpha=)` and `addcmul` fused as ATen's AVX2/AVX-512 kernels are, the square root a [`Root`] |
+//! | [`ViaF32`] | `bf16`, `f16`: reproduce-libtorch | computed in `f32` as ATen's kernels compute a 16-bit op (its `opmath`), rounded to the dtype at the op's end |
+//! | [`RoundOnce`] | `bf16`, `f16`: default | the op's exact result rounded once to the dtype, through `f64` lanes |
+//!
+//! The three tables of `fast/docs/numerics.md` say what each op computes;
+//! the MPFR reference (`adadelta_reference::Binary32`, `Binary64` and
+//! `Half` with `Rounding::Opmath` or `Rounding::Once`) is the definition
+//! the tests hold them to.
+
+use super::element::Element;
+use super::lanes::{Half16, HalfLanes, HalfLanes64, Lanes, Simd, MAX_LANES};
+use super::recipe::Root;
+
+/// Adadelta's ATen ops on vectors of `N` elements `E`, with the loads and
+/// stores between slices of `E` and the vectors. The scalar operands are
+/// `E::Opmath`s, [splat](Aten::splat) into every lane.
+pub(crate) trait Aten<E: Element>: Copy + Send + Sync + 'static {
+    /// The instruction set the ops run on.
+    type Isa: Simd;
+    /// A vector of `N` elements as the ops compute with them.
+    type V: Copy;
+    /// The number of elements in a vector.
+    const N: usize;
+
+    /// The instruction-set proof.
+    fn isa(self) -> Self::Isa;
+    /// Every lane `x`.
+    fn splat(self, x: E::Opmath) -> Self::V;
+    /// The first `N` elements of `s`, which has at least `N`.
+    fn load(self, s: &[E]) -> Self::V;
+    /// Writes the vector to the first `N` elements of `s`, which has at
+    /// least `N`.
+    fn store(self, v: Self::V, s: &mut [E]);
+    /// The elements of `s` (fewer than `N`) in the first lanes, zeros after.
+    #[inline(always)]
+    fn load_part(self, s: &[E]) -> Self::V {
+        let mut b = [E::default(); MAX_LANES];
+        b[..s.len()].copy_from_slice(s);
+        self.load(&b)
+    }
+    /// Writes the first `s.len()` (fewer than `N`) lanes to `s`.
+    #[inline(always)]
+    fn store_part(self, v: Self::V, s: &mut [E]) {
+        let mut b = [E::default(); MAX_LANES];
+        self.store(v, &mut b);
+        let n = s.len();
+        s.copy_from_slice(&b[..n]);
+    }
+
+    /// The bitwise xor: with `±0.0` in `b`, `maximize`'s sign flip (`-grad`).
+    fn xor(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `x.add(y)`.
+    fn add(self, x: Self::V, y: Self::V) -> Self::V;
+    /// `x.mul(y)`.
+    fn mul(self, x: Self::V, y: Self::V) -> Self::V;
+    /// `x.div(y)`, where `x` and `y` are the two square roots.
+    fn div(self, x: Self::V, y: Self::V) -> Self::V;
+    /// `x.sqrt()`.
+    fn sqrt(self, x: Self::V) -> Self::V;
+    /// `x.add(y, alpha=alpha)`: `x + alpha·y`.
+    fn add_alpha(self, x: Self::V, y: Self::V, alpha: Self::V) -> Self::V;
+    /// `s.addcmul(t1, t2, value=value)`: `s + value·t1·t2`.
+    fn addcmul(self, s: Self::V, t1: Self::V, t2: Self::V, value: Self::V) -> Self::V;
+}
+
+/// `f32` and `f64` ops in the element type itself on the lanes `L`, with the
+/// square root and division of `R`:
+///
+/// * `add(alpha=)` is `fma(y, alpha, x)`, `addcmul` is
+///   `fma(value·t1, t2, s)`: ATen's kernels contracted by GCC on x86-64's
+///   AVX2/AVX-512 builds;
+/// * every other op is the lanes' own, rounded to nearest even.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Native<L, R>(pub L, pub R);
+
+impl<E, L, R> Aten<E> for Native<L, R>
+where
+    E: Element<Opmath = E>,
+    L: Lanes<E>,
+    R: Root<E, L>,
+{
+    type Isa = L;
+    type V = L::V;
+    const N: usize = L::N;
+
+    #[inline(always)]
+    fn isa(self) -> L {
+        self.0
+    }
+    #[inline(always)]
+    fn splat(self, x: E) -> L::V {
+        self.0.splat(x)
+    }
+    #[inline(always)]
+    fn load(self, s: &[E]) -> L::V {
+        self.0.load(s)
+    }
+    #[inline(always)]
+    fn store(self, v: L::V, s: &mut [E]) {
+        self.0.store(v, s)
+    }
+    #[inline(always)]
+    fn load_part(self, s: &[E]) -> L::V {
+        self.0.load_part(s)
+    }
+    #[inline(always)]
+    fn store_part(self, v: L::V, s: &mut [E]) {
+        self.0.store_part(v, s)
+    }
+    #[inline(always)]
+    fn xor(self, a: L::V, b: L::V) -> L::V {
+        self.0.xor(a, b)
+    }
+    #[inline(always)]
+    fn add(self, x: L::V, y: L::V) -> L::V {
+        self.0.add(x, y)
+    }
+    #[inline(always)]
+    fn mul(self, x: L::V, y: L::V) -> L::V {
+        self.0.mul(x, y)
+    }
+    #[inline(always)]
+    fn div(self, x: L::V, y: L::V) -> L::V {
+        self.1.div(self.0, x, y)
+    }
+    #[inline(always)]
+    fn sqrt(self, x: L::V) -> L::V {
+        self.1.root(self.0, x)
+    }
+    #[inline(always)]
+    fn add_alpha(self, x: L::V, y: L::V, alpha: L::V) -> L::V {
+        self.0.mul_add(y, alpha, x)
+    }
+    #[inline(always)]
+    fn addcmul(self, s: L::V, t1: L::V, t2: L::V, value: L::V) -> L::V {
+        self.0.mul_add(self.0.mul(value, t1), t2, s)
+    }
+}
+
+/// 16-bit ops as PyTorch 2.13's CPU kernels compute them (the
+/// reproduce-libtorch numerics): the operands widened to `f32`, the op in
+/// `f32` (`add(alpha=)` and `addcmul` fused as in [`Native`], `sqrt` the
+/// correctly rounded one), the result rounded to the dtype.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ViaF32<L>(pub L);
+
+impl<H, L> Aten<H> for ViaF32<L>
+where
+    H: Element<Opmath = f32> + Half16,
+    L: HalfLanes<H>,
+{
+    type Isa = L;
+    type V = L::V;
+    const N: usize = L::N;
+
+    #[inline(always)]
+    fn isa(self) -> L {
+        self.0
+    }
+    #[inline(always)]
+    fn splat(self, x: f32) -> L::V {
+        self.0.splat(x)
+    }
+    #[inline(always)]
+    fn load(self, s: &[H]) -> L::V {
+        self.0.load_half(s)
+    }
+    #[inline(always)]
+    fn store(self, v: L::V, s: &mut [H]) {
+        self.0.store_half(v, s)
+    }
+    #[inline(always)]
+    fn xor(self, a: L::V, b: L::V) -> L::V {
+        self.0.xor(a, b)
+    }
+    #[inline(always)]
+    fn add(self, x: L::V, y: L::V) -> L::V {
+        self.0.narrow(self.0.add(x, y))
+    }
+    #[inline(always)]
+    fn mul(self, x: L::V, y: L::V) -> L::V {
+        self.0.narrow(self.0.mul(x, y))
+    }
+    #[inline(always)]
+    fn div(self, x: L::V, y: L::V) -> L::V {
+        self.0.narrow(self.0.div(x, y))
+    }
+    #[inline(always)]
+    fn sqrt(self, x: L::V) -> L::V {
+        self.0.narrow(self.0.sqrt(x))
+    }
+    #[inline(always)]
+    fn add_alpha(self, x: L::V, y: L::V, alpha: L::V) -> L::V {
+        self.0.narrow(self.0.mul_add(y, alpha, x))
+    }
+    #[inline(always)]
+    fn addcmul(self, s: L::V, t1: L::V, t2: L::V, value: L::V) -> L::V {
+        self.0.narrow(self.0.mul_add(self.0.mul(value, t1), t2, s))
+    }
+}
+
+/// 16-bit ops correctly rounded (the default numerics): each op's exact
+/// result rounded once to the dtype. On `f64` lanes every product of the
+/// update is exact (at most 24 + 11 + 11 = 46 bits), a sum is exact as the
+/// pair of its rounded value and its error ([`two_sum`]), and a quotient or
+/// square root is its rounded value with the sign of its remainder; the pair
+/// is then rounded once to the dtype ([`HalfLanes64::narrow_pair`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RoundOnce<L>(pub L);
+
+/// `(a + b rounded, its error)`: the exact sum as two f64s (Knuth's
+/// TwoSum; exact for finite operands whose sum does not overflow).
+#[inline(always)]
+fn two_sum<L: Lanes<f64>>(l: L, a: L::V, b: L::V) -> (L::V, L::V) {
+    let s = l.add(a, b);
+    let bb = l.sub(s, a);
+    let err = l.add(l.sub(a, l.sub(s, bb)), l.sub(b, bb));
+    (s, err)
+}
+
+impl<H, L> Aten<H> for RoundOnce<L>
+where
+    H: Element<Opmath = f32> + Half16,
+    L: HalfLanes64<H>,
+{
+    type Isa = L;
+    type V = L::V;
+    const N: usize = <L as Lanes<f64>>::N;
+
+    #[inline(always)]
+    fn isa(self) -> L {
+        self.0
+    }
+    #[inline(always)]
+    fn splat(self, x: f32) -> L::V {
+        self.0.splat(f64::from(x))
+    }
+    #[inline(always)]
+    fn load(self, s: &[H]) -> L::V {
+        self.0.load_half(s)
+    }
+    #[inline(always)]
+    fn store(self, v: L::V, s: &mut [H]) {
+        self.0.store_half(v, s)
+    }
+    #[inline(always)]
+    fn xor(self, a: L::V, b: L::V) -> L::V {
+        self.0.xor(a, b)
+    }
+    #[inline(always)]
+    fn add(self, x: L::V, y: L::V) -> L::V {
+        let (hi, lo) = two_sum(self.0, x, y);
+        self.0.narrow_pair(hi, lo)
+    }
+    /// Exact: a product of at most 24 + 11 bits.
+    #[inline(always)]
+    fn mul(self, x: L::V, y: L::V) -> L::V {
+        self.0.narrow_pair(self.0.mul(x, y), self.0.splat(0.0))
+    }
+    /// The remainder `x − q·y` is exact (no underflow: 16-bit operands),
+    /// and divided by `y` it has the sign of the error.
+    #[inline(always)]
+    fn div(self, x: L::V, y: L::V) -> L::V {
+        let l = self.0;
+        let q = l.div(x, y);
+        l.narrow_pair(q, l.div(l.neg_mul_add(q, y, x), y))
+    }
+    /// The remainder `x − r²` is exact and has the sign of the error.
+    #[inline(always)]
+    fn sqrt(self, x: L::V) -> L::V {
+        let l = self.0;
+        let r = l.sqrt(x);
+        l.narrow_pair(r, l.neg_mul_add(r, r, x))
+    }
+    #[inline(always)]
+    fn add_alpha(self, x: L::V, y: L::V, alpha: L::V) -> L::V {
+        let (hi, lo) = two_sum(self.0, self.0.mul(y, alpha), x);
+        self.0.narrow_pair(hi, lo)
+    }
+    #[inline(always)]
+    fn addcmul(self, s: L::V, t1: L::V, t2: L::V, value: L::V) -> L::V {
+        let l = self.0;
+        let (hi, lo) = two_sum(l, l.mul(l.mul(t1, value), t2), s);
+        l.narrow_pair(hi, lo)
+    }
+}
