@@ -7,16 +7,22 @@
                            training checkpoint {"model", "optimizer", "epoch", "scheduler"})
         <dir>/params3.pt   the parameters after 3 steps (name -> tensor)
         <dir>/expected.pt  {"params": ..., "state": opt.state_dict()} after 6 steps
-  torch_format.py check <kind> <dir>
+  torch_format.py check <kind> <dir> [bits|layout]
       Loads <dir>/rust3.pt (and <dir>/rust_params3.pt unless the kind is a training
-      checkpoint) with torch.load(weights_only=True), continues 3 steps in PyTorch, and
-      compares with <dir>/rust6.pt bit for bit. Prints JSON {"compared": n, "mismatches": m,
-      "first": "..."}.
-  torch_format.py refused <legacy|float64|global> <dir>
+      checkpoint) with torch.load(weights_only=True); compares its state, as loaded, with
+      PyTorch's own state_dict() after the same 3 steps; load_state_dicts it, continues 3
+      steps in PyTorch, and compares with <dir>/rust6.pt. Every tensor is compared by dtype,
+      shape and (unless "layout" is given) bits. Prints JSON {"compared": n,
+      "mismatches": m, "first": "..."}.
+  torch_format.py refused <legacy|float64|step_int64|global> <dir>
       Writes <dir>/refused.pt, a file adadelta refuses with a message.
 
 Parameters: 5 tensors of shapes (3,), (2, 3), (), (0,), (40,), in two groups. Gradients are
-absent for some parameters at some steps, so state exists for only some of them.
+absent for some parameters at some steps, so state exists for only some of them. Kinds
+starting with "float64" run it in float64 (parameters, gradients, square_avg and acc_delta;
+step stays float32 as PyTorch keeps it), "float64_default_dtype" under
+torch.set_default_dtype(torch.float64) (where PyTorch keeps step as float64 too); kinds
+ending with "checkpoint" save a training checkpoint.
 """
 import copy
 import json
@@ -40,16 +46,25 @@ def config(kind):
     return {"kind": kind, "groups": groups}
 
 
-def inputs():
+def dtype_of(kind):
+    return torch.float64 if kind.startswith("float64") else torch.float32
+
+
+def is_checkpoint(kind):
+    return kind.endswith("checkpoint")
+
+
+def inputs(kind):
     g = torch.Generator().manual_seed(20261201)
-    init = {n: torch.randn(SHAPES[n], generator=g) for n in NAMES}
+    dtype = dtype_of(kind)
+    init = {n: torch.randn(SHAPES[n], generator=g, dtype=dtype) for n in NAMES}
     grads = {}
     for t in range(1, STEPS + 1):
         for i, n in enumerate(NAMES):
             # "b" has no gradient at step 2; "e" none before step 5 (no state when saved).
             if (n == "b" and t == 2) or (n == "e" and t < 5):
                 continue
-            grads[f"{t}.{n}"] = torch.randn(SHAPES[n], generator=g) * 3
+            grads[f"{t}.{n}"] = torch.randn(SHAPES[n], generator=g, dtype=dtype) * 3
     return init, grads
 
 
@@ -86,12 +101,12 @@ def fresh_params(values):
 
 
 def write(kind, d):
-    init, grads = inputs()
+    init, grads = inputs(kind)
     torch.save({"config": config(kind), "init": init, "grads": grads}, f"{d}/inputs.pt")
     params = fresh_params(init)
     opt = optimizer(kind, params)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=100, gamma=0.5) \
-        if kind == "checkpoint" else None
+        if is_checkpoint(kind) else None
     for t in range(1, SAVE_AT + 1):
         step(opt, params, grads, t)
         if sched is not None:
@@ -103,7 +118,7 @@ def write(kind, d):
         for i, (k, s) in enumerate(sd["state"].items()):
             s["step"] = int(s["step"].item()) if i % 2 else float(s["step"].item())
     model = {n: params[n].detach() for n in NAMES}
-    if kind == "checkpoint":
+    if is_checkpoint(kind):
         torch.save({"model": model, "optimizer": sd, "epoch": 3,
                     "scheduler": sched.state_dict()}, f"{d}/saved.pt")
     else:
@@ -120,8 +135,8 @@ class NotAllowed:
 
 
 def refused(kind, d):
-    """Files adadelta must refuse with a message: the legacy format, float64 state,
-    a global outside the allow-list."""
+    """Files adadelta must refuse with a message: the legacy format, float64 state (for
+    a float32 optimizer), a step of int64, a global outside the allow-list."""
     params = [torch.nn.Parameter(torch.ones(3, dtype=torch.float64))]
     opt = torch.optim.Adadelta(params)
     params[0].grad = torch.ones(3, dtype=torch.float64)
@@ -130,6 +145,10 @@ def refused(kind, d):
         torch.save(opt.state_dict(), f"{d}/refused.pt", _use_new_zipfile_serialization=False)
     elif kind == "float64":
         torch.save(opt.state_dict(), f"{d}/refused.pt")
+    elif kind == "step_int64":
+        sd = copy.deepcopy(opt.state_dict())
+        sd["state"][0]["step"] = torch.tensor(1, dtype=torch.int64)
+        torch.save(sd, f"{d}/refused.pt")
     elif kind == "global":
         torch.save({"state": {}, "param_groups": [], "x": NotAllowed()}, f"{d}/refused.pt")
     else:
@@ -137,32 +156,52 @@ def refused(kind, d):
 
 
 def bits(t):
-    return t.detach().contiguous().view(-1).view(torch.int32).tolist() if t.numel() else []
+    """Every element's bit pattern (float32 as int32, float64 as int64)."""
+    as_int = {torch.float32: torch.int32, torch.float64: torch.int64}[t.dtype]
+    return t.detach().contiguous().view(-1).view(as_int).tolist() if t.numel() else []
 
 
-def check(kind, d):
-    _, grads = inputs()
+def check(kind, d, compare="bits"):
+    init, grads = inputs(kind)
     saved = torch.load(f"{d}/rust3.pt", weights_only=True)
-    if kind == "checkpoint":
+    if is_checkpoint(kind):
         assert saved["epoch"] == 3, saved["epoch"]
         values, sd = saved["model"], saved["optimizer"]
     else:
         values, sd = torch.load(f"{d}/rust_params3.pt", weights_only=True), saved
-    params = fresh_params(values)
-    opt = optimizer(kind, params)
-    opt.load_state_dict(sd)
-    for t in range(SAVE_AT + 1, STEPS + 1):
-        step(opt, params, grads, t)
-    want = torch.load(f"{d}/rust6.pt", weights_only=True)
     compared, mismatches, first = 0, 0, None
 
     def cmp(what, got, exp):
         nonlocal compared, mismatches, first
         a, b = bits(got), bits(exp)
         compared += max(len(a), 1)
-        if tuple(got.shape) != tuple(exp.shape) or a != b:
+        if got.dtype != exp.dtype or tuple(got.shape) != tuple(exp.shape) or \
+                (compare == "bits" and a != b):
             mismatches += 1
-            first = first or f"{what}: {got.tolist()} != {exp.tolist()}"
+            first = first or f"{what}: {got.dtype} {got.tolist()} != {exp.dtype} {exp.tolist()}"
+
+    # The state as loaded, before load_state_dict casts anything: what PyTorch's own
+    # state_dict() holds after the same 3 steps (dtypes, shapes, bits).
+    own_params = fresh_params(init)
+    own = optimizer(kind, own_params)
+    for t in range(1, SAVE_AT + 1):
+        step(own, own_params, grads, t)
+    own_sd = own.state_dict()
+    if sorted(sd["state"]) != sorted(own_sd["state"]):
+        mismatches += 1
+        first = first or f"saved state keys {sorted(sd['state'])} != {sorted(own_sd['state'])}"
+    for i in own_sd["state"]:
+        for k in ("step", "square_avg", "acc_delta"):
+            cmp(f"saved state[{i}].{k}", sd["state"][i][k], own_sd["state"][i][k])
+    for n in NAMES:
+        cmp(f"saved params.{n}", values[n], own_params[n].detach())
+
+    params = fresh_params(values)
+    opt = optimizer(kind, params)
+    opt.load_state_dict(sd)
+    for t in range(SAVE_AT + 1, STEPS + 1):
+        step(opt, params, grads, t)
+    want = torch.load(f"{d}/rust6.pt", weights_only=True)
 
     for n in NAMES:
         cmp(f"params.{n}", params[n], want["params"][n])
@@ -185,4 +224,6 @@ def check(kind, d):
 if __name__ == "__main__":
     torch.set_num_threads(1)
     cmd, kind, d = sys.argv[1:4]
-    {"write": write, "check": check, "refused": refused}[cmd](kind, d)
+    if kind == "float64_default_dtype":
+        torch.set_default_dtype(torch.float64)
+    {"write": write, "check": check, "refused": refused}[cmd](kind, d, *sys.argv[4:])
