@@ -20,7 +20,8 @@
 //! Each input is written to a file and read by every entry point:
 //! `checkpoint::load`, `StateDict::load`, `TorchFile::open` and
 //! `TorchFile::from_file` (then `state_dict`, `tensors`, `tensor` of every
-//! tensor, and `state_dict_at` / `tensors_at` of every key) and
+//! tensor, and `state_dict_at` / `tensors_at` of every key; the state dict,
+//! the tensors and `tensors_at` as float32 and as float64) and
 //! `Adadelta::load`. Checks:
 //!
 //! * no panic (`catch_unwind`), no hang (a watchdog);
