@@ -5,9 +5,10 @@ Input (a file given as the only positional argument, or stdin): a JSON list of
 WireCase objects (see ``difftest/src/case.rs``)::
 
     {"name": str,
-     "dtype": "float32" | "float64",        # optional, float32 when absent
+     "dtype": "float32" | "float64" | "bfloat16" | "float16",  # optional, float32 when absent
      "hyper": {"lr": float, "rho": float, "eps": float,
-               "weight_decay": float, "maximize": bool},
+               "weight_decay": float, "maximize": bool,
+               "foreach": bool},                       # optional, false when absent
      "params": [[bits, ...], ...],          # bit patterns of dtype, one list per param
      "grads": [[[bits, ...] | null, ...], ...]}  # [step][param], null = no grad
 
@@ -24,9 +25,10 @@ set (negative floats) round-trip through an explicit two's-complement
 conversion.
 
 The optimizer is built with ``foreach`` left at its default (``None``), which
-resolves to False on CPU; the script wraps the module's
+resolves to False on CPU, or with ``foreach=True`` where the case's hyper says
+so; the script wraps the module's
 ``_single_tensor_adadelta``/``_multi_tensor_adadelta`` to count calls and
-asserts that only the single-tensor path ran whenever some param has a
+asserts that only the path asked for ran whenever some param has a
 gradient. (In a step where no param has one, ``foreach`` resolves to True,
 since ``all()`` over the empty param list is True, and the multi-tensor
 function runs on empty lists: a no-op.)
@@ -47,8 +49,18 @@ import sys
 import torch
 import torch.optim.adadelta as _adadelta_mod
 
-_INT_OF = {torch.float32: torch.int32, torch.float64: torch.int64}
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_INT_OF = {
+    torch.float32: torch.int32,
+    torch.float64: torch.int64,
+    torch.bfloat16: torch.int16,
+    torch.float16: torch.int16,
+}
+_DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
 
 
 def bits_to_tensor(bits, dtype=torch.float32):
@@ -59,7 +71,7 @@ def bits_to_tensor(bits, dtype=torch.float32):
 
 
 def tensor_to_bits(t):
-    """float32 or float64 tensor -> list of its bit patterns as unsigned ints (flattened)."""
+    """A float tensor -> list of its bit patterns as unsigned ints (flattened)."""
     t = t.detach().contiguous().reshape(-1)
     assert t.dtype in _INT_OF, t.dtype
     mask = (1 << torch.finfo(t.dtype).bits) - 1
@@ -131,8 +143,10 @@ def run_case(case):
         eps=h["eps"],
         weight_decay=h["weight_decay"],
         maximize=h["maximize"],
+        foreach=True if h.get("foreach") else None,
     )
-    assert opt.param_groups[0]["foreach"] is None
+    foreach = bool(h.get("foreach"))
+    assert opt.param_groups[0]["foreach"] is (True if foreach else None)
     out = []
     for step_grads in case["grads"]:
         if len(step_grads) != len(params):
@@ -150,7 +164,10 @@ def run_case(case):
                 any_grad = True
         before = dict(_CALLS)
         opt.step()
-        if any_grad:
+        if any_grad and foreach:
+            assert _CALLS["multi"] == before["multi"] + 1, "multi-tensor path did not run"
+            assert _CALLS["single"] == before["single"], "single-tensor path ran"
+        elif any_grad:
             assert _CALLS["single"] == before["single"] + 1, "single-tensor path did not run"
             assert _CALLS["multi"] == before["multi"], "multi-tensor (foreach) path ran"
         # With no gradient at all the param list is empty, and

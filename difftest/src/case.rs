@@ -7,7 +7,6 @@
 //! nothing is lost to decimal printing.
 
 use crate::accuracy::Compared;
-use crate::dtype::Dtype;
 use adadelta_reference::Format;
 use serde::{Deserialize, Serialize};
 
@@ -121,11 +120,11 @@ fn to_bits<T: Compared>(v: &[T]) -> Vec<u64> {
 }
 
 /// The values of the bit patterns `v`; an error if one does not fit `T`.
-fn from_bits<T: Dtype>(v: &[u64]) -> Result<Vec<T>, String> {
+fn from_bits<T: Format>(v: &[u64]) -> Result<Vec<T>, String> {
     v.iter()
         .map(|&b| {
             if T::BITS < 64 && b >> T::BITS != 0 {
-                Err(format!("bit pattern {b:#x} is wider than {}", T::DTYPE))
+                Err(format!("bit pattern {b:#x} is wider than {}", T::BITS))
             } else {
                 Ok(<T as Format>::from_bits(b))
             }
@@ -134,7 +133,7 @@ fn from_bits<T: Dtype>(v: &[u64]) -> Result<Vec<T>, String> {
 }
 
 /// Each tensor's values, `None` kept.
-fn optional<T: Dtype>(v: &[Option<Vec<u64>>]) -> Result<Vec<Option<Vec<T>>>, String> {
+fn optional<T: Format>(v: &[Option<Vec<u64>>]) -> Result<Vec<Option<Vec<T>>>, String> {
     v.iter()
         .map(|x| x.as_deref().map(from_bits).transpose())
         .collect()
@@ -175,11 +174,11 @@ pub struct WireSnapshot {
     pub step: Vec<Option<u32>>,
 }
 
-impl<T: Dtype> From<&Case<T>> for WireCase {
+impl<T: Compared> From<&Case<T>> for WireCase {
     fn from(c: &Case<T>) -> Self {
         WireCase {
             name: c.name.clone(),
-            dtype: T::DTYPE.into(),
+            dtype: <T as adadelta::kernel::Element>::DTYPE.into(),
             hyper: c.hyper,
             params: c.params.iter().map(|p| to_bits(p)).collect(),
             grads: c
@@ -191,13 +190,17 @@ impl<T: Dtype> From<&Case<T>> for WireCase {
     }
 }
 
-impl<T: Dtype> TryFrom<&WireCase> for Case<T> {
+impl<T: Compared + Format> TryFrom<&WireCase> for Case<T> {
     type Error = String;
 
     /// The case, if its dtype is `T`'s and every bit pattern fits.
     fn try_from(w: &WireCase) -> Result<Self, String> {
-        if w.dtype != T::DTYPE {
-            return Err(format!("a {} case read as {}", w.dtype, T::DTYPE));
+        if w.dtype != <T as adadelta::kernel::Element>::DTYPE {
+            return Err(format!(
+                "a {} case read as {}",
+                w.dtype,
+                <T as adadelta::kernel::Element>::DTYPE
+            ));
         }
         Ok(Case {
             name: w.name.clone(),
@@ -216,7 +219,7 @@ impl<T: Dtype> TryFrom<&WireCase> for Case<T> {
     }
 }
 
-impl<T: Dtype> From<&Snapshot<T>> for WireSnapshot {
+impl<T: Compared> From<&Snapshot<T>> for WireSnapshot {
     fn from(s: &Snapshot<T>) -> Self {
         WireSnapshot {
             params: s.params.iter().map(|p| to_bits(p)).collect(),
@@ -235,7 +238,7 @@ impl<T: Dtype> From<&Snapshot<T>> for WireSnapshot {
     }
 }
 
-impl<T: Dtype> TryFrom<&WireSnapshot> for Snapshot<T> {
+impl<T: Compared + Format> TryFrom<&WireSnapshot> for Snapshot<T> {
     type Error = String;
 
     /// The snapshot, if every bit pattern fits `T`.

@@ -17,8 +17,9 @@ use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
+use crate::accuracy::Compared;
 use crate::case::{Case, Snapshot, Trajectory, WireCase, WireSnapshot};
-use crate::dtype::Dtype;
+use adadelta_reference::Format;
 
 /// The Python driver script, `difftest/python/torch_adadelta.py`.
 pub const SCRIPT: &str = include_str!("../python/torch_adadelta.py");
@@ -98,18 +99,19 @@ fn run_script(args: &[String], stdin: &[u8]) -> Result<Vec<u8>, String> {
 
 /// Runs every case through real `torch.optim.Adadelta` in one Python process
 /// with torch's default thread count, and returns one trajectory per case.
-/// The parameters are tensors of `T`'s dtype (`torch.float32` or
-/// `torch.float64`).
+/// The parameters are tensors of `T`'s dtype (`torch.float32`,
+/// `torch.float64`, `torch.bfloat16` or `torch.float16`).
 ///
 /// The optimizer is built as `Adadelta(params, lr=, rho=, eps=,
-/// weight_decay=, maximize=)` with `foreach` at its default (False on CPU);
-/// the script asserts the single-tensor path ran.
-pub fn run_pytorch<T: Dtype>(cases: &[Case<T>]) -> Result<Vec<Trajectory<T>>, String> {
+/// weight_decay=, maximize=)` with `foreach` at its default (False on CPU),
+/// or `foreach=True` where the case's [`Hyper::foreach`](crate::case::Hyper::foreach)
+/// says so; the script asserts which path ran.
+pub fn run_pytorch<T: Compared + Format>(cases: &[Case<T>]) -> Result<Vec<Trajectory<T>>, String> {
     run_pytorch_with_threads(cases, None)
 }
 
 /// [`run_pytorch`] with `torch.set_num_threads(threads)` first, if given.
-pub fn run_pytorch_with_threads<T: Dtype>(
+pub fn run_pytorch_with_threads<T: Compared + Format>(
     cases: &[Case<T>],
     threads: Option<u32>,
 ) -> Result<Vec<Trajectory<T>>, String> {

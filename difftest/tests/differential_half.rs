@@ -58,13 +58,14 @@ fn value<H: Half>() -> impl Strategy<Value = H> {
     ]
 }
 
-/// One case in the dtype `H`: the initial parameters, and each step's
-/// gradients (`None`: absent), with `foreach` either way.
-fn case<H: Half>() -> impl Strategy<Value = Case<H>> {
+/// One case in the dtype `H`: the initial parameters (1 to 3 tensors, of
+/// `size` elements each), and each step's gradients (`None`: absent), with
+/// `foreach` either way.
+fn case<H: Half>(size: impl Strategy<Value = usize>) -> impl Strategy<Value = Case<H>> {
     (
         hyper(),
         any::<bool>(),
-        prop::collection::vec(0usize..=40, 1..=3),
+        prop::collection::vec(size, 1..=3),
         1usize..=5,
     )
         .prop_flat_map(|(hyper, foreach, sizes, steps)| {
@@ -116,26 +117,98 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: cases_or(256), ..ProptestConfig::default() })]
 
     #[test]
-    fn fast_bf16_default_equals_every_op_rounded_once(c in case::<bf16>()) {
+    fn fast_bf16_default_equals_every_op_rounded_once(c in case::<bf16>(0usize..=40)) {
         every_path_equals_reference(&c, Numerics::Default, Rounding::Once)?;
     }
 
     #[test]
-    fn fast_f16_default_equals_every_op_rounded_once(c in case::<f16>()) {
+    fn fast_f16_default_equals_every_op_rounded_once(c in case::<f16>(0usize..=40)) {
         every_path_equals_reference(&c, Numerics::Default, Rounding::Once)?;
     }
 
     #[test]
-    fn fast_bf16_reproduce_libtorch_equals_opmath_emulation(c in case::<bf16>()) {
+    fn fast_bf16_reproduce_libtorch_equals_opmath_emulation(c in case::<bf16>(0usize..=40)) {
         if let Some(n) = reproduce() {
             every_path_equals_reference(&c, n, Rounding::Opmath)?;
         }
     }
 
     #[test]
-    fn fast_f16_reproduce_libtorch_equals_opmath_emulation(c in case::<f16>()) {
+    fn fast_f16_reproduce_libtorch_equals_opmath_emulation(c in case::<f16>(0usize..=40)) {
         if let Some(n) = reproduce() {
             every_path_equals_reference(&c, n, Rounding::Opmath)?;
         }
     }
+}
+
+/// `n` cases of `H` drawn from [`case`] with a fixed seed, half of them on
+/// the `foreach` path, every tensor a whole number of ATen's 16-bit vectors
+/// (32 elements at AVX-512, 16 at AVX2): PyTorch computes the last
+/// `len % 32` elements of a 16-bit tensor in its scalar code, which rounds
+/// differently (`fast/docs/numerics.md`, "Other dtypes"), and that tail is
+/// not reproduced yet.
+fn sample<H: Half>(n: usize) -> Vec<Case<H>> {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let strategy = case::<H>(prop_oneof![Just(32usize), Just(64), Just(96)]);
+    (0..n)
+        .map(|i| {
+            let mut c = strategy.new_tree(&mut runner).expect("a case").current();
+            c.hyper.foreach = i % 2 == 1;
+            c
+        })
+        .collect()
+}
+
+/// Real `torch.optim.Adadelta` (torch 2.13 in the venv) against the
+/// reproduce-libtorch numerics on every path, and against the reference's
+/// opmath emulation, bit for bit; NaNs by class and quietness (torch's
+/// bfloat16 NaN bits depend on the tensor's length: `0x7fc0` from its scalar
+/// conversion, `0xffff` from its AVX-512 one). Also checks that the default
+/// numerics differ from PyTorch somewhere in the sample, so that the
+/// comparison can tell the two roundings apart.
+fn pytorch_equals_reproduce_libtorch<H: Half>() {
+    let Some(numerics) = reproduce() else {
+        println!("no reproduce-libtorch numerics on this CPU: skipped");
+        return;
+    };
+    let cases = sample::<H>(200);
+    let torch = adadelta_difftest::pytorch::run_pytorch(&cases).expect("PyTorch runs");
+    let mut default_differs = false;
+    for (c, want) in cases.iter().zip(&torch) {
+        let opmath = run_reference_half(c, Rounding::Opmath);
+        if let Some(d) = first_difference_with(c, &opmath, want, NanBits::QuietAnyPayload) {
+            panic!(
+                "reference Opmath vs PyTorch, foreach={}: {d}",
+                c.hyper.foreach
+            );
+        }
+        for isa in paths_here() {
+            let got = run_kernel(c, &path_executor(numerics, isa));
+            if let Some(d) = first_difference_with(c, &got, want, NanBits::QuietAnyPayload) {
+                panic!(
+                    "{isa:?} reproduce-libtorch vs PyTorch, foreach={}: {d}",
+                    c.hyper.foreach
+                );
+            }
+        }
+        let default = run_kernel(c, &path_executor(Numerics::Default, paths_here()[0]));
+        default_differs |=
+            first_difference_with(c, &default, want, NanBits::QuietAnyPayload).is_some();
+    }
+    assert!(
+        default_differs,
+        "the default numerics equal PyTorch's on the whole sample"
+    );
+}
+
+#[test]
+fn pytorch_bf16_equals_reproduce_libtorch_on_both_foreach_paths() {
+    pytorch_equals_reproduce_libtorch::<bf16>();
+}
+
+#[test]
+fn pytorch_f16_equals_reproduce_libtorch_on_both_foreach_paths() {
+    pytorch_equals_reproduce_libtorch::<f16>();
 }

@@ -16,6 +16,7 @@
 
 use std::sync::Arc;
 
+use adadelta::half::{bf16, f16};
 use adadelta::kernel::{
     run, sqrt, DivSqrt, Element, Executor, Isa, Job, LibtorchSqrt, Numerics, Threads,
 };
@@ -62,6 +63,32 @@ impl Float for f64 {
     fn is_nan(self) -> bool {
         self.is_nan()
     }
+}
+
+impl Float for bf16 {
+    const QUIET: u64 = 0x0040;
+    const ONE: bf16 = bf16::ONE;
+    fn is_nan(self) -> bool {
+        self.is_nan()
+    }
+}
+
+impl Float for f16 {
+    const QUIET: u64 = 0x0200;
+    const ONE: f16 = f16::ONE;
+    fn is_nan(self) -> bool {
+        self.is_nan()
+    }
+}
+
+/// bfloat16 or float16 values: ordinary ones, and raw bit patterns (every
+/// class: zeros, subnormals, the largest, infinities, NaNs).
+fn value16<H: Float>(of: fn(f32) -> H, bits: fn(u16) -> H) -> impl Strategy<Value = H> {
+    prop_oneof![
+        6 => (-4.0f32..4.0).prop_map(of),
+        1 => (0.0f32..1e-3).prop_map(of),
+        3 => any::<u16>().prop_map(bits),
+    ]
 }
 
 fn assert_same<E: Float>(what: &str, a: &[E], b: &[E]) -> Result<(), TestCaseError> {
@@ -201,6 +228,14 @@ fn data64(max_len: usize) -> impl Strategy<Value = Data<f64>> {
     data_of(max_len, value64, state_value64)
 }
 
+fn value_bf16() -> impl Strategy<Value = bf16> {
+    value16(bf16::from_f32, bf16::from_bits)
+}
+
+fn value_f16() -> impl Strategy<Value = f16> {
+    value16(f16::from_f32, f16::from_bits)
+}
+
 /// Data of lengths `0..=max_len` from the value strategies of one type.
 fn data_of<E: Float, S: Strategy<Value = E> + 'static, T: Strategy<Value = E> + 'static>(
     max_len: usize,
@@ -293,6 +328,18 @@ proptest! {
     /// alignment, with every class of input, in every numerics.
     #[test]
     fn every_path_equals_scalar(h in hyper(), d in data(1000)) {
+        every_path_equals_scalar_on(&h, &d)?;
+    }
+
+    /// In bfloat16 and float16 (both `foreach` values: `hyper` draws it),
+    /// every path equals the scalar path likewise, in every numerics.
+    #[test]
+    fn every_path_equals_scalar_in_bf16(h in hyper(), d in data_of(300, value_bf16, value_bf16)) {
+        every_path_equals_scalar_on(&h, &d)?;
+    }
+
+    #[test]
+    fn every_path_equals_scalar_in_f16(h in hyper(), d in data_of(300, value_f16, value_f16)) {
         every_path_equals_scalar_on(&h, &d)?;
     }
 

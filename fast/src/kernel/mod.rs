@@ -23,15 +23,26 @@
 //! as ATen converts them ([`Coefficients::scalars`]). `sqrt` depends on the [`Numerics`]:
 //!
 //! * [`Numerics::Default`]: correctly rounded. The same bits on every machine,
-//!   path and thread count, equal to the MPFR reference's binary32 emulation
-//!   (NaNs excepted: NaN wherever the reference has one, and quiet, but
-//!   sign and payload not promised; [`guide::numerics`](crate::guide::numerics),
+//!   path and thread count, equal to the MPFR reference's binary32 (binary64)
+//!   emulation (NaNs excepted: NaN wherever the reference has one, and quiet,
+//!   but sign and payload not promised; [`guide::numerics`](crate::guide::numerics),
 //!   "NaN bits").
 //! * [`Numerics::ReproduceLibtorch`]: the oneMKL kernel libtorch's
-//!   `torch.sqrt` runs on this CPU ([`LibtorchSqrt`]), so that the result is
-//!   libtorch's, bit for bit, on this machine. For `f32`; `f64` steps in
-//!   these numerics are [`Error::CannotReproduceLibtorch`] for now (libtorch's
-//!   float64 square root is oneMKL's `vdSqrt`, not yet reproduced).
+//!   `torch.sqrt` runs on this CPU ([`LibtorchSqrt`]), for `f32` and `f64`,
+//!   so that the result is libtorch's, bit for bit, on this machine.
+//!
+//! `bfloat16` and `float16` ([`half::bf16`], [`half::f16`]) take the same
+//! ATen ops with `f32` scalars (ATen's opmath; `rho` rounded to the dtype on
+//! the `foreach` path, [`Hyperparams::foreach`](crate::Hyperparams::foreach)):
+//!
+//! * [`Numerics::Default`]: each op's exact result rounded once to the dtype
+//!   (`s + value·t1·t2` for `addcmul`, `x + alpha·y` for `add(alpha=)`),
+//!   computed on `f64` lanes with exact products and sums;
+//! * [`Numerics::ReproduceLibtorch`]: each op computed in `f32` as PyTorch's
+//!   vectorised kernels do, rounded to the dtype at the op's end. PyTorch
+//!   computes the last `len % 32` elements of a tensor (its AVX-512 vector
+//!   width; 16 at AVX2) in scalar code whose `add(alpha=)` rounds
+//!   `alpha·y` to the dtype first: those elements are not reproduced yet.
 //!
 //! # Instruction sets and threads
 //!
@@ -48,13 +59,14 @@
 //! | module | holds |
 //! |---|---|
 //! | `cpu` | the CPU's vendor and features; which oneMKL square root libtorch runs on it |
-//! | `element` | [`Element`]: `f32` and `f64`, each with its scalars and its pairings |
+//! | `element` | [`Element`]: `f32`, `f64`, `bf16`, `f16`, each with its scalars and its pairings |
 //! | `isa` | [`Isa`]: the instruction sets, which ones run here, `ADADELTA_KERNEL` |
 //! | `lanes` | the lane operations everything is written against; the scalar fallback |
 //! | `x86`, `neon` | each instruction set's lane operations, intrinsic by intrinsic |
 //! | `div_sqrt` | [`DivSqrt`]: the divide unit, or AVX-512's estimates, `ADADELTA_DIVSQRT` |
 //! | `recipe` | the square roots: IEEE and oneMKL's EXHA, L9HA, Z0HA, each once |
 //! | `newton` | the correctly rounded square root and division from estimates |
+//! | `aten` | Adadelta's ATen ops as each element type and numerics round them |
 //! | `update` | the Adadelta math, once, and the loop over a slice |
 //! | `dispatch` | (instruction set, square root) to a compiled loop |
 //! | `job`, `parallel` | the step's slices, and their split across threads |
