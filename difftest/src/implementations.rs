@@ -322,25 +322,46 @@ pub fn run_reference<T: Dtype>(case: &Case<T>, mul_add: MulAdd) -> Trajectory<T>
 /// Runs the MPFR reference's 16-bit arithmetic ([`adadelta_reference::Half`]
 /// at the parameters' format `H`, rounding as `rounding` says, on the
 /// `foreach` path if the case's hyperparameters say so), its `f32` values
-/// converted exactly from and to `H`.
+/// converted exactly from and to `H`. With [`Rounding::Opmath`](adadelta_reference::Rounding::Opmath),
+/// the elements PyTorch with `torch_threads` intra-op threads computes in
+/// scalar code ([`adadelta::kernel::torch_tail`]) take
+/// [`Rounding::OpmathScalar`](adadelta_reference::Rounding::OpmathScalar).
 pub fn run_reference_half<H>(
     case: &Case<H>,
     rounding: adadelta_reference::Rounding,
+    torch_threads: usize,
 ) -> Trajectory<H>
 where
     H: Element + adadelta_reference::Format,
 {
     use adadelta_reference::ieee::convert;
-    let arith = adadelta_reference::Half::<H>::new(rounding, case.hyper.foreach);
+    use adadelta_reference::{Half, Rounding};
+    let foreach = case.hyper.foreach;
+    let (arith, scalar) = (
+        Half::<H>::new(rounding, foreach),
+        Half::<H>::new(Rounding::OpmathScalar, foreach),
+    );
     let hyper = case.hyper.to_reference();
-    let widen = |x: &[H]| x.iter().map(|&x| convert::<H, f32>(x)).collect::<Vec<_>>();
+    let widen = |x: &H| convert::<H, f32>(*x);
     run_with(case, |p, g, v, u| {
-        let (mut p32, g32, mut v32, mut u32) = (widen(p), widen(g), widen(v), widen(u));
-        adadelta_reference::step(&arith, &hyper, &mut p32, &g32, &mut v32, &mut u32);
-        for (to, from) in [(p, &p32), (v, &v32), (u, &u32)] {
-            for (t, &f) in to.iter_mut().zip(from) {
-                *t = convert::<f32, H>(f);
-            }
+        let n = p.len();
+        for i in 0..n {
+            let in_scalar_code = adadelta::kernel::torch_tail::run_at(i, n, torch_threads).0;
+            let a = if rounding == Rounding::Opmath && in_scalar_code {
+                &scalar
+            } else {
+                &arith
+            };
+            let (mut pi, gi, mut vi, mut ui) = (
+                [widen(&p[i])],
+                [widen(&g[i])],
+                [widen(&v[i])],
+                [widen(&u[i])],
+            );
+            adadelta_reference::step(a, &hyper, &mut pi, &gi, &mut vi, &mut ui);
+            p[i] = convert::<f32, H>(pi[0]);
+            v[i] = convert::<f32, H>(vi[0]);
+            u[i] = convert::<f32, H>(ui[0]);
         }
     })
 }

@@ -15,7 +15,7 @@
 //! counts follow `PROPTEST_CASES` when set.
 
 use adadelta::half::{bf16, f16};
-use adadelta::kernel::{Element, Numerics};
+use adadelta::kernel::{Element, Executor, Isa, Numerics};
 use adadelta_difftest::accuracy::{first_difference_with, Compared, NanBits};
 use adadelta_difftest::case::Case;
 use adadelta_difftest::implementations::{
@@ -88,15 +88,25 @@ fn case<H: Half>(size: impl Strategy<Value = usize>) -> impl Strategy<Value = Ca
         })
 }
 
-/// Every path in `numerics` against the reference rounding as `rounding`.
+/// The executor of one path and numerics reproducing a PyTorch of
+/// `torch_threads` intra-op threads.
+fn executor(numerics: Numerics, isa: Isa, torch_threads: usize) -> Executor {
+    Executor {
+        libtorch_threads: Some(torch_threads),
+        ..path_executor(numerics, isa)
+    }
+}
+
+/// Every path in `numerics` against the reference rounding as `rounding`
+/// (PyTorch's scalar code where it runs with one intra-op thread).
 fn every_path_equals_reference<H: Half>(
     c: &Case<H>,
     numerics: Numerics,
     rounding: Rounding,
 ) -> Result<(), TestCaseError> {
-    let want = run_reference_half(c, rounding);
+    let want = run_reference_half(c, rounding, 1);
     for isa in paths_here() {
-        let got = run_kernel(c, &path_executor(numerics, isa));
+        let got = run_kernel(c, &executor(numerics, isa, 1));
         if let Some(d) = first_difference_with(c, &got, &want, NanBits::QuietAnyPayload) {
             return Err(TestCaseError::fail(format!(
                 "{isa:?} {numerics:?} foreach={}: fast vs reference {rounding:?}: {d}",
@@ -142,16 +152,13 @@ proptest! {
 }
 
 /// `n` cases of `H` drawn from [`case`] with a fixed seed, half of them on
-/// the `foreach` path, every tensor a whole number of ATen's 16-bit vectors
-/// (32 elements at AVX-512, 16 at AVX2): PyTorch computes the last
-/// `len % 32` elements of a 16-bit tensor in its scalar code, which rounds
-/// differently (`fast/docs/numerics.md`, "Other dtypes"), and that tail is
-/// not reproduced yet.
+/// the `foreach` path, with tensors of up to 100 elements, so that many end
+/// in elements PyTorch computes in scalar code.
 fn sample<H: Half>(n: usize) -> Vec<Case<H>> {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
-    let strategy = case::<H>(prop_oneof![Just(32usize), Just(64), Just(96)]);
+    let strategy = case::<H>(prop_oneof![0usize..=100, Just(32), Just(64)]);
     (0..n)
         .map(|i| {
             let mut c = strategy.new_tree(&mut runner).expect("a case").current();
@@ -161,23 +168,25 @@ fn sample<H: Half>(n: usize) -> Vec<Case<H>> {
         .collect()
 }
 
-/// Real `torch.optim.Adadelta` (torch 2.13 in the venv) against the
-/// reproduce-libtorch numerics on every path, and against the reference's
-/// opmath emulation, bit for bit; NaNs by class and quietness (torch's
-/// bfloat16 NaN bits depend on the tensor's length: `0x7fc0` from its scalar
-/// conversion, `0xffff` from its AVX-512 one). Also checks that the default
-/// numerics differ from PyTorch somewhere in the sample, so that the
-/// comparison can tell the two roundings apart.
+/// Real `torch.optim.Adadelta` (torch 2.13 in the venv, one intra-op
+/// thread) against the reproduce-libtorch numerics on every path, and
+/// against the reference's opmath emulation (scalar code on the last
+/// `len % 32` elements), bit for bit; NaNs by class and quietness (torch's
+/// bfloat16 NaN bits depend on the tensor's length: `0x7fc0` from its
+/// scalar conversion, `0xffff` from its AVX-512 one). Also checks that the
+/// default numerics differ from PyTorch somewhere in the sample, so that the
+/// comparison tells the two roundings apart.
 fn pytorch_equals_reproduce_libtorch<H: Half>() {
     let Some(numerics) = reproduce() else {
         println!("no reproduce-libtorch numerics on this CPU: skipped");
         return;
     };
     let cases = sample::<H>(200);
-    let torch = adadelta_difftest::pytorch::run_pytorch(&cases).expect("PyTorch runs");
+    let torch = adadelta_difftest::pytorch::run_pytorch_with_threads(&cases, Some(1))
+        .expect("PyTorch runs");
     let mut default_differs = false;
     for (c, want) in cases.iter().zip(&torch) {
-        let opmath = run_reference_half(c, Rounding::Opmath);
+        let opmath = run_reference_half(c, Rounding::Opmath, 1);
         if let Some(d) = first_difference_with(c, &opmath, want, NanBits::QuietAnyPayload) {
             panic!(
                 "reference Opmath vs PyTorch, foreach={}: {d}",
@@ -185,7 +194,7 @@ fn pytorch_equals_reproduce_libtorch<H: Half>() {
             );
         }
         for isa in paths_here() {
-            let got = run_kernel(c, &path_executor(numerics, isa));
+            let got = run_kernel(c, &executor(numerics, isa, 1));
             if let Some(d) = first_difference_with(c, &got, want, NanBits::QuietAnyPayload) {
                 panic!(
                     "{isa:?} reproduce-libtorch vs PyTorch, foreach={}: {d}",
@@ -193,7 +202,7 @@ fn pytorch_equals_reproduce_libtorch<H: Half>() {
                 );
             }
         }
-        let default = run_kernel(c, &path_executor(Numerics::Default, paths_here()[0]));
+        let default = run_kernel(c, &executor(Numerics::Default, paths_here()[0], 1));
         default_differs |=
             first_difference_with(c, &default, want, NanBits::QuietAnyPayload).is_some();
     }
@@ -211,4 +220,63 @@ fn pytorch_bf16_equals_reproduce_libtorch_on_both_foreach_paths() {
 #[test]
 fn pytorch_f16_equals_reproduce_libtorch_on_both_foreach_paths() {
     pytorch_equals_reproduce_libtorch::<f16>();
+}
+
+/// Tensors above ATen's grain (32768 elements), which PyTorch splits into
+/// one chunk per intra-op thread, each with its own scalar tail: PyTorch
+/// with 2 and 3 threads against reproduce-libtorch told the same count,
+/// with weight decay (whose `add(alpha=)` the tails round differently) and
+/// both `foreach` values, and against a count it was not told, which must
+/// differ (else the test could not fail).
+fn pytorch_threads_place_the_scalar_tails<H: Half>() {
+    let Some(numerics) = reproduce() else {
+        println!("no reproduce-libtorch numerics on this CPU: skipped");
+        return;
+    };
+    let mut rng = adadelta_difftest::suite::Rng::new(7);
+    let mut values = |n: usize| -> Vec<H> {
+        (0..n)
+            .map(|_| H::of((rng.unit() as f32 - 0.5) * 8.0))
+            .collect()
+    };
+    let case = |foreach: bool, values: &mut dyn FnMut(usize) -> Vec<H>| Case {
+        name: format!("{} large", H::DTYPE),
+        hyper: adadelta_difftest::case::Hyper {
+            lr: 0.7,
+            weight_decay: 0.2334,
+            foreach,
+            ..Default::default()
+        },
+        params: vec![values(100_003), values(65_537)],
+        grads: (0..2)
+            .map(|_| vec![Some(values(100_003)), Some(values(65_537))])
+            .collect(),
+    };
+    let cases = [case(false, &mut values), case(true, &mut values)];
+    for threads in [2usize, 3] {
+        let torch =
+            adadelta_difftest::pytorch::run_pytorch_with_threads(&cases, Some(threads as u32))
+                .expect("PyTorch runs");
+        for (c, want) in cases.iter().zip(&torch) {
+            let got = run_kernel(c, &executor(numerics, Isa::selected().unwrap(), threads));
+            if let Some(d) = first_difference_with(c, &got, want, NanBits::QuietAnyPayload) {
+                panic!("{threads} threads, foreach={}: {d}", c.hyper.foreach);
+            }
+            let other = run_kernel(c, &executor(numerics, Isa::selected().unwrap(), 1));
+            assert!(
+                first_difference_with(c, &other, want, NanBits::QuietAnyPayload).is_some(),
+                "told 1 thread, reproduce-libtorch still equals PyTorch with {threads}"
+            );
+        }
+    }
+}
+
+#[test]
+fn pytorch_bf16_threads_place_the_scalar_tails() {
+    pytorch_threads_place_the_scalar_tails::<bf16>();
+}
+
+#[test]
+fn pytorch_f16_threads_place_the_scalar_tails() {
+    pytorch_threads_place_the_scalar_tails::<f16>();
 }

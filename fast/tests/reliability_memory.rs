@@ -182,6 +182,7 @@ fn guard_pages_around_every_slice_on_every_path() {
                         div_sqrt: None,
                         threads,
                         grain,
+                        libtorch_threads: None,
                     };
                     run(&mut jobs, &exec).unwrap();
                     let ctx = format!("{path:?} {numerics:?} n = {n} at_end = {at_end}");
@@ -273,6 +274,7 @@ fn every_path_on_unaligned_slices_of_odd_lengths() {
                 div_sqrt: None,
                 threads,
                 grain: 256,
+                libtorch_threads: None,
             };
             run(&mut jobs, &exec).unwrap();
             let ctx = format!("{path:?} {numerics:?} n = {n} offsets {offsets:?}");

@@ -20,6 +20,11 @@
 //! | `x.add(y, alpha=a)` | `F(x + a·y)` | `F(fma32(y, a, x))` |
 //! | `s.addcmul(t1, t2, value=c)` | `F(s + c·t1·t2)` | `F(fma32(f32(t1·c), t2, s))` |
 //!
+//! [`Rounding::OpmathScalar`] is PyTorch's scalar code, which computes the
+//! elements its vectorised loops leave over (the last `len % 32` of a
+//! tensor, or of each thread's chunk of it): `Opmath`, except `add(alpha=)`,
+//! which is `F(x + F(alpha·y))`.
+//!
 //! # Values and scalars
 //!
 //! A value is an `f32` (`Value = f32`, as ATen's opmath): a tensor element
@@ -62,9 +67,14 @@ pub enum Rounding {
     /// The exact result rounded once to the 16-bit format: the `adadelta`
     /// crate's default numerics.
     Once,
-    /// Computed in binary32 as PyTorch's CPU kernels do, then rounded to the
-    /// 16-bit format.
+    /// Computed in binary32 as PyTorch's vectorised CPU kernels do, then
+    /// rounded to the 16-bit format.
     Opmath,
+    /// As PyTorch's scalar code computes the elements its vectorised loops
+    /// leave over: [`Rounding::Opmath`], except that `add(alpha=)` rounds
+    /// `alpha·y` to the format first and adds unfused, `F(x + F(alpha·y))`
+    /// (`c10::BFloat16`/`c10::Half` arithmetic).
+    OpmathScalar,
 }
 
 /// Adadelta's ATen ops on tensors of the 16-bit format `F` (`half::bf16` or
@@ -121,7 +131,7 @@ impl<F: Format> Half<F> {
     fn op(&self, operands: &[f32], once: impl FnOnce() -> F, opmath: impl FnOnce() -> f32) -> f32 {
         match self.rounding {
             Rounding::Once => nan_rule(operands, f32::DEFAULT_NAN, || widen(once())),
-            Rounding::Opmath => narrow::<F>(opmath()),
+            Rounding::Opmath | Rounding::OpmathScalar => narrow::<F>(opmath()),
         }
     }
 }
@@ -213,8 +223,12 @@ impl<F: Format> Arithmetic for Half<F> {
         self.op(&[*x], || rounded(exact(*x).sqrt_ref()), sqrtps)
     }
 
-    /// NaN: `y`'s first, then `alpha`'s, then `x`'s (`fma(y, alpha, x)`).
+    /// NaN: `y`'s first, then `alpha`'s, then `x`'s (`fma(y, alpha, x)`);
+    /// in PyTorch's scalar code, `alpha`'s, `y`'s, then `x`'s.
     fn add_alpha(&self, x: &f32, y: &f32, alpha: &f32) -> f32 {
+        if self.rounding == Rounding::OpmathScalar {
+            return narrow::<F>(binary32::add(*x, narrow::<F>(binary32::mul(*alpha, *y))));
+        }
         self.op(
             &[*y, *alpha, *x],
             || rounded(wide(*y) * wide(*alpha) + wide(*x)),

@@ -27,8 +27,19 @@ pub(crate) trait Aten<E: Element>: Copy + Send + Sync + 'static {
     /// The number of elements in a vector.
     const N: usize;
 
+    /// The ops of PyTorch's scalar code, for the elements it does not
+    /// vectorise ([`super::torch_tail`]); `Self` where there is no such
+    /// difference.
+    type Scalar: Aten<E, Isa = Self::Isa, V = Self::V>;
+
     /// The instruction-set proof.
     fn isa(self) -> Self::Isa;
+    /// [`Self::Scalar`] where PyTorch's scalar code rounds differently from
+    /// these ops, else `None`.
+    #[inline(always)]
+    fn torch_scalar(self) -> Option<Self::Scalar> {
+        None
+    }
     /// Every lane `x`.
     fn splat(self, x: E::Opmath) -> Self::V;
     /// The first `N` elements of `s`, which has at least `N`.
@@ -87,6 +98,7 @@ where
     type Isa = L;
     type V = L::V;
     const N: usize = L::N;
+    type Scalar = Self;
 
     #[inline(always)]
     fn isa(self) -> L {
@@ -145,11 +157,14 @@ where
 /// 16-bit ops as PyTorch 2.13's CPU kernels compute them (the
 /// reproduce-libtorch numerics): the operands widened to `f32`, the op in
 /// `f32` (`add(alpha=)` and `addcmul` fused as in [`Native`], `sqrt` the
-/// correctly rounded one), the result rounded to the dtype.
+/// correctly rounded one), the result rounded to the dtype. With `SCALAR`,
+/// as its scalar code computes them on the elements it does not vectorise:
+/// the same, except that `add(alpha=)` rounds `alpha·y` to the dtype and
+/// adds unfused (`c10::BFloat16`/`c10::Half` arithmetic).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct ViaF32<L>(pub L);
+pub(crate) struct ViaF32<L, const SCALAR: bool = false>(pub L);
 
-impl<H, L> Aten<H> for ViaF32<L>
+impl<H, L, const SCALAR: bool> Aten<H> for ViaF32<L, SCALAR>
 where
     H: Element<Opmath = f32> + Half16,
     L: HalfLanes<H>,
@@ -157,10 +172,15 @@ where
     type Isa = L;
     type V = L::V;
     const N: usize = L::N;
+    type Scalar = ViaF32<L, true>;
 
     #[inline(always)]
     fn isa(self) -> L {
         self.0
+    }
+    #[inline(always)]
+    fn torch_scalar(self) -> Option<ViaF32<L, true>> {
+        (!SCALAR).then_some(ViaF32(self.0))
     }
     #[inline(always)]
     fn splat(self, x: f32) -> L::V {
@@ -196,7 +216,12 @@ where
     }
     #[inline(always)]
     fn add_alpha(self, x: L::V, y: L::V, alpha: L::V) -> L::V {
-        self.0.narrow(self.0.mul_add(y, alpha, x))
+        let l = self.0;
+        if SCALAR {
+            l.narrow(l.add(x, l.narrow(l.mul(alpha, y))))
+        } else {
+            l.narrow(l.mul_add(y, alpha, x))
+        }
     }
     #[inline(always)]
     fn addcmul(self, s: L::V, t1: L::V, t2: L::V, value: L::V) -> L::V {
@@ -231,6 +256,7 @@ where
     type Isa = L;
     type V = L::V;
     const N: usize = <L as Lanes<f64>>::N;
+    type Scalar = Self;
 
     #[inline(always)]
     fn isa(self) -> L {

@@ -33,14 +33,18 @@ type Picked<E> = Result<Kernel<E>, Error>;
 /// A loop over pieces of `E`, and its square root and division alone, for
 /// one pairing.
 trait Loop<E>: Sync {
-    fn run(&self, piece: Piece<'_, E>);
+    fn run(&self, piece: Piece<'_, E>, torch_threads: usize);
     fn roots(&self, x: &mut [E]);
     fn quotients(&self, a: &mut [E], b: &[E]);
 }
 
 impl<E: Element, A: Aten<E>> Loop<E> for A {
-    fn run(&self, piece: Piece<'_, E>) {
-        self.isa().vectorize(Sweep { aten: *self, piece })
+    fn run(&self, piece: Piece<'_, E>, torch_threads: usize) {
+        self.isa().vectorize(Sweep {
+            aten: *self,
+            piece,
+            torch_threads,
+        })
     }
 
     fn roots(&self, x: &mut [E]) {
@@ -55,7 +59,12 @@ impl<E: Element, A: Aten<E>> Loop<E> for A {
 /// A loop over elements `E` this CPU can run: only [`Kernel::new`] makes
 /// one. (`pub` in this private module so that the sealed
 /// [`Element`](super::element::Element) can name it.)
-pub struct Kernel<E: 'static>(&'static dyn Loop<E>);
+pub struct Kernel<E: 'static> {
+    lp: &'static dyn Loop<E>,
+    /// The intra-op thread count of the PyTorch being reproduced
+    /// ([`super::Executor::libtorch_threads`]).
+    torch_threads: usize,
+}
 
 impl<E> Clone for Kernel<E> {
     fn clone(&self) -> Self {
@@ -84,7 +93,18 @@ impl<E: Element> Kernel<E> {
     fn aten<A: Aten<E>>(a: A) -> Kernel<E> {
         const { assert!(std::mem::size_of::<A>() == 0) };
         // A zero-sized value: leaking it allocates nothing.
-        Kernel(Box::leak(Box::new(a)))
+        Kernel {
+            lp: Box::leak(Box::new(a)),
+            torch_threads: 1,
+        }
+    }
+
+    /// The same loop reproducing a PyTorch with `n` intra-op threads.
+    pub(crate) fn with_torch_threads(self, n: usize) -> Kernel<E> {
+        Kernel {
+            torch_threads: n.max(1),
+            ..self
+        }
     }
 
     /// The loop of `f32` or `f64` ops on the lanes `l` with the square root
@@ -99,17 +119,17 @@ impl<E: Element> Kernel<E> {
     /// Runs the loop over one piece.
     #[inline]
     pub(crate) fn run(self, piece: Piece<'_, E>) {
-        self.0.run(piece)
+        self.lp.run(piece, self.torch_threads)
     }
 
     /// The square root alone over `x`, in place.
     pub(crate) fn roots(self, x: &mut [E]) {
-        self.0.roots(x)
+        self.lp.roots(x)
     }
 
     /// The division alone: `a[i] / b[i]` into `a[i]` (same lengths).
     pub(crate) fn quotients(self, a: &mut [E], b: &[E]) {
-        self.0.quotients(a, b)
+        self.lp.quotients(a, b)
     }
 }
 
@@ -368,7 +388,7 @@ where
     L64: HalfLanes64<H>,
 {
     match mkl {
-        Some(_) => Kernel::aten(ViaF32(l32)),
+        Some(_) => Kernel::aten(ViaF32::<L32, false>(l32)),
         None => Kernel::aten(RoundOnce(l64)),
     }
 }

@@ -30,23 +30,30 @@ pub struct Job<'a, E: Element = f32> {
     pub acc_delta: &'a mut [E],
 }
 
-/// One job's slices, or a contiguous part of them.
+/// One job's slices, or a contiguous part of them: elements `at..at +
+/// len()` of a tensor of `tensor` elements (where PyTorch's scalar tails
+/// fall depends on the position, [`super::torch_tail`]).
 pub(crate) struct Piece<'a, E> {
     pub coeffs: &'a Coefficients,
     pub param: &'a mut [E],
     pub grad: &'a [E],
     pub square_avg: &'a mut [E],
     pub acc_delta: &'a mut [E],
+    pub at: usize,
+    pub tensor: usize,
 }
 
 impl<'a, E: Element> Piece<'a, E> {
     pub fn of<'b: 'a>(j: &'a mut Job<'b, E>) -> Piece<'a, E> {
+        let tensor = j.param.len();
         Piece {
             coeffs: j.coeffs,
             param: &mut *j.param,
             grad: j.grad,
             square_avg: &mut *j.square_avg,
             acc_delta: &mut *j.acc_delta,
+            at: 0,
+            tensor,
         }
     }
 
@@ -59,7 +66,7 @@ impl<'a, E: Element> Piece<'a, E> {
         let (g0, g1) = self.grad.split_at(k);
         let (v0, v1) = self.square_avg.split_at_mut(k);
         let (u0, u1) = self.acc_delta.split_at_mut(k);
-        let c = self.coeffs;
+        let (c, at, tensor) = (self.coeffs, self.at, self.tensor);
         (
             Piece {
                 coeffs: c,
@@ -67,6 +74,8 @@ impl<'a, E: Element> Piece<'a, E> {
                 grad: g0,
                 square_avg: v0,
                 acc_delta: u0,
+                at,
+                tensor,
             },
             Piece {
                 coeffs: c,
@@ -74,6 +83,8 @@ impl<'a, E: Element> Piece<'a, E> {
                 grad: g1,
                 square_avg: v1,
                 acc_delta: u1,
+                at: at + k,
+                tensor,
             },
         )
     }

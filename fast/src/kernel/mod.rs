@@ -39,10 +39,11 @@
 //!   (`s + value·t1·t2` for `addcmul`, `x + alpha·y` for `add(alpha=)`),
 //!   computed on `f64` lanes with exact products and sums;
 //! * [`Numerics::ReproduceLibtorch`]: each op computed in `f32` as PyTorch's
-//!   vectorised kernels do, rounded to the dtype at the op's end. PyTorch
-//!   computes the last `len % 32` elements of a tensor (its AVX-512 vector
-//!   width; 16 at AVX2) in scalar code whose `add(alpha=)` rounds
-//!   `alpha·y` to the dtype first: those elements are not reproduced yet.
+//!   vectorised kernels do, rounded to the dtype at the op's end; on the
+//!   elements PyTorch computes in scalar code (the last `len % 32` of a
+//!   tensor, or of each of its threads' chunks: [`torch_tail`],
+//!   [`Executor::libtorch_threads`]), `add(alpha=)` rounds `alpha·y` to the
+//!   dtype first, as that code does.
 //!
 //! # Instruction sets and threads
 //!
@@ -70,6 +71,7 @@
 //! | `update` | the Adadelta math, once, and the loop over a slice |
 //! | `dispatch` | (instruction set, square root) to a compiled loop |
 //! | `job`, `parallel` | the step's slices, and their split across threads |
+//! | `torch_tail` | which elements of a 16-bit tensor PyTorch computes in scalar code |
 //!
 //! Imports point down that table: `cpu` and `lanes` import nothing from the
 //! kernel; nothing imports this module.
@@ -95,6 +97,7 @@ mod neon;
 mod newton;
 mod parallel;
 mod recipe;
+pub mod torch_tail;
 mod update;
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -149,12 +152,15 @@ pub fn step<E: Element>(
 ) -> Result<(), Error> {
     check_lengths(param, grad, square_avg, acc_delta)?;
     let kernel = Kernel::<E>::new(Isa::selected()?, None, DivSqrt::selected()?)?;
+    let tensor = param.len();
     kernel.run(Piece {
         coeffs,
         param,
         grad,
         square_avg,
         acc_delta,
+        at: 0,
+        tensor,
     });
     Ok(())
 }
@@ -299,6 +305,17 @@ pub struct Executor {
     /// the calling thread; larger ones are cut into pieces of about `grain`
     /// elements or more, at most four per thread.
     pub grain: usize,
+    /// The intra-op thread count (`torch.get_num_threads()`) of the
+    /// PyTorch whose bits [`Numerics::ReproduceLibtorch`] reproduces on
+    /// bfloat16 and float16 tensors of 32768 elements or more: PyTorch
+    /// splits those into one chunk per thread, and computes the last
+    /// `len % 32` elements of each chunk in its scalar code, which rounds
+    /// `add(alpha=)` differently ([`torch_tail`]). `None`: this machine's
+    /// [available parallelism](std::thread::available_parallelism) (PyTorch's
+    /// default is the number of physical cores: set it where the two
+    /// differ). It plays no part in other dtypes or numerics, and this
+    /// crate's own threads ([`Executor::threads`]) never change a bit.
+    pub libtorch_threads: Option<usize>,
 }
 
 /// The default [`Executor::grain`]: 32768 elements (896 KiB of traffic,
@@ -319,6 +336,7 @@ impl Default for Executor {
             div_sqrt: None,
             threads: Threads::Rayon,
             grain: DEFAULT_GRAIN,
+            libtorch_threads: None,
         }
     }
 }
@@ -357,7 +375,13 @@ impl Executor {
             Some(ds) => ds,
             None => DivSqrt::selected()?,
         };
-        Kernel::new(self.resolved_isa()?, self.numerics.libtorch_sqrt()?, ds)
+        let torch_threads = self
+            .libtorch_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        Ok(
+            Kernel::new(self.resolved_isa()?, self.numerics.libtorch_sqrt()?, ds)?
+                .with_torch_threads(torch_threads),
+        )
     }
 }
 

@@ -11,6 +11,7 @@ use super::aten::Aten;
 use super::element::Element;
 use super::job::Piece;
 use super::lanes::Task;
+use super::torch_tail;
 use crate::Coefficients;
 
 /// A group's coefficients, each in every lane.
@@ -73,9 +74,13 @@ pub(crate) fn update<E: Element, A: Aten<E>, const WD: bool>(
 }
 
 /// The update over one piece, as a [`Task`] for [`Simd::vectorize`](super::lanes::Simd::vectorize).
+/// Where the ops have a [scalar variant](Aten::torch_scalar), the elements
+/// PyTorch (with `torch_threads` intra-op threads) computes in scalar code
+/// take it ([`torch_tail`]).
 pub(crate) struct Sweep<'a, E, A> {
     pub aten: A,
     pub piece: Piece<'a, E>,
+    pub torch_threads: usize,
 }
 
 impl<E: Element, A: Aten<E>> Task<A::Isa> for Sweep<'_, E, A> {
@@ -84,11 +89,31 @@ impl<E: Element, A: Aten<E>> Task<A::Isa> for Sweep<'_, E, A> {
     #[inline(always)]
     fn run(self, _: A::Isa) {
         let k = Splat::new(self.aten, self.piece.coeffs);
-        if self.piece.coeffs.apply_weight_decay {
-            sweep::<E, A, true>(self.aten, &k, self.piece)
-        } else {
-            sweep::<E, A, false>(self.aten, &k, self.piece)
+        let Some(scalar) = self.aten.torch_scalar() else {
+            return whole(self.aten, &k, self.piece);
+        };
+        let mut rest = self.piece;
+        while rest.len() > 0 {
+            let (is_scalar, end) = torch_tail::run_at(rest.at, rest.tensor, self.torch_threads);
+            let k_run = (end - rest.at).min(rest.len());
+            let (run, after) = rest.split_at(k_run);
+            if is_scalar {
+                whole(scalar, &k, run)
+            } else {
+                whole(self.aten, &k, run)
+            }
+            rest = after;
         }
+    }
+}
+
+/// [`sweep`] with the piece's weight decay.
+#[inline(always)]
+fn whole<E: Element, A: Aten<E>>(a: A, k: &Splat<A::V>, piece: Piece<'_, E>) {
+    if piece.coeffs.apply_weight_decay {
+        sweep::<E, A, true>(a, k, piece)
+    } else {
+        sweep::<E, A, false>(a, k, piece)
     }
 }
 
