@@ -1,30 +1,39 @@
 //! [`Stored`]: how each element type is stored in the binary formats.
 
+use half::{bf16, f16};
 use safetensors::Dtype;
 
 use super::torch;
 use crate::kernel::Element;
 
-/// An element type as the checkpoint formats store it (`f32` and `f64`):
+/// An element type as the checkpoint formats store it (`f32`, `f64`,
+/// [`half::bf16`](crate::half::bf16) and [`half::f16`](crate::half::f16)):
 /// its safetensors dtype, its `torch.save` dtype, and little-endian bytes
 /// read and written in place. Implemented by this crate only (every
 /// [`Element`]), for the bound of [`save`](super::save) and
 /// [`load`](super::load).
 ///
-/// Every format holds both: a state dict of `f64` has float64 running
-/// averages and, as PyTorch's, a float32 step counter.
+/// Every format holds all four: a state dict of `f64`, `bf16` or `f16` has
+/// running averages of that dtype and, as PyTorch's, a float32 step
+/// counter.
 ///
 /// ```
 /// use adadelta::checkpoint::{torch, Stored};
+/// use adadelta::half::{bf16, f16};
 /// assert_eq!(<f64 as Stored>::TORCH, torch::Dtype::Float64);
 /// assert_eq!(<f64 as Stored>::TORCH.storage_class(), "DoubleStorage");
 /// assert_eq!(<f32 as Stored>::SAFETENSORS, safetensors::Dtype::F32);
+/// assert_eq!(<bf16 as Stored>::TORCH.storage_class(), "BFloat16Storage");
+/// assert_eq!(<f16 as Stored>::TORCH.storage_class(), "HalfStorage");
+/// assert_eq!(<bf16 as Stored>::SAFETENSORS, safetensors::Dtype::BF16);
+/// assert_eq!(<f16 as Stored>::SAFETENSORS, safetensors::Dtype::F16);
 /// ```
 pub trait Stored: Element + bytemuck::Pod {
-    /// The safetensors dtype (`F32`, `F64`).
+    /// The safetensors dtype (`F32`, `F64`, `BF16`, `F16`).
     const SAFETENSORS: Dtype;
     /// The dtype of a `torch.save` file (`torch.float32`, stored as
-    /// `FloatStorage`; `torch.float64`, `DoubleStorage`).
+    /// `FloatStorage`; `torch.float64`, `DoubleStorage`; `torch.bfloat16`,
+    /// `BFloat16Storage`; `torch.float16`, `HalfStorage`).
     const TORCH: torch::Dtype;
     #[doc(hidden)]
     /// The value whose little-endian bytes are `self`'s native bytes (the
@@ -52,3 +61,5 @@ macro_rules! stored {
 
 stored!(f32, u32, F32, Float32);
 stored!(f64, u64, F64, Float64);
+stored!(bf16, u16, BF16, BFloat16);
+stored!(f16, u16, F16, Float16);
