@@ -3,8 +3,10 @@
 //! numerics (`Numerics::Default`, and `Numerics::ReproduceLibtorch` where
 //! `LibtorchSqrt::detect` finds oneMKL's kernel for this CPU), on 1 and 2
 //! threads, for one tensor of 16, 4K, 1M, 16M and 64M elements and the
-//! 200-tensor list of 16M elements in all; and float64 tensors of 4K, 16M
-//! and 64M elements against a probe of f64 traffic (56 bytes per element). Needs neither tch nor libtorch:
+//! 200-tensor list of 16M elements in all; float64 tensors of 4K, 16M and
+//! 64M elements against a probe of f64 traffic (56 bytes per element); and
+//! bfloat16 and float16 tensors of the same sizes against a probe of 16-bit
+//! traffic (14 bytes per element). Needs neither tch nor libtorch:
 //!
 //! ```sh
 //! cargo bench -p adadelta --bench kernel              # everything (~2 min, ~1.1 GB)
@@ -38,6 +40,19 @@ const F64_SIZES: [(&str, usize); 3] = [
     ("f64-4K", 4 * 1024),
     ("f64-16M", 16 * M),
     ("f64-64M", 64 * M),
+];
+
+/// The bfloat16 and float16 groups: a tensor of 4K, 16M and 64M elements
+/// (the probe's traffic is 14 bytes per element).
+const BF16_SIZES: [(&str, usize); 3] = [
+    ("bf16-4K", 4 * 1024),
+    ("bf16-16M", 16 * M),
+    ("bf16-64M", 64 * M),
+];
+const F16_SIZES: [(&str, usize); 3] = [
+    ("f16-4K", 4 * 1024),
+    ("f16-16M", 16 * M),
+    ("f16-64M", 64 * M),
 ];
 
 /// The hyperparameters timed (weight decay on, so every op of the step runs).
@@ -78,6 +93,10 @@ fn print_table(dir: &Path) {
     }
     print_div_sqrt_table(dir);
     print_f64_table(dir);
+    println!("\nbfloat16 (probe: 14 bytes per element):");
+    print_numerics_table(dir, BF16_SIZES);
+    println!("\nfloat16 (probe: 14 bytes per element):");
+    print_numerics_table(dir, F16_SIZES);
 }
 
 /// float64: the kernel against the f64 probe (4 f64 streams read, 3
@@ -159,6 +178,12 @@ fn main() {
     bench_sizes::<f32>(&mut c, LIST200, &model_sizes(), false);
     for (name, n) in F64_SIZES {
         bench_sizes::<f64>(&mut c, name, &[n], true);
+    }
+    for (name, n) in BF16_SIZES {
+        bench_sizes::<adadelta::half::bf16>(&mut c, name, &[n], true);
+    }
+    for (name, n) in F16_SIZES {
+        bench_sizes::<adadelta::half::f16>(&mut c, name, &[n], true);
     }
     c.final_summary();
     print_table(&dir);

@@ -50,26 +50,53 @@ fn fill<E: Elem>(n: usize, seed: u64) -> Vec<E> {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            E::from((x >> 40) as f32 / (1u64 << 23) as f32 - 1.0)
+            E::of((x >> 40) as f32 / (1u64 << 23) as f32 - 1.0)
         })
         .collect()
 }
 
 /// The element types benchmarked: the kernel's, with the probe's loop.
-pub trait Elem: kernel::Element + From<f32> + std::ops::Add<Output = Self> {
+pub trait Elem: kernel::Element {
+    /// Whether AVX-512's estimated division and square roots ([`DivSqrt`])
+    /// play a part (f32 only).
+    const ESTIMATES: bool = false;
+    /// `x` rounded to this type.
+    fn of(x: f32) -> Self;
     /// The probe over one tensor's slices.
     fn probe(p: &mut [Self], g: &[Self], v: &mut [Self], u: &mut [Self]);
 }
 impl Elem for f32 {
+    const ESTIMATES: bool = true;
+    fn of(x: f32) -> f32 {
+        x
+    }
     fn probe(p: &mut [f32], g: &[f32], v: &mut [f32], u: &mut [f32]) {
         probe_f32(p, g, v, u)
     }
 }
 impl Elem for f64 {
+    fn of(x: f32) -> f64 {
+        x.into()
+    }
     fn probe(p: &mut [f64], g: &[f64], v: &mut [f64], u: &mut [f64]) {
-        probe_f64(p, g, v, u)
+        wide!(probe_lanes::<f64>(p, g, v, u))
     }
 }
+/// bfloat16 and float16: the probe adds the bit patterns (the traffic is
+/// what counts: 14 bytes per element).
+macro_rules! elem_half {
+    ($($h:ty),*) => {$(
+        impl Elem for $h {
+            fn of(x: f32) -> $h {
+                <$h>::from_f32(x)
+            }
+            fn probe(p: &mut [$h], g: &[$h], v: &mut [$h], u: &mut [$h]) {
+                wide!(probe_lanes::<Bits16<$h>>(Bits16::of_mut(p), Bits16::of(g), Bits16::of_mut(v), Bits16::of_mut(u)))
+            }
+        }
+    )*};
+}
+elem_half!(half::bf16, half::f16);
 
 /// The four slices of every tensor of a step, of `f32` or `f64`.
 pub struct Tensors<E = f32> {
@@ -170,29 +197,57 @@ fn probe_slice<E: Elem>(p: &mut [E], g: &[E], v: &mut [E], u: &mut [E]) {
     E::probe(p, g, v, u)
 }
 
-/// The f64 probe: [`probe_lanes`] compiled for the CPU's widest vectors.
-fn probe_f64(p: &mut [f64], g: &[f64], v: &mut [f64], u: &mut [f64]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        #[target_feature(enable = "avx512f")]
-        fn wide(p: &mut [f64], g: &[f64], v: &mut [f64], u: &mut [f64]) {
-            probe_lanes(p, g, v, u)
+/// `$call` (a generic probe loop) compiled for the CPU's widest vectors.
+macro_rules! wide {
+    ($f:ident::<$t:ty>($($a:expr),*)) => {{
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            #[target_feature(enable = "avx512f")]
+            fn wide(p: &mut [$t], g: &[$t], v: &mut [$t], u: &mut [$t]) {
+                $f(p, g, v, u)
+            }
+            // SAFETY: AVX-512F was just detected, `wide`'s only requirement.
+            return unsafe { wide($($a),*) };
         }
-        // SAFETY: AVX-512F was just detected, `wide`'s only requirement.
-        unsafe { wide(p, g, v, u) };
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        #[target_feature(enable = "avx2")]
-        fn wide(p: &mut [f64], g: &[f64], v: &mut [f64], u: &mut [f64]) {
-            probe_lanes(p, g, v, u)
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            #[target_feature(enable = "avx2")]
+            fn wide(p: &mut [$t], g: &[$t], v: &mut [$t], u: &mut [$t]) {
+                $f(p, g, v, u)
+            }
+            // SAFETY: AVX2 was just detected, `wide`'s only requirement.
+            return unsafe { wide($($a),*) };
         }
-        // SAFETY: AVX2 was just detected, `wide`'s only requirement.
-        unsafe { wide(p, g, v, u) };
-        return;
+        $f($($a),*)
+    }};
+}
+use wide;
+
+/// A 16-bit float's bit pattern, for the probe's integer adds.
+#[derive(Clone, Copy, Default)]
+#[repr(transparent)]
+struct Bits16<H>(u16, std::marker::PhantomData<H>);
+
+impl<H: Copy> Bits16<H> {
+    fn of(s: &[H]) -> &[Bits16<H>] {
+        assert_eq!(std::mem::size_of::<H>(), 2);
+        // SAFETY: `H` is a 2-byte `repr(transparent)` wrapper of `u16`
+        // (`half::bf16`, `half::f16`), and `Bits16<H>` one of `u16`: same
+        // size, alignment and validity (every bit pattern is valid).
+        unsafe { std::slice::from_raw_parts(s.as_ptr().cast(), s.len()) }
     }
-    probe_lanes(p, g, v, u);
+    fn of_mut(s: &mut [H]) -> &mut [Bits16<H>] {
+        assert_eq!(std::mem::size_of::<H>(), 2);
+        // SAFETY: as in `of`; the borrow is exclusive, as `s`'s was.
+        unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) }
+    }
+}
+
+impl<H> std::ops::Add for Bits16<H> {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        Bits16(self.0.wrapping_add(o.0), std::marker::PhantomData)
+    }
 }
 
 fn probe_f32(p: &mut [f32], g: &[f32], v: &mut [f32], u: &mut [f32]) {
@@ -216,7 +271,12 @@ fn probe_f32(p: &mut [f32], g: &[f32], v: &mut [f32], u: &mut [f32]) {
 /// The probe's element loop, which the compiler vectorises with the target
 /// features of the function it is inlined into.
 #[inline(always)]
-fn probe_lanes<E: Elem>(p: &mut [E], g: &[E], v: &mut [E], u: &mut [E]) {
+fn probe_lanes<E: Copy + std::ops::Add<Output = E>>(
+    p: &mut [E],
+    g: &[E],
+    v: &mut [E],
+    u: &mut [E],
+) {
     let n = p.len();
     assert!(g.len() == n && v.len() == n && u.len() == n);
     for i in 0..n {
@@ -370,7 +430,12 @@ pub fn bench_fast<E: Elem>(
         let runs = [("default", Some(Numerics::Default)), ("libtorch", repro)];
         for (name, numerics) in runs {
             let Some(numerics) = numerics else { continue };
-            for ds in div_sqrts(name == "libtorch") {
+            let choices = if E::ESTIMATES {
+                div_sqrts(name == "libtorch")
+            } else {
+                vec![DivSqrt::Hardware]
+            };
+            for ds in choices {
                 let e = exec(numerics, ds);
                 group.bench_function(BenchmarkId::new(bench_name(name, ds), threads), |b| {
                     b.iter(|| t.step(coeffs, &e))

@@ -315,3 +315,92 @@ where
         l.narrow_pair(hi, lo)
     }
 }
+
+/// `K` vectors of `A` side by side, each op applied to all `K` before the
+/// next: `K` independent dependency chains in flight, for ops whose chains
+/// are long (the 16-bit ones round after every op). The same bits as `A`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Unroll<A, const K: usize>(pub A);
+
+/// `[e(0), .., e(K - 1)]` for the expression `e` of `$i`, as a loop
+/// written out in place: no closure, so that everything inlines into the
+/// instruction set's function (a closure, or `std::array::from_fn`, is
+/// compiled without its target features and moves every vector through
+/// memory).
+macro_rules! each {
+    ($k:expr, $i:ident => $e:expr) => {{
+        let mut out = {
+            let $i = 0;
+            [$e; $k]
+        };
+        let mut $i = 1;
+        while $i < $k {
+            out[$i] = $e;
+            $i += 1;
+        }
+        out
+    }};
+}
+
+impl<E: Element, A: Aten<E>, const K: usize> Aten<E> for Unroll<A, K> {
+    type Isa = A::Isa;
+    type V = [A::V; K];
+    const N: usize = {
+        assert!(K * A::N <= MAX_LANES);
+        K * A::N
+    };
+    type Scalar = Unroll<A::Scalar, K>;
+
+    #[inline(always)]
+    fn isa(self) -> A::Isa {
+        self.0.isa()
+    }
+    #[inline(always)]
+    fn torch_scalar(self) -> Option<Unroll<A::Scalar, K>> {
+        self.0.torch_scalar().map(Unroll)
+    }
+    #[inline(always)]
+    fn splat(self, x: E::Opmath) -> [A::V; K] {
+        [self.0.splat(x); K]
+    }
+    #[inline(always)]
+    fn load(self, s: &[E]) -> [A::V; K] {
+        each!(K, i => self.0.load(&s[i * A::N..]))
+    }
+    #[inline(always)]
+    fn store(self, v: [A::V; K], s: &mut [E]) {
+        let mut i = 0;
+        while i < K {
+            self.0.store(v[i], &mut s[i * A::N..]);
+            i += 1;
+        }
+    }
+    #[inline(always)]
+    fn xor(self, a: Self::V, b: Self::V) -> Self::V {
+        each!(K, i => self.0.xor(a[i], b[i]))
+    }
+    #[inline(always)]
+    fn add(self, x: Self::V, y: Self::V) -> Self::V {
+        each!(K, i => self.0.add(x[i], y[i]))
+    }
+    #[inline(always)]
+    fn mul(self, x: Self::V, y: Self::V) -> Self::V {
+        each!(K, i => self.0.mul(x[i], y[i]))
+    }
+    #[inline(always)]
+    fn div(self, x: Self::V, y: Self::V) -> Self::V {
+        each!(K, i => self.0.div(x[i], y[i]))
+    }
+    #[inline(always)]
+    fn sqrt(self, x: Self::V) -> Self::V {
+        each!(K, i => self.0.sqrt(x[i]))
+    }
+    #[inline(always)]
+    fn add_alpha(self, x: Self::V, y: Self::V, alpha: Self::V) -> Self::V {
+        each!(K, i => self.0.add_alpha(x[i], y[i], alpha[i]))
+    }
+    #[inline(always)]
+    fn addcmul(self, s: Self::V, t1: Self::V, t2: Self::V, value: Self::V) -> Self::V {
+        each!(K, i => self.0.addcmul(s[i], t1[i], t2[i], value[i]))
+    }
+}

@@ -4,7 +4,7 @@
 //! [`super::recipe`] let the compiler check each one. Built once per call to
 //! `run` (a few comparisons, no allocation: the pairs are zero-sized).
 
-use super::aten::{Aten, Native, RoundOnce, ViaF32};
+use super::aten::{Aten, Native, RoundOnce, Unroll, ViaF32};
 use super::cpu::{Cpu, LibtorchSqrt};
 use super::div_sqrt::DivSqrt;
 use super::element::Element;
@@ -387,8 +387,10 @@ where
     L32: HalfLanes<H>,
     L64: HalfLanes64<H>,
 {
+    // Four vectors at a time: every op ends in a rounding to the dtype, so
+    // one vector's ops form a long dependency chain.
     match mkl {
-        Some(_) => Kernel::aten(ViaF32::<L32, false>(l32)),
-        None => Kernel::aten(RoundOnce(l64)),
+        Some(_) => Kernel::aten(Unroll::<_, 4>(ViaF32::<L32, false>(l32))),
+        None => Kernel::aten(Unroll::<_, 4>(RoundOnce(l64))),
     }
 }

@@ -375,9 +375,12 @@ impl Executor {
             Some(ds) => ds,
             None => DivSqrt::selected()?,
         };
-        let torch_threads = self
-            .libtorch_threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        // Read once: `available_parallelism` reads cgroup files (tens of
+        // microseconds), too slow for every step.
+        static HERE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let here =
+            || *HERE.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let torch_threads = self.libtorch_threads.unwrap_or_else(here);
         Ok(
             Kernel::new(self.resolved_isa()?, self.numerics.libtorch_sqrt()?, ds)?
                 .with_torch_threads(torch_threads),

@@ -509,9 +509,11 @@ unsafe fn round_to_odd8(hi: __m512d, lo: __m512d) -> __m256 {
     let cut = !exact | lo_set;
     let finite = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(hi), _mm512_set1_pd(f64::INFINITY));
     // 8 f32 lanes, masks from the f64 compares (one bit a lane either way).
+    // (`vpbroadcastd` under a mask on zmm: AVX-512F, no VL needed.)
+    let ones = |m: __mmask8| _mm512_castsi512_si256(_mm512_maskz_set1_epi32(m.into(), 1));
     let bits = _mm256_castps_si256(t);
-    let bits = _mm256_sub_epi32(bits, _mm256_maskz_set1_epi32(away & finite, 1));
-    let bits = _mm256_or_si256(bits, _mm256_maskz_set1_epi32(cut & finite, 1));
+    let bits = _mm256_sub_epi32(bits, ones(away & finite));
+    let bits = _mm256_or_si256(bits, ones(cut & finite));
     _mm256_castsi256_ps(bits)
 }
 
