@@ -5,12 +5,15 @@ Run it through ``./scripts/regen-fixtures.sh`` (which sets up the project venv
 with torch==2.13.0); it writes ``fixtures/adadelta/<scenario>.json`` and
 ``fixtures/MANIFEST.json``, printing progress on stderr.
 
-Every scenario is run four ways: float32 and float64 parameters, each with
-PyTorch's default ``foreach=None`` (on CPU the for-loop,
+Every scenario is run eight ways: float32, float64, bfloat16 and float16
+parameters, each with PyTorch's default ``foreach=None`` (on CPU the for-loop,
 ``_single_tensor_adadelta``) and with ``foreach=True``
 (``_multi_tensor_adadelta``); the generator checks which of the two ran. The
-float32 fixtures are listed under ``fixtures`` in the manifest, the float64
-ones under ``fixtures_float64``.
+float32 fixtures are listed under ``fixtures`` in the manifest, the others
+under ``fixtures_float64``, ``fixtures_bfloat16`` and ``fixtures_float16``.
+One intra-op thread: where PyTorch computes a 16-bit tensor's elements in
+scalar code depends on the thread count for tensors of 32768 elements or
+more (these are all smaller).
 
 Each fixture holds a scenario (param groups with their hyperparameters,
 initial parameters, the gradient of every parameter at every step, ``null``
@@ -18,9 +21,10 @@ when absent) and what PyTorch produced after every step: the parameters and
 the full ``state_dict()`` (PyTorch's layout: ``state`` keyed by integer index
 with ``step``, ``square_avg``, ``acc_delta``; ``param_groups`` with every
 hyperparameter key and ``params`` index lists). Every value is stored as its
-bit pattern (``bits``: u32 for float32, u64 for float64) beside a readable
+bit pattern (``bits``: u32 for float32, u64 for float64, u16 for
+bfloat16 and float16) beside a readable
 decimal (``values``; non-finite values as the strings "nan", "inf", "-inf").
-Replay reads only the bits. The step counter is float32 for both dtypes, as
+Replay reads only the bits. The step counter is float32 for every dtype, as
 PyTorch keeps it (``_get_scalar_dtype()`` under the default dtype).
 
 ``generated_by`` records the program, the torch version, the CPU capability,
@@ -145,10 +149,12 @@ def values(gen, shape, kind, dtype):
         return torch.randn(n, generator=gen, dtype=dtype).reshape(shape)
     # wide: zeros, subnormals, tiny, moderate and huge magnitudes (squares
     # underflow or overflow), both signs
-    if dtype == torch.float32:
-        mantissa, itype, scale = 0x7FFFFF, torch.int32, 1e30
-    else:
-        mantissa, itype, scale = (1 << 52) - 1, torch.int64, 1e200
+    mantissa, itype, scale = {
+        torch.float32: (0x7FFFFF, torch.int32, 1e30),
+        torch.float64: ((1 << 52) - 1, torch.int64, 1e200),
+        torch.bfloat16: (0x7F, torch.int16, 1e30),
+        torch.float16: (0x3FF, torch.int16, 1e3),
+    }[dtype]
     v = torch.randn(n, generator=gen, dtype=dtype)
     pick = torch.randint(0, 6, (n,), generator=gen)
     sub = torch.randint(1, mantissa, (n,), generator=gen, dtype=itype).view(dtype)
@@ -319,20 +325,27 @@ def main():
         "sqrt_flavour_float64": sqrt_flavour_float64(),
     }
     scs = scenarios()
-    manifest = {"format": FORMAT, "generated_by": generated_by, "fixtures": [], "fixtures_float64": []}
-    runs = [(dtype, foreach) for dtype in (torch.float32, torch.float64) for foreach in (None, True)]
+    # The manifest key and file suffix of each dtype.
+    kinds = {
+        torch.float32: ("fixtures", ""),
+        torch.float64: ("fixtures_float64", ".float64"),
+        torch.bfloat16: ("fixtures_bfloat16", ".bfloat16"),
+        torch.float16: ("fixtures_float16", ".float16"),
+    }
+    manifest = {"format": FORMAT, "generated_by": generated_by, **{key: [] for key, _ in kinds.values()}}
+    runs = [(dtype, foreach) for dtype in kinds for foreach in (None, True)]
     for k, sc in enumerate(scs):
         for dtype, foreach in runs:
             print(f"[fixtures] {k + 1}/{len(scs)} {sc['name']} {dtype} foreach={foreach} ...", file=sys.stderr, flush=True)
             # The same seed for every run of a scenario: float64 draws other values anyway.
             fx = run(sc, 1000 + k, dtype, foreach)
             fx = {"format": FORMAT, "generated_by": generated_by, **fx}
-            suffix = ("" if dtype == torch.float32 else ".float64") + (".foreach" if foreach else "")
+            key, suffix = kinds[dtype]
+            suffix += ".foreach" if foreach else ""
             path = os.path.join(outdir, sc["name"] + suffix + ".json")
             with open(path + ".tmp", "w") as f:
                 f.write(dumps(fx))
             os.replace(path + ".tmp", path)
-            key = "fixtures" if dtype == torch.float32 else "fixtures_float64"
             manifest[key].append(os.path.relpath(path, os.path.join(root, "fixtures")))
     with open(os.path.join(root, "fixtures", "MANIFEST.json"), "w") as f:
         f.write(dumps(manifest))

@@ -3,9 +3,9 @@
 //! `./scripts/regen-fixtures.sh`), and their conversion into [`Case`]s and
 //! [`Trajectory`]s for replay.
 //!
-//! Each scenario is stored four times: float32 and float64 parameters
-//! ([`Bits`]), each with PyTorch's default `foreach=None` (the for-loop on
-//! CPU) and with `foreach=True`. Only the bit patterns are read; the
+//! Each scenario is stored eight times: float32, float64, bfloat16 and
+//! float16 parameters ([`Bits`]), each with PyTorch's default `foreach=None`
+//! (the for-loop on CPU) and with `foreach=True`. Only the bit patterns are read; the
 //! decimals beside them are for people.
 
 use crate::case::{Case, Snapshot, Trajectory};
@@ -22,7 +22,7 @@ pub fn fixtures_dir() -> PathBuf {
 }
 
 /// The bit pattern of a stored float: `u32` for float32 fixtures, `u64`
-/// for float64 ones.
+/// for float64 ones, [`Bf16Bits`] and [`F16Bits`] for the 16-bit ones.
 pub trait Bits: Copy + PartialEq + std::fmt::Debug + std::fmt::LowerHex + DeserializeOwned {
     /// The float whose bits these are.
     type Float: adadelta::kernel::Element;
@@ -49,6 +49,44 @@ impl Bits for u64 {
     fn float(self) -> f64 {
         f64::from_bits(self)
     }
+}
+
+/// The bit pattern of a stored bfloat16 or float16 (`u16` in the file;
+/// a type per dtype, since both are 16 bits wide).
+macro_rules! bits16 {
+    ($(#[$doc:meta] $name:ident => $float:ty, $key:literal;)*) => {$(
+        #[$doc]
+        #[derive(Clone, Copy, PartialEq, Eq, Debug, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub u16);
+
+        impl std::fmt::LowerHex for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::LowerHex::fmt(&self.0, f)
+            }
+        }
+
+        impl From<$name> for u64 {
+            fn from(b: $name) -> u64 {
+                b.0.into()
+            }
+        }
+
+        impl Bits for $name {
+            type Float = $float;
+            const MANIFEST_KEY: &'static str = $key;
+            fn float(self) -> $float {
+                <$float>::from_bits(self.0)
+            }
+        }
+    )*};
+}
+
+bits16! {
+    /// A bfloat16's bit pattern.
+    Bf16Bits => half::bf16, "fixtures_bfloat16";
+    /// A float16's bit pattern.
+    F16Bits => half::f16, "fixtures_float16";
 }
 
 /// A stored tensor.
@@ -236,9 +274,13 @@ impl<B: Bits> Fixture<B> {
                     .collect()
             })
             .collect();
-        crate::scenario::group_cases(&self.groups, &params, &grads, |k| {
+        let mut cases = crate::scenario::group_cases(&self.groups, &params, &grads, |k| {
             format!("{} / group {k}", self.name)
-        })
+        });
+        for (case, _) in &mut cases {
+            case.hyper.foreach = self.foreach == Some(true);
+        }
+        cases
     }
 
     /// Checks where the fixture comes from: torch 2.13.0 through
