@@ -14,7 +14,7 @@
       steps in PyTorch, and compares with <dir>/rust6.pt. Every tensor is compared by dtype,
       shape and (unless "layout" is given) bits. Prints JSON {"compared": n,
       "mismatches": m, "first": "..."}.
-  torch_format.py refused <legacy|float64|step_int64|global> <dir>
+  torch_format.py refused <legacy|float64|float16|step_int64|global> <dir>
       Writes <dir>/refused.pt, a file adadelta refuses with a message.
 
 Parameters: 5 tensors of shapes (3,), (2, 3), (), (0,), (40,), in two groups. Gradients are
@@ -22,7 +22,11 @@ absent for some parameters at some steps, so state exists for only some of them.
 starting with "float64" run it in float64 (parameters, gradients, square_avg and acc_delta;
 step stays float32 as PyTorch keeps it), "float64_default_dtype" under
 torch.set_default_dtype(torch.float64) (where PyTorch keeps step as float64 too); kinds
-ending with "checkpoint" save a training checkpoint.
+starting with "bfloat16" or "float16" run it in that dtype (step float32), with tensors of
+37 and 100 elements in place of (3,) and (2, 3) (ATen computes the last len % 32 elements of
+a 16-bit tensor in scalar code, which rounds differently) and eps 1e-4 in the second group
+(float16 rounds 1e-8 to 0); kinds containing "foreach" run PyTorch's foreach path
+(foreach=True in every group); kinds ending with "checkpoint" save a training checkpoint.
 """
 import copy
 import json
@@ -30,24 +34,35 @@ import sys
 
 import torch
 
-SHAPES = {"a": (3,), "b": (2, 3), "c": (), "d": (0,), "e": (40,)}
-NAMES = list(SHAPES)
+NAMES = ["a", "b", "c", "d", "e"]
 STEPS = 6
 SAVE_AT = 3
-
-
-def config(kind):
-    groups = [
-        {"names": ["a", "b", "c"], "lr": 0.37, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.1,
-         "maximize": True},
-        {"names": ["d", "e"], "lr": 1.0, "rho": 0.95, "eps": 1e-8, "weight_decay": 0.0,
-         "maximize": False},
-    ]
-    return {"kind": kind, "groups": groups}
+DTYPES = {"float64": torch.float64, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def dtype_of(kind):
-    return torch.float64 if kind.startswith("float64") else torch.float32
+    return next((d for name, d in DTYPES.items() if kind.startswith(name)), torch.float32)
+
+
+def is_half(kind):
+    return dtype_of(kind) in (torch.bfloat16, torch.float16)
+
+
+def shapes(kind):
+    if is_half(kind):
+        return {"a": (37,), "b": (4, 25), "c": (), "d": (0,), "e": (40,)}
+    return {"a": (3,), "b": (2, 3), "c": (), "d": (0,), "e": (40,)}
+
+
+def config(kind):
+    foreach = True if "foreach" in kind else None
+    groups = [
+        {"names": ["a", "b", "c"], "lr": 0.37, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.1,
+         "maximize": True, "foreach": foreach},
+        {"names": ["d", "e"], "lr": 1.0, "rho": 0.95, "eps": 1e-4 if is_half(kind) else 1e-8,
+         "weight_decay": 0.0, "maximize": False, "foreach": foreach},
+    ]
+    return {"kind": kind, "groups": groups}
 
 
 def is_checkpoint(kind):
@@ -57,14 +72,15 @@ def is_checkpoint(kind):
 def inputs(kind):
     g = torch.Generator().manual_seed(20261201)
     dtype = dtype_of(kind)
-    init = {n: torch.randn(SHAPES[n], generator=g, dtype=dtype) for n in NAMES}
+    shape = shapes(kind)
+    init = {n: torch.randn(shape[n], generator=g, dtype=dtype) for n in NAMES}
     grads = {}
     for t in range(1, STEPS + 1):
         for i, n in enumerate(NAMES):
             # "b" has no gradient at step 2; "e" none before step 5 (no state when saved).
             if (n == "b" and t == 2) or (n == "e" and t < 5):
                 continue
-            grads[f"{t}.{n}"] = torch.randn(SHAPES[n], generator=g, dtype=dtype) * 3
+            grads[f"{t}.{n}"] = torch.randn(shape[n], generator=g, dtype=dtype) * 3
     return init, grads
 
 
@@ -74,7 +90,7 @@ def optimizer(kind, params):
     groups = []
     for grp in cfg["groups"]:
         d = {"params": [params[n] for n in grp["names"]], "lr": lr_of(grp)}
-        for k in ("rho", "eps", "weight_decay", "maximize"):
+        for k in ("rho", "eps", "weight_decay", "maximize", "foreach"):
             d[k] = grp[k]
         if kind == "extra_keys":
             d["param_names"] = list(grp["names"])
@@ -136,14 +152,16 @@ class NotAllowed:
 
 def refused(kind, d):
     """Files adadelta must refuse with a message: the legacy format, float64 state (for
-    a float32 optimizer), a step of int64, a global outside the allow-list."""
-    params = [torch.nn.Parameter(torch.ones(3, dtype=torch.float64))]
+    a float32 optimizer), float16 state (for a bfloat16 one), a step of int64, a global
+    outside the allow-list."""
+    dtype = torch.float16 if kind == "float16" else torch.float64
+    params = [torch.nn.Parameter(torch.ones(3, dtype=dtype))]
     opt = torch.optim.Adadelta(params)
-    params[0].grad = torch.ones(3, dtype=torch.float64)
+    params[0].grad = torch.ones(3, dtype=dtype)
     opt.step()
     if kind == "legacy":
         torch.save(opt.state_dict(), f"{d}/refused.pt", _use_new_zipfile_serialization=False)
-    elif kind == "float64":
+    elif kind in ("float64", "float16"):
         torch.save(opt.state_dict(), f"{d}/refused.pt")
     elif kind == "step_int64":
         sd = copy.deepcopy(opt.state_dict())
@@ -156,8 +174,10 @@ def refused(kind, d):
 
 
 def bits(t):
-    """Every element's bit pattern (float32 as int32, float64 as int64)."""
-    as_int = {torch.float32: torch.int32, torch.float64: torch.int64}[t.dtype]
+    """Every element's bit pattern (float32 as int32, float64 as int64, bfloat16 and
+    float16 as int16)."""
+    as_int = {torch.float32: torch.int32, torch.float64: torch.int64,
+              torch.bfloat16: torch.int16, torch.float16: torch.int16}[t.dtype]
     return t.detach().contiguous().view(-1).view(as_int).tolist() if t.numel() else []
 
 
@@ -213,7 +233,7 @@ def check(kind, d, compare="bits"):
         for k in ("step", "square_avg", "acc_delta"):
             cmp(f"state[{i}].{k}", mine["state"][i][k], theirs["state"][i][k])
     for gm, gt in zip(mine["param_groups"], theirs["param_groups"]):
-        for k in ("rho", "eps", "weight_decay", "maximize", "params"):
+        for k in ("rho", "eps", "weight_decay", "maximize", "foreach", "params"):
             compared += 1
             if gm[k] != gt[k]:
                 mismatches += 1

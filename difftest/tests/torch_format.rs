@@ -25,13 +25,18 @@
 //! whole training checkpoint (`{"model", "optimizer", "epoch",
 //! "scheduler"}`), and the same in float64 (float64 parameters and running
 //! averages, a float32 `step`), and the float64 `step` PyTorch keeps under
-//! `torch.set_default_dtype(torch.float64)`.
+//! `torch.set_default_dtype(torch.float64)`; and in bfloat16 and float16
+//! (a float32 `step`), on PyTorch's for-loop and `foreach` paths, with
+//! tensors of 37 and 100 elements, whose last `len % 32` elements PyTorch
+//! computes in scalar code (reproduced with the executor's
+//! `libtorch_threads` at 1, as the script runs `torch.set_num_threads(1)`).
 
 use std::path::Path;
 use std::process::Command;
 
 use adadelta::checkpoint::torch::{self, TorchFile, Value};
 use adadelta::checkpoint::{Durability, Stored, TensorRef};
+use adadelta::half::bf16;
 use adadelta::kernel::{Element, Executor, Numerics};
 use adadelta::{Adadelta, GroupSpec, Options, Param, StateDict, TensorData};
 
@@ -69,9 +74,15 @@ fn is_checkpoint(kind: &str) -> bool {
 }
 
 /// The numerics that give PyTorch's bits for `E` on this machine, or why
-/// there are none (then the bit-for-bit comparisons are skipped).
+/// there are none (then the bit-for-bit comparisons are skipped): PyTorch's
+/// own, for a PyTorch of one intra-op thread (the script's
+/// `torch.set_num_threads(1)`, which decides where a 16-bit tensor's
+/// scalar tail falls).
 fn libtorch_numerics<E: Element>() -> Result<Executor, String> {
-    let executor = Executor::with_numerics(Numerics::ReproduceLibtorch);
+    let executor = Executor {
+        libtorch_threads: Some(1),
+        ..Executor::with_numerics(Numerics::ReproduceLibtorch)
+    };
     let mut probe = Adadelta::new(
         vec![Param::from_vec(vec![E::default()])],
         Options::default(),
@@ -122,6 +133,10 @@ fn read_inputs<E: Stored>(dir: &Path) -> Inputs<E> {
                 eps: float(g, "eps"),
                 weight_decay: float(g, "weight_decay"),
                 maximize: g.get("maximize") == Some(&Value::Bool(true)),
+                foreach: match g.get("foreach") {
+                    Some(Value::Bool(b)) => Some(*b),
+                    _ => None,
+                },
                 ..Options::default()
             };
             (names, options)
@@ -187,6 +202,7 @@ impl<E: Stored> Inputs<E> {
                     .eps(o.eps)
                     .weight_decay(o.weight_decay)
                     .maximize(o.maximize)
+                    .foreach(o.foreach)
             })
             .collect();
         Adadelta::with_groups(groups, Options::default())
@@ -254,6 +270,7 @@ fn pytorch_file_loads_and_continues_bit_for_bit<E: Stored>(kind: &str) {
         )
     };
     let mut opt = inputs.optimizer(&values, &executor);
+    assert_eq!(opt.executor().libtorch_threads, executor.libtorch_threads);
     if is_checkpoint(kind) {
         opt.load_state_dict(sd).unwrap();
     } else {
@@ -376,6 +393,12 @@ both_ways! {
     a_training_checkpoint_with_model_optimizer_epoch_and_scheduler: "checkpoint" of f32,
     a_float64_optimizer_state_dict_with_a_float32_step: "float64" of f64,
     a_float64_training_checkpoint: "float64_checkpoint" of f64,
+    a_bfloat16_optimizer_state_dict_with_a_float32_step: "bfloat16" of adadelta::half::bf16,
+    a_bfloat16_state_dict_of_the_foreach_path: "bfloat16_foreach" of adadelta::half::bf16,
+    a_bfloat16_training_checkpoint: "bfloat16_checkpoint" of adadelta::half::bf16,
+    a_float16_optimizer_state_dict_with_a_float32_step: "float16" of adadelta::half::f16,
+    a_float16_state_dict_of_the_foreach_path: "float16_foreach" of adadelta::half::f16,
+    a_float16_training_checkpoint_of_the_foreach_path: "float16_foreach_checkpoint" of adadelta::half::f16,
 }
 
 /// PyTorch under `torch.set_default_dtype(torch.float64)` keeps `step` as
@@ -417,6 +440,14 @@ fn float64_state_into_a_float32_optimizer_is_refused_naming_both_dtypes_and_the_
     refused_with::<f32>(
         "float64",
         &["state[0].square_avg has dtype torch.float64; expected torch.float32"],
+    );
+}
+
+#[test]
+fn float16_state_into_a_bfloat16_optimizer_is_refused_naming_both_dtypes_and_the_tensor() {
+    refused_with::<bf16>(
+        "float16",
+        &["state[0].square_avg has dtype torch.float16; expected torch.bfloat16"],
     );
 }
 
