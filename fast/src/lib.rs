@@ -1,5 +1,6 @@
-//! PyTorch's Adadelta optimizer (`torch.optim.Adadelta`) for Rust, in f32
-//! and f64 (torch's `float32` and `float64`), with PyTorch's numerics.
+//! PyTorch's Adadelta optimizer (`torch.optim.Adadelta`) for Rust, in f32,
+//! f64, bf16 and f16 (torch's `float32`, `float64`, `bfloat16` and
+//! `float16`), with PyTorch's numerics.
 //!
 //! * [`Adadelta`] is `torch.optim.Adadelta`'s whole API: [`Options`] with
 //!   PyTorch's defaults, parameter groups ([`GroupSpec`]), lazy state, `step`
@@ -9,8 +10,9 @@
 //!   parameters ([`Param`], or any [`Parameter`] type), or keeps only their
 //!   records ([`Lent`]) and steps the parameters a model lends it
 //!   ([`Adadelta::step_lent`]). The parameters' element type
-//!   ([`Parameter::Elem`]: `f32`, or `f64` with `Param<f64>`) is their
-//!   state's and their state dict's, as in PyTorch.
+//!   ([`Parameter::Elem`]: `f32`, or `f64`, [`half::bf16`] or
+//!   [`half::f16`] with `Param<f64>`, `Param<bf16>`, `Param<f16>`) is
+//!   their state's and their state dict's, as in PyTorch.
 //! * Framework adapters step a framework's own tensors in place:
 //!   `candle` (feature `candle`: `Adadelta<candle_core::Var>` implements
 //!   `candle_nn::Optimizer`), `tch` (feature `tch`: `Adadelta<tch::Tensor>`)

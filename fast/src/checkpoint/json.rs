@@ -3,8 +3,10 @@
 //!
 //! The structure is PyTorch's `optimizer.state_dict()`. Every tensor is an
 //! object with its dtype, its shape and its elements as IEEE-754 bit
-//! patterns (unsigned 32-bit integers), so that nothing is lost to decimal
-//! printing; hyperparameters are JSON numbers that read back exactly
+//! patterns (unsigned integers of the dtype's width: 32 bits for
+//! `"float32"`, 64 for `"float64"`, 16 for `"bfloat16"` and `"float16"`;
+//! the step counters are always `"float32"`), so that nothing is lost to
+//! decimal printing; hyperparameters are JSON numbers that read back exactly
 //! (non-finite ones are the strings `"inf"`, `"-inf"`, `"nan"`):
 //!
 //! ```json
@@ -73,7 +75,7 @@ pub(crate) fn write<E: Element, W: Write>(
 }
 
 /// Elements serialised as their bit patterns (u32 for float32, u64 for
-/// float64).
+/// float64, u16 for bfloat16 and float16).
 struct Bits<'a, T>(&'a [T]);
 
 impl<T: Element> Serialize for Bits<'_, T> {
@@ -106,7 +108,8 @@ impl<'a, T: Element> TensorOut<'a, T> {
 
 impl<T: Element> Serialize for TensorData<T> {
     /// `{"dtype": "float32", "shape": [...], "bits": [...]}` (`"float64"`
-    /// and 64-bit patterns for `f64`).
+    /// and 64-bit patterns for `f64`, `"bfloat16"` and `"float16"` and
+    /// 16-bit patterns for `bf16` and `f16`).
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         TensorOut::new(self.shape(), self.data()).serialize(s)
     }

@@ -151,11 +151,12 @@ impl SaveOptions {
 }
 
 /// Writes `sd` to `path` atomically, in the format of `options`. `T` is the
-/// state's element type (`f32` or `f64`), recorded as the running
-/// averages' dtype in every format; the step counters are float32, as
-/// PyTorch keeps them (so a float64 state dict in the `torch.save` format
-/// is what `torch.save(opt.state_dict())` writes for a float64
-/// `torch.optim.Adadelta`).
+/// state's element type (`f32`, `f64`, `half::bf16` or `half::f16`),
+/// recorded as the running averages' dtype in every format; the step
+/// counters are float32, as PyTorch keeps them (so a float64, bfloat16 or
+/// float16 state dict in the `torch.save` format is what
+/// `torch.save(opt.state_dict())` writes for a `torch.optim.Adadelta` of
+/// that dtype).
 ///
 /// ```
 /// use adadelta::checkpoint::{self, Format, SaveOptions};
@@ -188,13 +189,29 @@ pub fn save<T: Stored>(
 }
 
 /// Reads a state dict from `path`, in whichever of the three formats it is,
-/// with running averages of the element type `T` (`f32` or `f64`); a file
-/// whose averages have another dtype is refused, naming both dtypes and
-/// the tensor.
+/// with running averages of the element type `T` (`f32`, `f64`,
+/// `half::bf16` or `half::f16`); a file whose averages have another dtype
+/// is refused, naming both dtypes and the tensor.
 ///
 /// ```
 /// let err = adadelta::checkpoint::load::<f32>("/nonexistent/x.pt").unwrap_err();
 /// assert!(err.to_string().starts_with("/nonexistent/x.pt: "), "{err}");
+/// ```
+///
+/// ```
+/// use adadelta::checkpoint::{self, Format, SaveOptions};
+/// use adadelta::half::{bf16, f16};
+/// use adadelta::{Adadelta, Param};
+/// let path = std::env::temp_dir().join(format!("adadelta-doc-ckload-{}.safetensors", std::process::id()));
+/// let mut opt = Adadelta::new(vec![Param::from_vec(vec![bf16::from_f32(1.0); 3])], Default::default())?;
+/// opt.params_mut()[0].set_grad(vec![bf16::from_f32(0.5); 3])?;
+/// opt.step()?;
+/// opt.save(&path)?;
+/// assert_eq!(checkpoint::load::<bf16>(&path)?, opt.state_dict());
+/// let err = checkpoint::load::<f16>(&path).unwrap_err().to_string();
+/// assert!(err.contains("has dtype BF16; expected F16"), "{err}");
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn load<T: Stored>(path: impl AsRef<Path>) -> Result<StateDict<T>, CheckpointError> {
     let path = path.as_ref();

@@ -14,21 +14,26 @@
 //! | header entry | dtype, shape | holds |
 //! |---|---|---|
 //! | `state.<index>.step` | `F32`, `[]` | the step counter of parameter `<index>` (its position across the groups) |
-//! | `state.<index>.square_avg` | `F32`, the parameter's shape | the running average of squared gradients |
-//! | `state.<index>.acc_delta` | `F32`, the parameter's shape | the running average of squared updates |
+//! | `state.<index>.square_avg` | the state's dtype, the parameter's shape | the running average of squared gradients |
+//! | `state.<index>.acc_delta` | the state's dtype, the parameter's shape | the running average of squared updates |
 //! | `__metadata__` `format` | string | `"adadelta.state_dict"` |
 //! | `__metadata__` `format_version` | string | `"1"` |
 //! | `__metadata__` `param_groups` | string | the groups as JSON text, in the [JSON format](super::json)'s form (`[{"lr": 1.0, ..., "params": [0, 1]}]`) |
+//!
+//! The state's dtype is its element type's ([`Stored::SAFETENSORS`]): `F32`
+//! for `f32`, `F64` for `f64`, `BF16` for `half::bf16`, `F16` for
+//! `half::f16`; the step counters are `F32` whatever it is, as PyTorch
+//! keeps them.
 //!
 //! Only parameters that have state have tensors; a parameter of no element
 //! has tensors of shape `[0]` (an empty span). The tensors are in the
 //! order of the parameters, each parameter's `step`, `square_avg` then
 //! `acc_delta`, and the header lists them in that same order, with
-//! contiguous offsets. Every element is the f32's IEEE-754 bits in little
+//! contiguous offsets. Every element is its IEEE-754 bits in little
 //! endian, so a load gives back the same bits (NaN payloads, `-0.0`).
-//! The file is the state's 8 bytes per parameter element, 4 bytes per
-//! step counter and the header (about 80 bytes per tensor, plus the
-//! groups).
+//! The file is the state's two elements per parameter element (8 bytes in
+//! float32, 16 in float64, 4 in bfloat16 and float16), 4 bytes per step
+//! counter and the header (about 80 bytes per tensor, plus the groups).
 //!
 //! ```
 //! use adadelta::{Adadelta, Param};
@@ -75,13 +80,14 @@
 //! A load reads the header length and refuses a header longer than 100 MB
 //! (the `safetensors` crate's own limit) or than the file, before reading
 //! or allocating anything. It then reads and parses the header alone and
-//! checks it: every entry a known name, dtype `F32`, a span of exactly
-//! four bytes per element of its shape, spans contiguous without overlap
+//! checks it: every entry a known name, its dtype (`F32` for a step, the
+//! state's for the averages), a span of exactly the dtype's size per
+//! element of its shape, spans contiguous without overlap
 //! and covering the data exactly to the end of the file (which is also
 //! checked by the crate's [`Metadata`] validation), the three tensors of
 //! every parameter present, and the metadata's format, version and groups.
 //! Only then are the tensors read, in file order, each straight into the
-//! `Vec<f32>` that becomes its [`TensorData`] (allocated fallibly, and
+//! `Vec` that becomes its [`TensorData`] (allocated fallibly, and
 //! never larger than the file, whose size the spans were checked
 //! against): the memory a load uses beyond the state it returns is that
 //! of the header and a 64 KiB read buffer.

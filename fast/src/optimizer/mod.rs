@@ -76,9 +76,11 @@ use hooks::Hooks;
 /// position across the groups (group 0's parameters first), which is also
 /// its key in the state dict. It is `Send + Sync` when `P` is.
 ///
-/// The parameters' element type ([`Shaped::Elem`]: `f32`, or `f64` with
-/// [`Param<f64>`](Param) for instance) is the state's, and the state dict's
-/// ([`StateDict<f64>`](StateDict)).
+/// The parameters' element type ([`Shaped::Elem`]: `f32`, or `f64`,
+/// [`half::bf16`] or [`half::f16`]
+/// with [`Param<f64>`](Param) or `Param<bf16>` for instance) is the
+/// state's, and the state dict's ([`StateDict<f64>`](StateDict)); the step
+/// counters are `f32`, as PyTorch's.
 ///
 /// ```
 /// use adadelta::{Adadelta, Options, Param};

@@ -7,7 +7,8 @@ use crate::kernel::Element;
 use crate::Error;
 
 /// A parameter held as an `ndarray` array of any dimension and of the
-/// element type `E` (`f32`, the default, or `f64`), with an optional
+/// element type `E` (`f32`, the default, `f64`, `half::bf16` or
+/// `half::f16`), with an optional
 /// gradient of the same shape and memory layout.
 ///
 /// The step works on the parameter's memory in place, as one slice, so

@@ -8,7 +8,8 @@ use std::marker::PhantomData;
 use crate::kernel::Element;
 use crate::Error;
 
-/// One parameter's values (of its element type `E`: `f32` or `f64`),
+/// One parameter's values (of its element type `E`: `f32`, `f64`,
+/// `half::bf16` or `half::f16`),
 /// mutable, and its gradient, if it has one: what [`Parameter::view_mut`]
 /// lends the optimizer for a step.
 ///
@@ -32,8 +33,10 @@ pub struct ParamViewMut<'a, E = f32> {
 }
 
 /// A parameter tensor the optimizer can step: values of one element type
-/// ([`Elem`](Self::Elem): `f32`, PyTorch's `float32`, or `f64`, its
-/// `float64`) and an optional gradient of the same type and length. The
+/// ([`Elem`](Self::Elem): `f32`, PyTorch's `float32`, `f64`, its
+/// `float64`, or [`half::bf16`] and
+/// [`half::f16`], its `bfloat16` and `float16`) and an
+/// optional gradient of the same type and length. The
 /// optimizer's state for it has the same element type, as PyTorch's state
 /// has its parameter's dtype.
 ///
@@ -88,7 +91,7 @@ pub struct ParamViewMut<'a, E = f32> {
 /// ```
 pub trait Parameter {
     /// The element type of the values, the gradient and the optimizer's
-    /// state: `f32` or `f64` ([`Element`]).
+    /// state: `f32`, `f64`, `half::bf16` or `half::f16` ([`Element`]).
     type Elem: Element;
 
     /// The number of elements.
@@ -181,7 +184,9 @@ impl<T: Parameter> Parameter for &mut T {
 }
 
 /// An owned parameter: values of the element type `E` (`f32`, the default,
-/// or `f64`), a shape, and an optional gradient of the same length. The
+/// `f64`, [`half::bf16`] or
+/// [`half::f16`]), a shape, and an optional gradient of
+/// the same length. The
 /// parameter type for code without a tensor framework.
 ///
 /// [`new`](Param::new) and [`with_shape`](Param::with_shape) make `f32`
@@ -198,6 +203,22 @@ impl<T: Parameter> Parameter for &mut T {
 /// opt.step()?;
 /// assert!(opt.params()[0].data()[0] < 1.0);
 /// assert_eq!(opt.state(0).unwrap().square_avg().len(), 2); // f64 state
+/// # Ok::<(), adadelta::Error>(())
+/// ```
+///
+/// bfloat16 and float16 parameters step as PyTorch steps them: each op
+/// rounded to the dtype (see [`kernel`](crate::kernel) for the numerics),
+/// with `f32` step counters.
+///
+/// ```
+/// use adadelta::half::f16;
+/// use adadelta::{Adadelta, Param};
+/// let mut w = Param::from_vec(vec![f16::from_f32(1.0), f16::from_f32(-2.0)]);
+/// w.set_grad(vec![f16::from_f32(0.5), f16::from_f32(-0.5)])?;
+/// let mut opt = Adadelta::new(vec![w], Default::default())?; // an Adadelta<Param<f16>>
+/// opt.step()?;
+/// assert!(opt.params()[0].data()[0] < f16::from_f32(1.0));
+/// assert_eq!(opt.state(0).unwrap().step(), 1.0_f32);
 /// # Ok::<(), adadelta::Error>(())
 /// ```
 ///
@@ -517,8 +538,9 @@ impl<P: Parameter> Shaped for P {
 /// # Ok::<(), adadelta::Error>(())
 /// ```
 ///
-/// `E` is the parameters' element type (`f32`, the default, or `f64`):
-/// an `Adadelta<Lent<f64>>` steps `&mut dyn Parameter<Elem = f64>`.
+/// `E` is the parameters' element type (`f32`, the default, `f64`,
+/// `half::bf16` or `half::f16`): an `Adadelta<Lent<f64>>` steps
+/// `&mut dyn Parameter<Elem = f64>`.
 pub struct Lent<E = f32> {
     shape: Vec<usize>,
     numel: usize,

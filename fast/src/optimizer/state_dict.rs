@@ -26,7 +26,8 @@ use crate::kernel::{same_bits, Element};
 use crate::Error;
 
 /// A tensor of a state dict: a shape and its elements (of the element type
-/// `E`: `f32`, the default, or `f64`) in row-major order. Equality compares
+/// `E`: `f32`, the default, `f64`, [`half::bf16`] or
+/// [`half::f16`]) in row-major order. Equality compares
 /// bit patterns (so a NaN equals itself and `0.0` differs from `-0.0`),
 /// which is what a checkpoint must preserve.
 ///
@@ -218,9 +219,25 @@ pub struct GroupDict {
 
 /// The optimizer's state in PyTorch's `state_dict` layout, owned (unlike
 /// PyTorch's, it shares nothing with the optimizer). `E` is the state
-/// tensors' element type, the parameters' (`f32`, the default, or `f64`);
-/// the files record it as the tensors' dtype, and a file of another dtype
-/// is refused, naming it.
+/// tensors' element type, the parameters' (`f32`, the default, `f64`,
+/// `bf16` or `f16`); the files record it as the tensors' dtype, and a file
+/// of another dtype is refused, naming it. The step counters are `f32`
+/// whatever `E` is, as PyTorch keeps them.
+///
+/// ```
+/// use adadelta::half::bf16;
+/// use adadelta::{Adadelta, Param, StateDict};
+/// let mut opt = Adadelta::new(vec![Param::from_vec(vec![bf16::from_f32(1.0); 3])], Default::default())?;
+/// opt.params_mut()[0].set_grad(vec![bf16::from_f32(0.5); 3])?;
+/// opt.step()?;
+/// let sd: StateDict<bf16> = opt.state_dict();
+/// let json = sd.to_json_string()?;
+/// assert!(json.contains(r#""square_avg":{"dtype":"bfloat16","shape":[3],"bits":["#), "{json}");
+/// assert_eq!(StateDict::<bf16>::from_json_str(&json)?, sd);
+/// let err = StateDict::<adadelta::half::f16>::from_json_str(&json).unwrap_err().to_string();
+/// assert!(err.contains(r#"has dtype "bfloat16"; expected "float16""#), "{err}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// Build it with [`Adadelta::state_dict`](crate::Adadelta::state_dict),
 /// load it with [`Adadelta::load_state_dict`](crate::Adadelta::load_state_dict).

@@ -38,11 +38,14 @@
 //! share a storage: each is read into its own buffer) plus at most about
 //! 800 MiB, and a hostile file gives an error, never a panic or a hang.
 //!
-//! **Dtypes.** float32 and float64 tensors are read and written, each as
-//! its element type ([`Stored`]: `f32`, `f64`); a written tree may mix them
+//! **Dtypes.** float32, float64, bfloat16 and float16 tensors are read and
+//! written, each as its element type ([`Stored`]: `f32`, `f64`,
+//! `half::bf16`, `half::f16`); a written tree may mix them
 //! ([`AnyTensorRef`]). An optimizer state dict of `f64` is written as
 //! `torch.save(opt.state_dict())` writes a float64 `torch.optim.Adadelta`'s:
-//! `step` a 0-dim float32 tensor, `square_avg` and `acc_delta` float64. A
+//! `step` a 0-dim float32 tensor, `square_avg` and `acc_delta` float64
+//! (`DoubleStorage`); of `bf16` or `f16` likewise, the averages in
+//! `BFloat16Storage` or `HalfStorage`. A
 //! read names the element type (`state_dict_at::<f64>`,
 //! `tensors_at::<f32>`, [`checkpoint::load::<f64>`](crate::checkpoint::load)):
 //! a tensor of another dtype is refused, naming both dtypes and the
@@ -152,8 +155,9 @@ pub fn state_dict_value<'a, E: Stored>(
 /// A module state dict (name → tensor, in order) as the [`Value`] that
 /// `torch.save(model.state_dict())` pickles; `load_state_dict` of a PyTorch
 /// module takes it. Each tensor is a
-/// [`TensorRef`](crate::checkpoint::TensorRef) of `f32` or `f64`, or, to
-/// mix dtypes in one dict, an [`AnyTensorRef`].
+/// [`TensorRef`](crate::checkpoint::TensorRef) of `f32`, `f64`,
+/// `half::bf16` or `half::f16`, or, to mix dtypes in one dict, an
+/// [`AnyTensorRef`].
 ///
 /// ```
 /// use adadelta::checkpoint::{torch, TensorRef};
@@ -250,7 +254,8 @@ pub(crate) fn read_state_dict<E: Stored>(file: File) -> Result<StateDict<E>, Che
 /// [`tensors`](Self::tensors) / [`tensors_at`](Self::tensors_at); anything
 /// else (an epoch, a scheduler's state) from [`root`](Self::root) and
 /// [`get`](Self::get). Each read of elements names their element type,
-/// `f32` or `f64` (`file.state_dict_at::<f64>("optimizer")`). See the
+/// `f32`, `f64`, `half::bf16` or `half::f16`
+/// (`file.state_dict_at::<f64>("optimizer")`). See the
 /// [module docs](self) for an example.
 pub struct TorchFile {
     archive: Archive,
@@ -337,7 +342,8 @@ impl TorchFile {
     }
 
     /// The elements of a tensor of this file, of the element type `E`
-    /// (`f32` for a float32 tensor, `f64` for a float64 one), in row-major
+    /// (`f32` for a float32 tensor, `f64` for a float64 one, `half::bf16`
+    /// and `half::f16` for bfloat16 and float16 ones), in row-major
     /// order, read straight into the returned tensor's buffer (a contiguous
     /// tensor that fills its storage, as `torch.save` writes them, is read
     /// with no copy; any other view is gathered from its storage). A tensor
@@ -451,7 +457,8 @@ impl TorchFile {
     }
 
     /// The optimizer state dict the file holds (`torch.save(opt.state_dict())`),
-    /// its running averages of the element type `E` (`f32` or `f64`).
+    /// its running averages of the element type `E` (`f32`, `f64`,
+    /// `half::bf16` or `half::f16`).
     ///
     /// ```
     /// use adadelta::checkpoint::torch::TorchFile;

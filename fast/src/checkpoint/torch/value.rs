@@ -8,9 +8,17 @@ use std::fmt;
 use crate::checkpoint::{Stored, TensorRef};
 
 /// The element type of a tensor in a `torch.save` file (its storage class).
-/// [`Dtype::Float32`] and [`Dtype::Float64`] tensors are read and written
-/// (the element types that are [`Stored`]: `f32` and `f64`); the others are
-/// recognised so that an error can name them.
+/// [`Dtype::Float32`], [`Dtype::Float64`], [`Dtype::BFloat16`] and
+/// [`Dtype::Float16`] tensors are read and written (the element types that
+/// are [`Stored`]: `f32`, `f64`, `half::bf16` and `half::f16`); the others
+/// are recognised so that an error can name them.
+///
+/// ```
+/// use adadelta::checkpoint::{torch::Dtype, Stored};
+/// assert_eq!(<adadelta::half::bf16 as Stored>::TORCH, Dtype::BFloat16);
+/// assert_eq!(Dtype::BFloat16.to_string(), "torch.bfloat16");
+/// assert_eq!((Dtype::Float16.storage_class(), Dtype::Float16.size()), ("HalfStorage", 2));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Dtype {
@@ -158,7 +166,8 @@ impl TensorInfo {
 }
 
 /// A tensor to write to a `torch.save` file: a borrowed [`TensorRef`] of
-/// any element type the formats store ([`Stored`]: `f32`, `f64`), tagged
+/// any element type the formats store ([`Stored`]: `f32`, `f64`,
+/// `half::bf16`, `half::f16`), tagged
 /// with its [`Dtype`], so that one [`Value`] tree can hold tensors of
 /// several dtypes, as PyTorch's float64 optimizer state dict does (a
 /// float32 `step`, float64 `square_avg` and `acc_delta`). Made from a
