@@ -7,7 +7,7 @@ use super::torch;
 use crate::kernel::Element;
 
 /// An element type as the checkpoint formats store it (`f32`, `f64`,
-/// [`half::bf16`](crate::half::bf16) and [`half::f16`](crate::half::f16)):
+/// [`half::bf16`] and [`half::f16`]):
 /// its safetensors dtype, its `torch.save` dtype, and little-endian bytes
 /// read and written in place. Implemented by this crate only (every
 /// [`Element`]), for the bound of [`save`](super::save) and
