@@ -6,7 +6,8 @@
 //! The seeds are files written by real PyTorch (`fixtures/torch/*.pt`, made
 //! by `scripts/regen-torch-fixtures.sh`) and by this crate (a state dict and
 //! a training checkpoint in the torch format, the same re-zipped with zip64
-//! records, and three safetensors files). The mutators: bytes (bit flips,
+//! records, the state dict in float64 and in bfloat16, and three
+//! safetensors files). The mutators: bytes (bit flips,
 //! edits, truncation, splices); zip fields changed in place (CRCs, sizes,
 //! offsets, counts, compression methods, flags, name lengths, names);
 //! zip64 fields; archives re-zipped with records removed, renamed,
@@ -21,7 +22,8 @@
 //! `checkpoint::load`, `StateDict::load`, `TorchFile::open` and
 //! `TorchFile::from_file` (then `state_dict`, `tensors`, `tensor` of every
 //! tensor, and `state_dict_at` / `tensors_at` of every key; the state dict,
-//! the tensors and `tensors_at` as float32 and as float64) and
+//! the tensors and `tensors_at` as float32, float64, bfloat16 and float16)
+//! and
 //! `Adadelta::load`. Checks:
 //!
 //! * no panic (`catch_unwind`), no hang (a watchdog);
@@ -53,6 +55,7 @@ use std::time::{Duration, Instant};
 
 use adadelta::checkpoint::torch::{self as torchfmt, AnyTensorRef, TensorInfo, TorchFile, Value};
 use adadelta::checkpoint::{self, Durability, Format, SaveOptions, Stored, TensorRef};
+use adadelta::half::{bf16, f16};
 use adadelta::kernel::Element;
 use adadelta::{Adadelta, CheckpointError, GroupSpec, Options, Param, StateDict};
 use common::fuzz::Fuzz;
@@ -760,6 +763,15 @@ fn seeds() -> Vec<Seed> {
         "crate: optimizer-f64.pt",
         torch_bytes(
             &torchfmt::state_dict_value(&sd64.as_ref()).unwrap(),
+            "optimizer",
+        ),
+    ));
+    // And in bfloat16: bfloat16 averages (BFloat16Storage), float32 steps.
+    let sd16 = trained_of(3, 7, bf16::from_f32).state_dict();
+    v.push(torch_seed(
+        "crate: optimizer-bf16.pt",
+        torch_bytes(
+            &torchfmt::state_dict_value(&sd16.as_ref()).unwrap(),
             "optimizer",
         ),
     ));
@@ -2314,20 +2326,36 @@ fn check(bytes: &[u8], dir: &Path, case: u64) -> (Outcome, Depth) {
         depth.opened = true;
         let sd = f.state_dict();
         same(&loaded, &sd, "checkpoint::load vs TorchFile::state_dict");
-        if let Ok(sd64) = f.state_dict::<f64>() {
-            // Float64 averages: the float32 reader refused them.
-            assert!(sd64.state.is_empty() || loaded.is_err());
-        }
+        // Averages of one dtype: at most one element type reads a state.
+        let with_state = [
+            sd.as_ref().is_ok_and(|s| !s.state.is_empty()),
+            f.state_dict::<f64>().is_ok_and(|s| !s.state.is_empty()),
+            f.state_dict::<bf16>().is_ok_and(|s| !s.state.is_empty()),
+            f.state_dict::<f16>().is_ok_and(|s| !s.state.is_empty()),
+        ];
+        assert!(
+            with_state.iter().filter(|&&x| x).count() <= 1,
+            "a state read as two element types: {with_state:?}"
+        );
         let mut infos = Vec::new();
         tensors_of(f.root(), &mut infos, 32);
         for info in &infos {
-            let shape = match (f.tensor::<f32>(info), f.tensor::<f64>(info)) {
-                (Ok(t), Err(_)) => t.shape().to_vec(),
-                (Err(_), Ok(t)) => t.shape().to_vec(),
-                (Err(_), Err(_)) => continue,
-                (Ok(_), Ok(_)) => panic!("a tensor read as float32 and as float64: {info:?}"),
-            };
-            assert_eq!(shape, info.shape);
+            let shapes: Vec<Vec<usize>> = [
+                f.tensor::<f32>(info).map(|t| t.shape().to_vec()),
+                f.tensor::<f64>(info).map(|t| t.shape().to_vec()),
+                f.tensor::<bf16>(info).map(|t| t.shape().to_vec()),
+                f.tensor::<f16>(info).map(|t| t.shape().to_vec()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            assert!(
+                shapes.len() <= 1,
+                "a tensor read as two element types: {info:?}"
+            );
+            if let Some(shape) = shapes.first() {
+                assert_eq!(*shape, info.shape);
+            }
         }
         if let Ok(named) = f.tensors::<f32>() {
             assert!(matches!(f.root(), Value::Dict(_)));
@@ -2346,6 +2374,8 @@ fn check(bytes: &[u8], dir: &Path, case: u64) -> (Outcome, Depth) {
         for k in keys {
             let _ = f.tensors_at::<f32>(&k);
             let _ = f.tensors_at::<f64>(&k);
+            let _ = f.tensors_at::<bf16>(&k);
+            let _ = f.tensors_at::<f16>(&k);
             if let Ok(sd) = f.state_dict_at(&k) {
                 if load_into_target(sd, dir, case) == Outcome::Loaded {
                     depth.at_key_loaded = true;
@@ -2671,6 +2701,20 @@ fn the_seeds_load() {
                 let sd = checkpoint::load::<f64>(&path).unwrap();
                 assert_eq!(sd, trained_of(3, 7, f64::from).state_dict(), "{name}");
             }
+            n if n.ends_with("bf16.pt") => {
+                let e = r.unwrap_err().to_string();
+                assert!(
+                    e.contains("has dtype torch.bfloat16; expected torch.float32"),
+                    "{e}"
+                );
+                let sd = checkpoint::load::<bf16>(&path).unwrap();
+                assert_eq!(sd, trained_of(3, 7, bf16::from_f32).state_dict(), "{name}");
+                let e = checkpoint::load::<f16>(&path).unwrap_err().to_string();
+                assert!(
+                    e.contains("has dtype torch.bfloat16; expected torch.float16"),
+                    "{e}"
+                );
+            }
             _ => {
                 r.unwrap_or_else(|e| panic!("{name}: {e}"));
                 let sd = opt.state_dict();
@@ -2699,6 +2743,7 @@ fn the_seeds_load() {
             || name.contains("checkpoint")
             || name.contains("module")
             || name.contains("f64")
+            || name.contains("bf16")
         {
             Outcome::NotRead
         } else {
