@@ -3,6 +3,8 @@
 //! allowed. The format is documented in `docs/replay.md`.
 
 use crate::case::{Case, Hyper};
+use adadelta_reference::ieee::convert;
+use adadelta_reference::Format;
 use serde::Deserialize;
 
 /// The most bytes a scenario file may have (16 MiB).
@@ -15,13 +17,63 @@ pub const MAX_BYTES: u64 = 16 << 20;
 /// has the figures).
 pub const MAX_ELEMENT_STEPS: usize = 100_000;
 
-/// A tensor as a user writes it: an array of decimal numbers (each rounded
-/// to the nearest f32, as `torch.tensor(values, dtype=torch.float32)` does;
-/// `"nan"`, `"inf"`, `"-inf"` as strings) or `{"bits": [...]}`, exact f32 bit
-/// patterns. Anything else is an error that says what a tensor is, with the
+/// A tensor as a user writes it: an array of decimal numbers (`"nan"`,
+/// `"inf"`, `"-inf"` as strings), each rounded to the replay's dtype as
+/// `torch.tensor(values, dtype=...)` does (to f32, then to a 16-bit dtype;
+/// to f64 itself), or `{"bits": [...]}`, exact bit patterns of the replay's
+/// dtype. Anything else is an error that says what a tensor is, with the
 /// line and column.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Values(pub Vec<f32>);
+pub enum Values {
+    /// Decimal numbers, as f64s (JSON's numbers).
+    Numbers(Vec<f64>),
+    /// Bit patterns, of the replay's dtype.
+    Bits(Vec<u64>),
+}
+
+impl Values {
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            Values::Numbers(v) => v.len(),
+            Values::Bits(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The elements in the dtype `T`; an error naming the first bit pattern
+    /// wider than `T`.
+    pub fn to<T: Format>(&self) -> Result<Vec<T>, String> {
+        match self {
+            Values::Numbers(v) => Ok(v.iter().map(|&x| from_python::<T>(x)).collect()),
+            Values::Bits(v) => v
+                .iter()
+                .map(|&b| {
+                    if T::BITS < 64 && b >> T::BITS != 0 {
+                        Err(format!("bit pattern {b} is wider than {} bits", T::BITS))
+                    } else {
+                        Ok(T::from_bits(b))
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A Python float as `torch.tensor([x], dtype=T)` stores it: `x` itself in
+/// float64, else rounded to f32 first (and from there to a 16-bit dtype:
+/// torch 2.13 turns `1 + 2^-8 + 2^-30` into bfloat16 `1.0`, not `1 + 2^-7`).
+pub fn from_python<T: Format>(x: f64) -> T {
+    if T::BITS == 64 {
+        convert::<f64, T>(x)
+    } else {
+        convert::<f32, T>(convert::<f64, f32>(x))
+    }
+}
 
 impl<'de> Deserialize<'de> for Values {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -37,7 +89,7 @@ impl<'de> serde::de::Visitor<'de> for ValuesVisitor {
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str(
             "a tensor: an array of numbers (or \"nan\", \"inf\", \"-inf\"), or \
-             {\"bits\": [f32 bit patterns as integers]}",
+             {\"bits\": [bit patterns as integers]}",
         )
     }
 
@@ -46,12 +98,12 @@ impl<'de> serde::de::Visitor<'de> for ValuesVisitor {
         while let Some(Number(x)) = seq.next_element()? {
             v.push(x);
         }
-        Ok(Values(v))
+        Ok(Values::Numbers(v))
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Values, A::Error> {
         use serde::de::Error;
-        let mut bits: Option<Vec<u32>> = None;
+        let mut bits: Option<Vec<u64>> = None;
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
                 "bits" if bits.is_none() => bits = Some(map.next_value()?),
@@ -60,13 +112,12 @@ impl<'de> serde::de::Visitor<'de> for ValuesVisitor {
             }
         }
         let bits = bits.ok_or_else(|| A::Error::missing_field("bits"))?;
-        Ok(Values(bits.into_iter().map(f32::from_bits).collect()))
+        Ok(Values::Bits(bits))
     }
 }
 
-/// One element: a JSON number rounded to the nearest f32, or `"nan"`,
-/// `"inf"`, `"-inf"`.
-struct Number(f32);
+/// One element: a JSON number (an f64), or `"nan"`, `"inf"`, `"-inf"`.
+struct Number(f64);
 
 impl<'de> Deserialize<'de> for Number {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -84,22 +135,22 @@ impl serde::de::Visitor<'_> for NumberVisitor {
     }
 
     fn visit_f64<E>(self, x: f64) -> Result<Number, E> {
-        Ok(Number(x as f32))
+        Ok(Number(x))
     }
 
     fn visit_i64<E>(self, x: i64) -> Result<Number, E> {
-        Ok(Number(x as f64 as f32))
+        Ok(Number(x as f64))
     }
 
     fn visit_u64<E>(self, x: u64) -> Result<Number, E> {
-        Ok(Number(x as f64 as f32))
+        Ok(Number(x as f64))
     }
 
     fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Number, E> {
         match s {
-            "nan" => Ok(Number(f32::NAN)),
-            "inf" => Ok(Number(f32::INFINITY)),
-            "-inf" => Ok(Number(f32::NEG_INFINITY)),
+            "nan" => Ok(Number(f64::NAN)),
+            "inf" => Ok(Number(f64::INFINITY)),
+            "-inf" => Ok(Number(f64::NEG_INFINITY)),
             other => Err(E::custom(format!(
                 "unknown number {other:?} (use a number, \"nan\", \"inf\" or \"-inf\")"
             ))),
@@ -183,6 +234,9 @@ pub fn group_cases<T: Clone>(
         .collect()
 }
 
+/// One group's [`Case`] and its parameters' indices in the scenario.
+pub type GroupCase<T> = (Case<T>, Vec<usize>);
+
 /// A replay scenario.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -230,7 +284,7 @@ impl Scenario {
         if let Some(i) = owner.iter().position(Option::is_none) {
             return Err(format!("scenario: parameter {i} is in no group"));
         }
-        let lens: Vec<usize> = self.params.iter().map(|p| p.0.len()).collect();
+        let lens: Vec<usize> = self.params.iter().map(Values::len).collect();
         let cost = lens
             .iter()
             .sum::<usize>()
@@ -252,7 +306,7 @@ impl Scenario {
             }
             for (i, g) in row.iter().enumerate() {
                 if let Some(g) = g {
-                    let len = g.0.len();
+                    let len = g.len();
                     if len != lens[i] {
                         return Err(format!("scenario: step {t}: gradient of parameter {i} has {len} elements, the parameter {}", lens[i]));
                     }
@@ -262,21 +316,42 @@ impl Scenario {
         Ok(())
     }
 
-    /// One single-group [`Case`] per group that has parameters, with the
+    /// One single-group [`Case`] per group that has parameters, in the
+    /// dtype `T` (decimal numbers rounded as [`from_python`]), with the
     /// group's parameter indices (see [`group_cases`]). A group without
     /// parameters steps nothing, so it has no case (real PyTorch would
-    /// refuse an optimizer of it alone).
-    pub fn group_cases(&self) -> Vec<(Case, Vec<usize>)> {
-        let f = |v: &Values| v.0.clone();
-        let params: Vec<Vec<f32>> = self.params.iter().map(f).collect();
-        let grads: Vec<Vec<Option<Vec<f32>>>> = self
+    /// refuse an optimizer of it alone). An error names the first tensor
+    /// with a bit pattern wider than `T`.
+    pub fn group_cases<T: Format>(&self) -> Result<Vec<GroupCase<T>>, String> {
+        let params = self
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.to::<T>()
+                    .map_err(|e| format!("scenario: parameter {i}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let grads = self
             .grads
             .iter()
-            .map(|row| row.iter().map(|g| g.as_ref().map(f)).collect())
-            .collect();
-        group_cases(&self.groups, &params, &grads, |k| format!("group {k}"))
-            .into_iter()
-            .filter(|(_, idx)| !idx.is_empty())
-            .collect()
+            .enumerate()
+            .map(|(t, row)| {
+                row.iter()
+                    .enumerate()
+                    .map(|(i, g)| {
+                        g.as_ref().map(|g| g.to::<T>()).transpose().map_err(|e| {
+                            format!("scenario: step {t}: gradient of parameter {i}: {e}")
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(
+            group_cases(&self.groups, &params, &grads, |k| format!("group {k}"))
+                .into_iter()
+                .filter(|(_, idx)| !idx.is_empty())
+                .collect(),
+        )
     }
 }

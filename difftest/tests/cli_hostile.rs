@@ -171,13 +171,15 @@ fn replay_messages_say_what_is_wrong_and_where() {
         (r#"{}"#, "missing field `bits` at line 2"),
         (r#"[1.0, "NaN"]"#, "unknown number \"NaN\" (use a number, \"nan\", \"inf\" or \"-inf\") at line 2 column 22"),
         (r#"[1.0, {"a": 1}]"#, "invalid type: map, expected a number, \"nan\", \"inf\" or \"-inf\" at line 2"),
-        (r#""text""#, "expected a tensor: an array of numbers (or \"nan\", \"inf\", \"-inf\"), or {\"bits\": [f32 bit patterns as integers]} at line 2"),
-        (r#"{"bits": [-1]}"#, "invalid value: integer `-1`, expected u32 at line 2"),
+        (r#""text""#, "expected a tensor: an array of numbers (or \"nan\", \"inf\", \"-inf\"), or {\"bits\": [bit patterns as integers]} at line 2"),
+        (r#"{"bits": [-1]}"#, "invalid value: integer `-1`, expected u64 at line 2"),
+        // Read as u64, refused when the replay's dtype (float32 here) is narrower.
+        (r#"{"bits": [4294967296]}"#, "parameter 0: bit pattern 4294967296 is wider than 32 bits"),
     ] {
         let p = dir.file("s.json", &scenario(params));
         let out = run(REPLAY, &[p.as_os_str()]);
         expect(&out, 2, message);
-        expect(&out, 2, &format!("{}: scenario: ", p.display()));
+        expect(&out, 2, &format!("{}: ", p.display()));
     }
     expect(
         &run(REPLAY, &[os(EXAMPLE), os("--out")]),

@@ -70,7 +70,7 @@ impl Dtype for F16Bits {
     const QUIET_NAN: Option<u64> = Some(0x0200);
 }
 
-/// `a` and `b` with every quiet NaN's sign and payload cleared, where `B`'s
+/// `v` with every quiet NaN's sign and payload cleared, where `B`'s
 /// NaNs are compared by class.
 fn nans_by_class<B: Dtype>(v: Vec<u64>) -> Vec<u64>
 where
@@ -78,7 +78,7 @@ where
 {
     let Some(quiet) = B::QUIET_NAN else { return v };
     // A 16-bit NaN: exponent all ones (bits 7..14 or 10..14), fraction not 0.
-    let inf = (0x7fff & !(quiet * 2 - 1)) as u64;
+    let inf = 0x7fff & !(quiet * 2 - 1);
     v.into_iter()
         .map(|b| {
             if b & 0x7fff > inf && b & quiet != 0 {

@@ -1,39 +1,50 @@
 //! Replays a user scenario (`docs/replay.md`) through every implementation
 //! and writes their results as JSON.
 
-use adadelta_difftest::accuracy;
-use adadelta_difftest::case::Trajectory;
+use adadelta::half::{bf16, f16};
+use adadelta::kernel::{Executor, Numerics, Threads};
+use adadelta_difftest::accuracy::{self, Compared, NanBits};
+use adadelta_difftest::case::{Case, Trajectory};
 use adadelta_difftest::cli;
-use adadelta_difftest::implementations::Implementation;
+use adadelta_difftest::dtype::Dtype;
+use adadelta_difftest::implementations::{run_kernel, run_reference_half, Implementation};
 use adadelta_difftest::pytorch;
 use adadelta_difftest::scenario::{self, Scenario};
+use adadelta_reference::{Format, Rounding};
 use serde_json::{json, Value};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: replay SCENARIO.json [--out RESULT.json] [--pytorch]
+const USAGE: &str = "usage: replay SCENARIO.json [--dtype DTYPE] [--out RESULT.json] [--pytorch]
 
-Replays the scenario through fast, the MPFR reference (binary32 emulation)
-and libtorch (tch) (and real torch.optim.Adadelta with --pytorch), and writes
+Replays the scenario through fast, the MPFR reference and libtorch (tch)
+(and real torch.optim.Adadelta with --pytorch), and writes
 per-implementation results, per-step errors against the 256-bit reference and
 bit-identity between implementations as JSON (to stdout without --out).
-Format: docs/replay.md.";
+DTYPE is float32 (the default), float64, bfloat16 or float16; for the 16-bit
+dtypes the implementations are fast in both numerics, the reference rounding
+every op once and the reference rounding as PyTorch does, and no error bound
+is computed. Format: docs/replay.md.";
 
-fn tensor(v: &[f32]) -> Value {
+/// The dtypes `--dtype` names.
+const DTYPES: [&str; 4] = ["float32", "float64", "bfloat16", "float16"];
+
+fn tensor<T: Compared + Format>(v: &[T]) -> Value {
     let values: Vec<Value> = v
         .iter()
         .map(|&x| {
+            let x = x.to_float().to_f64();
             if x.is_finite() {
-                json!(x as f64)
+                json!(x)
             } else {
                 json!(format!("{x}").to_lowercase())
             }
         })
         .collect();
-    json!({ "bits": v.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), "values": values })
+    json!({ "bits": v.iter().map(|x| x.bits()).collect::<Vec<_>>(), "values": values })
 }
 
 /// Places a group's trajectory into the scenario's global parameter numbering.
-fn merge(steps: &mut [Vec<Value>], traj: &Trajectory, idx: &[usize]) {
+fn merge<T: Compared + Format>(steps: &mut [Vec<Value>], traj: &Trajectory<T>, idx: &[usize]) {
     for (t, snap) in traj.iter().enumerate() {
         for (j, &i) in idx.iter().enumerate() {
             steps[t][i] = json!({
@@ -66,11 +77,22 @@ fn usage_error(why: String) -> Failure {
 fn replay() -> Result<(), Failure> {
     let mut path = None;
     let mut out = None;
+    let mut dtype = "float32".to_string();
     let mut with_pytorch = false;
     let mut args = cli::args().map_err(usage_error)?.into_iter();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--out" => out = Some(cli::path_after("--out", args.next()).map_err(usage_error)?),
+            "--dtype" => match args.next() {
+                Some(d) if DTYPES.contains(&d.as_str()) => dtype = d,
+                Some(d) => {
+                    return Err(usage_error(format!(
+                        "unknown dtype {d:?} (one of {})",
+                        DTYPES.join(", ")
+                    )))
+                }
+                None => return Err(usage_error("--dtype needs a dtype".into())),
+            },
             "--pytorch" => with_pytorch = true,
             "-h" | "--help" => {
                 return cli::print(&format!("{USAGE}\n")).map_err(|e| (2, format!("replay: {e}")));
@@ -90,23 +112,47 @@ fn replay() -> Result<(), Failure> {
     let scenario = cli::read_text(&path, scenario::MAX_BYTES)
         .and_then(|t| Scenario::parse(&t).map_err(|e| format!("{path}: {e}")))
         .map_err(|e| (2, format!("replay: {e}")))?;
-    let groups = scenario.group_cases();
-    let steps = scenario.grads.len();
-    let nparams = scenario.params.len();
+    let bad = |e: String| (2, format!("replay: {path}: {e}"));
+    let mut report = match dtype.as_str() {
+        "float64" => replay_as::<f64>(&scenario, with_pytorch, bad)?,
+        "bfloat16" => replay_half::<bf16>(&scenario, with_pytorch, bad)?,
+        "float16" => replay_half::<f16>(&scenario, with_pytorch, bad)?,
+        _ => replay_as::<f32>(&scenario, with_pytorch, bad)?,
+    };
+    let fields = report.as_object_mut().expect("an object");
+    fields.insert("scenario".into(), json!(path));
+    fields.insert("dtype".into(), json!(dtype));
+    let text = serde_json::to_string_pretty(&report).expect("serialises") + "\n";
+    match out {
+        Some(o) => o.write(&text),
+        None => cli::print(&text),
+    }
+    .map_err(|e| (2, format!("replay: {e}")))
+}
 
-    let mut results = serde_json::Map::new();
+/// One implementation's run: its name, the implementation whose NaN rule it
+/// follows (`None`: real PyTorch, whose NaN bits are libtorch's), and its
+/// trajectory per group.
+type Run<T> = (String, Option<Implementation>, Vec<Trajectory<T>>);
+
+/// float32 or float64: every implementation, its error against the 256-bit
+/// reference within the format's bound, and which runs are bit-identical.
+fn replay_as<T: Dtype>(
+    scenario: &Scenario,
+    with_pytorch: bool,
+    bad: impl Fn(String) -> Failure,
+) -> Result<Value, Failure> {
+    let groups = scenario.group_cases::<T>().map_err(bad)?;
     let mut errors = serde_json::Map::new();
-    // Each run with its implementation (`None`: real PyTorch, which holds
-    // NaN bits as libtorch does).
-    let mut runs: Vec<(String, Option<Implementation>, Vec<Trajectory>)> = Vec::new();
+    let mut runs: Vec<Run<T>> = Vec::new();
     for imp in Implementation::ALL {
-        let trajs: Vec<Trajectory> = groups.iter().map(|(c, _)| imp.run(c)).collect();
+        let trajs: Vec<Trajectory<T>> = groups.iter().map(|(c, _)| imp.run(c)).collect();
         let mut acc = accuracy::Accuracy::default();
         for ((c, _), t) in groups.iter().zip(&trajs) {
             acc.merge(&accuracy::per_step(c, t, imp.sqrt_accuracy()));
         }
         errors.insert(
-            imp.name::<f32>().into(),
+            imp.name::<T>().into(),
             json!({
                 "max_ulp_param": acc.max_ulps_by_output[0],
                 "max_ulp_square_avg": acc.max_ulps_by_output[1],
@@ -117,23 +163,93 @@ fn replay() -> Result<(), Failure> {
                 "outside_bound": acc.violation_count,
             }),
         );
-        runs.push((imp.name::<f32>().into(), Some(imp), trajs));
+        runs.push((imp.name::<T>().into(), Some(imp), trajs));
     }
     if with_pytorch {
-        let cases: Vec<_> = groups.iter().map(|(c, _)| c.clone()).collect();
+        let cases: Vec<Case<T>> = groups.iter().map(|(c, _)| c.clone()).collect();
         let t = pytorch::run_pytorch(&cases).map_err(|e| (1, format!("replay: {e}")))?;
         runs.push(("torch.optim.Adadelta (Python)".into(), None, t));
     }
+    let torch = Implementation::Libtorch;
+    let nan = |a: Option<Implementation>, b: Option<Implementation>| {
+        a.unwrap_or(torch).nan_bits(b.unwrap_or(torch))
+    };
+    let mut report = results(scenario, &groups, &runs, nan);
+    report["error_vs_high_precision"] = Value::Object(errors);
+    Ok(report)
+}
+
+/// bfloat16 or float16: fast in both numerics, the reference rounding every
+/// op once (what the default numerics promise) and rounding as PyTorch does
+/// (what reproduce-libtorch promises), and which runs are bit-identical,
+/// NaNs by class (torch's bfloat16 NaN bits depend on the tensor's length).
+/// One PyTorch intra-op thread on both sides. No error bound is derived for
+/// these formats yet, so no errors are reported.
+fn replay_half<H: Compared + Format>(
+    scenario: &Scenario,
+    with_pytorch: bool,
+    bad: impl Fn(String) -> Failure,
+) -> Result<Value, Failure> {
+    let groups = scenario.group_cases::<H>().map_err(bad)?;
+    let fast = |numerics| {
+        let e = Executor {
+            numerics,
+            threads: Threads::Single,
+            libtorch_threads: Some(1),
+            ..Executor::default()
+        };
+        move |c: &Case<H>| run_kernel(c, &e)
+    };
+    let mut runs: Vec<Run<H>> = Vec::new();
+    let mut add = |name: &str, run: &dyn Fn(&Case<H>) -> Trajectory<H>| {
+        runs.push((
+            name.into(),
+            None,
+            groups.iter().map(|(c, _)| run(c)).collect(),
+        ));
+    };
+    add("fast (default)", &fast(Numerics::Default));
+    add(
+        &format!("reference {} (every op rounded once)", H::DTYPE),
+        &|c| run_reference_half(c, Rounding::Once, 1),
+    );
+    // Reproduce-libtorch where this CPU computes it (the 16-bit kernels
+    // take no oneMKL square root, so any of its recipes will do).
+    if let Some(&n) = Numerics::supported().get(1) {
+        add("fast (reproduce libtorch)", &fast(n));
+    }
+    add(
+        &format!("reference {} (PyTorch's rounding)", H::DTYPE),
+        &|c| run_reference_half(c, Rounding::Opmath, 1),
+    );
+    if with_pytorch {
+        let cases: Vec<Case<H>> = groups.iter().map(|(c, _)| c.clone()).collect();
+        let t = pytorch::run_pytorch_with_threads(&cases, Some(1))
+            .map_err(|e| (1, format!("replay: {e}")))?;
+        runs.push(("torch.optim.Adadelta (Python)".into(), None, t));
+    }
+    Ok(results(scenario, &groups, &runs, |_, _| {
+        NanBits::QuietAnyPayload
+    }))
+}
+
+/// The runs' results in the scenario's numbering, and which pairs are
+/// bit-identical (NaNs compared as `nan` says for the two).
+fn results<T: Compared + Format>(
+    scenario: &Scenario,
+    groups: &[(Case<T>, Vec<usize>)],
+    runs: &[Run<T>],
+    nan: impl Fn(Option<Implementation>, Option<Implementation>) -> NanBits,
+) -> Value {
+    let (steps, nparams) = (scenario.grads.len(), scenario.params.len());
     let mut identical = serde_json::Map::new();
-    for (a, ia, ta) in &runs {
-        for (b, ib, tb) in &runs {
+    for (a, ia, ta) in runs {
+        for (b, ib, tb) in runs {
             if a < b {
-                let torch = Implementation::Libtorch;
-                let nan = ia.unwrap_or(torch).nan_bits(ib.unwrap_or(torch));
                 let (e, n) = ta
                     .iter()
                     .zip(tb)
-                    .map(|(x, y)| accuracy::bit_identical_with(x, y, nan))
+                    .map(|(x, y)| accuracy::bit_identical_with(x, y, nan(*ia, *ib)))
                     .fold((0, 0), |(e, n), (x, y)| (e + x, n + y));
                 identical.insert(
                     format!("{a} = {b}"),
@@ -142,23 +258,13 @@ fn replay() -> Result<(), Failure> {
             }
         }
     }
-    for (name, _, trajs) in &runs {
+    let mut results = serde_json::Map::new();
+    for (name, _, trajs) in runs {
         let mut steps_json = vec![vec![Value::Null; nparams]; steps];
         for ((_, idx), t) in groups.iter().zip(trajs) {
             merge(&mut steps_json, t, idx);
         }
         results.insert(name.clone(), json!({ "steps": steps_json }));
     }
-    let report = json!({
-        "scenario": path,
-        "results": results,
-        "error_vs_high_precision": errors,
-        "bit_identical": identical,
-    });
-    let text = serde_json::to_string_pretty(&report).expect("serialises") + "\n";
-    match out {
-        Some(o) => o.write(&text),
-        None => cli::print(&text),
-    }
-    .map_err(|e| (2, format!("replay: {e}")))
+    json!({ "results": results, "bit_identical": identical })
 }
