@@ -135,8 +135,9 @@ pub enum Error {
     },
     // ---- Framework adapters (`crate::candle`, `crate::tch`) ----
     /// A framework tensor that the adapter cannot step in place: another
-    /// dtype or device than CPU f32, a non-contiguous layout, an undefined
-    /// tensor. The reason names what was found. Nothing was written.
+    /// dtype than the optimizer's element type, another device than the
+    /// CPU, a non-contiguous layout, an undefined tensor. The reason names
+    /// what was found and what was expected. Nothing was written.
     UnsupportedTensor {
         /// Position of the parameter across the groups.
         index: usize,
