@@ -1,11 +1,16 @@
-//! The candle adapter (`Adadelta<Var>`, feature `candle`): compared bit for
-//! bit with the plain API on the same values, in place, with every refusal
-//! clear and changing nothing, and no deadlock on aliased storage.
+//! The candle adapter (`Adadelta<Var>` and `Adadelta<TypedVar<E>>`,
+//! feature `candle`): compared bit for bit with the plain API on the same
+//! values in every dtype and numerics, in place, with every refusal clear
+//! and changing nothing, and no deadlock on aliased storage.
 
 mod common;
 
-use adadelta::candle::candle_core::{backprop::GradStore, DType, Device, Tensor, Var};
+use adadelta::candle::candle_core::{backprop::GradStore, DType, Device, Tensor, Var, WithDType};
 use adadelta::candle::candle_nn::Optimizer;
+use adadelta::candle::TypedVar;
+use adadelta::checkpoint::Stored;
+use adadelta::half::{bf16, f16};
+use adadelta::kernel::{Element, Executor, Numerics};
 use adadelta::{Adadelta, Error, GroupSpec, Options, Param};
 use common::{bits, Rng};
 
@@ -154,7 +159,11 @@ fn another_dtype_is_refused_by_name_and_nothing_changes() -> Res {
             .contains("parameter 1 cannot be stepped in place"),
         "{err}"
     );
-    assert!(err.to_string().contains("F64"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("its parameter is F64 on Cpu, and this optimizer steps F32 on the CPU"),
+        "{err}"
+    );
     // Through the generic constructor, the step refuses it.
     let mut opt = Adadelta::new(vec![ok.clone(), f64var.clone()], Options::default())?;
     let loss = (ok.as_tensor().sum_all()? + f64var.as_tensor().sum_all()?.to_dtype(DType::F32)?)?;
@@ -265,6 +274,225 @@ fn step_hooks_may_read_the_vars_because_no_lock_is_held() -> Res {
     assert_eq!(seen[0], 1.0);
     assert!(seen[1] < 1.0);
     Ok(())
+}
+
+/// The element types the adapter steps, with candle's dtype of each.
+const DTYPES: [DType; 4] = [DType::F32, DType::F64, DType::BF16, DType::F16];
+
+/// A tensor's elements of type `E`, in row-major order, exactly.
+fn elems<E: WithDType>(t: &Tensor) -> Vec<E> {
+    t.flatten_all().unwrap().to_vec1().unwrap()
+}
+
+fn elem_bits<E: Element>(x: &[E]) -> Vec<u64> {
+    x.iter().map(|y| y.bits()).collect()
+}
+
+/// The executors to step with: every numerics this CPU computes (default,
+/// and reproduce-libtorch where it can), with the intra-op thread count of
+/// a PyTorch under `torch.set_num_threads(1)`.
+fn executors() -> Vec<Executor> {
+    let mut numerics = Numerics::supported();
+    if Numerics::ReproduceLibtorch.libtorch_sqrt().is_ok() {
+        numerics.push(Numerics::ReproduceLibtorch);
+    }
+    numerics
+        .into_iter()
+        .map(|numerics| Executor {
+            libtorch_threads: Some(1),
+            ..Executor::with_numerics(numerics)
+        })
+        .collect()
+}
+
+/// Shapes whose lengths put elements in every part of a 16-bit step
+/// (PyTorch's scalar tail is the last `len % 32`); the last var never has
+/// a gradient.
+const TYPED_SHAPES: [&[usize]; 5] = [&[4, 3], &[37], &[100], &[1], &[5]];
+
+/// Groups: PyTorch's for-loop path, then its for-each path.
+fn typed_groups<P>(mut params: Vec<P>) -> Vec<GroupSpec<P>> {
+    let second = params.split_off(2);
+    vec![
+        GroupSpec::new(params).lr(0.7),
+        GroupSpec::new(second)
+            .lr(1.5)
+            .weight_decay(0.01)
+            .foreach(Some(true)),
+    ]
+}
+
+/// A loss whose gradient for every var but the last is `grads[i]`
+/// exactly: `sum(v * g)` (var 0 through a transpose, so that its gradient
+/// comes back in a transposed layout).
+fn typed_loss(vars: &[Var], grads: &[Tensor]) -> Tensor {
+    let mut loss = (vars[0].t().unwrap() * &grads[0])
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    for (v, g) in vars[1..4].iter().zip(&grads[1..]) {
+        let term = (v.as_tensor() * g).unwrap().sum_all().unwrap();
+        loss = (loss + term).unwrap();
+    }
+    loss
+}
+
+/// `Adadelta<TypedVar<E>>` and `Adadelta<Param<E>>` on the same values:
+/// every step, every state and the state dict bit for bit, in every
+/// numerics; then the adapter's checkpoint (a `torch.save` file) resumes
+/// bit for bit.
+fn typed_steps_equal_the_plain_api<E: Stored + WithDType>() -> Res {
+    let dtype = TypedVar::<E>::DTYPE;
+    let of = |x: f32| E::from_f64(x.into());
+    for executor in executors() {
+        let mut rng = Rng(29);
+        let vars: Vec<Var> = TYPED_SHAPES
+            .iter()
+            .map(|s| {
+                let n = s.iter().product();
+                Var::from_vec(rng.vec(n).into_iter().map(of).collect(), *s, &Device::Cpu)
+            })
+            .collect::<Result<_, _>>()?;
+        let typed = vars.iter().map(|v| TypedVar::<E>::new(v.clone())).collect();
+        let mut opt = Adadelta::with_groups(typed_groups(typed), Options::default())?
+            .with_executor(executor.clone());
+        let mirror = vars
+            .iter()
+            .map(|v| Param::from_vec_with_shape(elems::<E>(v), v.dims().to_vec()))
+            .collect::<Result<_, _>>()?;
+        let mut plain = Adadelta::with_groups(typed_groups(mirror), Options::default())?
+            .with_executor(executor.clone());
+        let context = format!("{dtype:?} in {:?}", executor.numerics);
+        let step = |opt: &mut Adadelta<TypedVar<E>>,
+                    plain: &mut Adadelta<Param<E>>,
+                    rng: &mut Rng,
+                    step: usize|
+         -> Res {
+            let grads: Vec<Tensor> = [&[3, 4][..], &[37], &[100], &[1]]
+                .iter()
+                .map(|s| {
+                    let mut g: Vec<E> = rng.vec(s.iter().product()).into_iter().map(of).collect();
+                    if step == 1 && g.len() > 1 {
+                        // Non-finite gradients propagate, in the same bits.
+                        (g[0], g[1]) = (of(f32::NAN), of(f32::NEG_INFINITY));
+                    }
+                    Tensor::from_vec(g, *s, &Device::Cpu)
+                })
+                .collect::<Result<_, _>>()?;
+            let store = typed_loss(&vars, &grads).backward()?;
+            for (i, v) in vars.iter().enumerate() {
+                if let Some(g) = store.get(v) {
+                    plain.params_mut()[i].set_grad(elems(g))?;
+                }
+            }
+            opt.step(&store)?;
+            plain.step()?;
+            for (i, v) in vars.iter().enumerate() {
+                assert_eq!(
+                    elem_bits(&elems::<E>(v)),
+                    elem_bits(plain.params()[i].data()),
+                    "{context}: step {step} var {i}"
+                );
+                assert_eq!(
+                    opt.state(i),
+                    plain.state(i),
+                    "{context}: step {step} state {i}"
+                );
+            }
+            Ok(())
+        };
+        for s in 0..3 {
+            step(&mut opt, &mut plain, &mut rng, s)?;
+        }
+        assert!(
+            opt.state(4).is_none(),
+            "{context}: the unused var has no state"
+        );
+        assert_eq!(opt.state_dict(), plain.state_dict(), "{context}");
+
+        // The adapter's checkpoint, in PyTorch's format, resumes bit for bit.
+        let path = std::env::temp_dir().join(format!(
+            "adadelta-adapter-candle-{}-{dtype:?}.pt",
+            std::process::id()
+        ));
+        opt.save(&path)?;
+        let typed = vars.iter().map(|v| TypedVar::<E>::new(v.clone())).collect();
+        let mut resumed = Adadelta::with_groups(typed_groups(typed), Options::default())?
+            .with_executor(executor.clone());
+        resumed.load(&path)?;
+        std::fs::remove_file(&path)?;
+        assert_eq!(resumed.state_dict(), opt.state_dict(), "{context}");
+        step(&mut resumed, &mut plain, &mut rng, 3)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn typed_vars_of_every_dtype_step_bit_identically_to_the_plain_api_in_every_numerics() -> Res {
+    typed_steps_equal_the_plain_api::<f32>()?;
+    typed_steps_equal_the_plain_api::<f64>()?;
+    typed_steps_equal_the_plain_api::<bf16>()?;
+    typed_steps_equal_the_plain_api::<f16>()
+}
+
+/// An `Adadelta<TypedVar<E>>` given a var, or a gradient, of each other
+/// dtype: refused by `Optimizer::new` and by the step, naming the index, the
+/// dtype found and the one expected; nothing written.
+fn other_dtypes_are_refused<E: Element + WithDType>() -> Res {
+    let expected = TypedVar::<E>::DTYPE;
+    for found in DTYPES.into_iter().filter(|&d| d != expected) {
+        let ok = Var::ones(2, expected, &Device::Cpu)?;
+        let bad = Var::ones(2, found, &Device::Cpu)?;
+        let named = |err: &dyn std::fmt::Display, what: &str| {
+            let text = err.to_string();
+            let want = format!(
+                "parameter 1 cannot be stepped in place: its {what} is {found:?} on Cpu, \
+                 and this optimizer steps {expected:?} on the CPU"
+            );
+            assert!(text.contains(&want), "{text}");
+        };
+        let err = <Adadelta<TypedVar<E>> as Optimizer>::new(
+            vec![ok.clone(), bad.clone()],
+            Options::default(),
+        )
+        .err()
+        .unwrap();
+        named(&err, "parameter");
+
+        let typed = vec![TypedVar::<E>::new(ok.clone()), TypedVar::new(bad.clone())];
+        let mut opt = Adadelta::new(typed, Options::default())?;
+        let loss = (ok.sum_all()? + bad.sum_all()?.to_dtype(expected)?)?;
+        let err = opt.step(&loss.backward()?).unwrap_err();
+        assert!(
+            matches!(err, Error::UnsupportedTensor { index: 1, .. }),
+            "{err}"
+        );
+        named(&err, "parameter");
+        assert_eq!(elems::<E>(&ok), vec![E::from_f64(1.0); 2]);
+        assert!(opt.state(0).is_none() && opt.state(1).is_none());
+
+        // A gradient of another dtype than its var (a hand-made GradStore).
+        let good = Var::ones(2, expected, &Device::Cpu)?;
+        let mut grads = (ok.sum_all()? + good.sum_all()?)?.backward()?;
+        grads.insert(&good, Tensor::ones(2, found, &Device::Cpu)?);
+        let mut opt = Adadelta::new(
+            vec![TypedVar::<E>::new(ok.clone()), TypedVar::new(good.clone())],
+            Options::default(),
+        )?;
+        let err = opt.step(&grads).unwrap_err();
+        named(&err, "gradient");
+        assert_eq!(elems::<E>(&ok), vec![E::from_f64(1.0); 2]);
+        assert!(opt.state(0).is_none());
+    }
+    Ok(())
+}
+
+#[test]
+fn typed_vars_of_every_dtype_refuse_the_other_dtypes_by_name_and_nothing_changes() -> Res {
+    other_dtypes_are_refused::<f32>()?;
+    other_dtypes_are_refused::<f64>()?;
+    other_dtypes_are_refused::<bf16>()?;
+    other_dtypes_are_refused::<f16>()
 }
 
 #[path = "../examples/candle_mlp.rs"]

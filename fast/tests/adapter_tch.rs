@@ -1,11 +1,16 @@
-//! The tch adapter (`Adadelta<tch::Tensor>`, feature `tch`): compared bit
-//! for bit with the plain API on the same values, in place, with every
-//! refusal clear and changing nothing. (Its comparison with libtorch's own
-//! Adadelta step is difftest's `adapter_tch.rs`.)
+//! The tch adapter (`Adadelta<tch::Tensor>` and
+//! `Adadelta<TypedTensor<E>>`, feature `tch`): compared bit for bit with
+//! the plain API on the same values in every dtype and numerics, in place,
+//! with every refusal clear and changing nothing. (Its comparison with
+//! libtorch's own Adadelta step is difftest's `adapter_tch.rs`.)
 
 mod common;
 
+use adadelta::checkpoint::Stored;
+use adadelta::half::{bf16, f16};
+use adadelta::kernel::{Element, Executor, Numerics};
 use adadelta::tch::tch::{self, Kind, Tensor};
+use adadelta::tch::TypedTensor;
 use adadelta::{Adadelta, Error, GroupSpec, Options, Param};
 use common::{bits, Rng};
 
@@ -149,7 +154,12 @@ fn another_dtype_is_refused_by_name_and_nothing_changes() {
         matches!(err, Error::UnsupportedTensor { index: 1, .. }),
         "{err}"
     );
-    assert!(err.to_string().contains("Double"), "{err}");
+    assert!(
+        err.to_string().contains(
+            "its parameter is Double on Cpu, and this optimizer steps Float (float32) on the CPU"
+        ),
+        "{err}"
+    );
     assert_eq!(values(&ok), vec![1.0, 2.0]);
     assert!(opt.state(0).is_none());
 }
@@ -235,6 +245,234 @@ fn zero_grad_fills_defined_gradients_with_zeros_and_the_next_step_steps_them() {
     assert_eq!(values(&w.grad()), vec![0.0; 3]);
     opt.step().unwrap(); // PyTorch's zero_grad(set_to_none=False): stepped with zeros
     assert_eq!(opt.state(0).unwrap().step(), 2.0);
+}
+
+/// The kinds of the element types the adapter steps.
+const KINDS: [Kind; 4] = [Kind::Float, Kind::Double, Kind::BFloat16, Kind::Half];
+
+/// A tensor's elements of type `E`, in row-major order, exactly (read as
+/// bytes: tch's own conversions take `half::bf16` for `Half`).
+fn elems<E: Element>(t: &Tensor) -> Vec<E> {
+    let bytes = t
+        .detach()
+        .contiguous()
+        .reshape([-1])
+        .view_dtype(Kind::Uint8);
+    let bytes = Vec::<u8>::try_from(&bytes).unwrap();
+    bytes
+        .chunks(size_of::<E>())
+        .map(|c| {
+            let mut le = [0; 8];
+            le[..c.len()].copy_from_slice(c);
+            E::from_bits(u64::from_le_bytes(le)).unwrap()
+        })
+        .collect()
+}
+
+fn elem_bits<E: Element>(x: &[E]) -> Vec<u64> {
+    x.iter().map(|y| y.bits()).collect()
+}
+
+/// `n` random values of `E`'s kind, of the given sizes (rounded from f32
+/// by libtorch).
+fn random<E: Element>(rng: &mut Rng, sizes: &[i64]) -> Tensor {
+    let n = sizes.iter().product::<i64>() as usize;
+    Tensor::from_slice(&rng.vec(n))
+        .reshape(sizes)
+        .to_kind(TypedTensor::<E>::KIND)
+}
+
+/// The executors to step with: every numerics this CPU computes (default,
+/// and reproduce-libtorch where it can), with the intra-op thread count of
+/// a PyTorch under `torch.set_num_threads(1)`.
+fn executors() -> Vec<Executor> {
+    let mut numerics = Numerics::supported();
+    if Numerics::ReproduceLibtorch.libtorch_sqrt().is_ok() {
+        numerics.push(Numerics::ReproduceLibtorch);
+    }
+    numerics
+        .into_iter()
+        .map(|numerics| Executor {
+            libtorch_threads: Some(1),
+            ..Executor::with_numerics(numerics)
+        })
+        .collect()
+}
+
+/// Sizes whose lengths put elements in every part of a 16-bit step
+/// (PyTorch's scalar tail is the last `len % 32`); the last tensor never
+/// has a gradient.
+const TYPED_SIZES: [&[i64]; 5] = [&[4, 3], &[37], &[100], &[1], &[5]];
+
+/// Groups: PyTorch's for-loop path, then its for-each path.
+fn typed_groups<P>(mut params: Vec<P>) -> Vec<GroupSpec<P>> {
+    let second = params.split_off(2);
+    vec![
+        GroupSpec::new(params).lr(0.7),
+        GroupSpec::new(second)
+            .lr(1.5)
+            .weight_decay(0.01)
+            .foreach(Some(true)),
+    ]
+}
+
+/// `Adadelta<TypedTensor<E>>` and `Adadelta<Param<E>>` on the same values:
+/// every step, every state and the state dict bit for bit, in every
+/// numerics; then the adapter's checkpoint (a `torch.save` file) resumes
+/// bit for bit.
+fn typed_steps_equal_the_plain_api<E: Stored>() {
+    let kind = TypedTensor::<E>::KIND;
+    for executor in executors() {
+        let mut rng = Rng(31);
+        let params: Vec<Tensor> = TYPED_SIZES
+            .iter()
+            .map(|s| random::<E>(&mut rng, s).set_requires_grad(true))
+            .collect();
+        let handles = || {
+            params
+                .iter()
+                .map(|t| TypedTensor::<E>::new(t.shallow_clone()))
+                .collect::<Vec<_>>()
+        };
+        let mut opt = Adadelta::with_groups(typed_groups(handles()), Options::default())
+            .unwrap()
+            .with_executor(executor.clone());
+        let mirror = params
+            .iter()
+            .map(|t| Param::from_vec_with_shape(elems::<E>(t), shape(t)).unwrap())
+            .collect();
+        let mut plain = Adadelta::with_groups(typed_groups(mirror), Options::default())
+            .unwrap()
+            .with_executor(executor.clone());
+        let context = format!("{kind:?} in {:?}", executor.numerics);
+        let mut step = |opt: &mut Adadelta<TypedTensor<E>>, step: usize| {
+            opt.zero_grad();
+            // sum(p * g): the gradient is g, exactly (p0's through a
+            // transpose, so that it comes back transposed).
+            let grads: Vec<Tensor> = [&[3, 4][..], &[37], &[100], &[1]]
+                .iter()
+                .map(|s| random::<E>(&mut rng, s))
+                .collect();
+            if step == 1 {
+                // Non-finite gradients propagate, in the same bits.
+                let _ = grads[1].get(0).fill_(f64::NAN);
+                let _ = grads[2].get(5).fill_(f64::NEG_INFINITY);
+            }
+            let mut loss = (params[0].tr() * &grads[0]).sum(kind);
+            for (p, g) in params[1..4].iter().zip(&grads[1..]) {
+                loss += (p * g).sum(kind);
+            }
+            loss.backward();
+            for (i, t) in params.iter().enumerate() {
+                let g = t.grad();
+                if g.defined() {
+                    plain.params_mut()[i].set_grad(elems(&g)).unwrap();
+                }
+            }
+            opt.step().unwrap();
+            plain.step().unwrap();
+            for (i, t) in params.iter().enumerate() {
+                assert_eq!(
+                    elem_bits(&elems::<E>(t)),
+                    elem_bits(plain.params()[i].data()),
+                    "{context}: step {step} param {i}"
+                );
+                assert_eq!(
+                    opt.state(i),
+                    plain.state(i),
+                    "{context}: step {step} state {i}"
+                );
+            }
+            assert_eq!(opt.state_dict(), plain.state_dict(), "{context}");
+        };
+        for s in 0..3 {
+            step(&mut opt, s);
+        }
+        assert!(
+            opt.state(4).is_none(),
+            "{context}: the tensor without a gradient has no state"
+        );
+
+        // The adapter's checkpoint, in PyTorch's format, resumes bit for bit.
+        let path = std::env::temp_dir().join(format!(
+            "adadelta-adapter-tch-{}-{kind:?}.pt",
+            std::process::id()
+        ));
+        opt.save(&path).unwrap();
+        let mut resumed = Adadelta::with_groups(typed_groups(handles()), Options::default())
+            .unwrap()
+            .with_executor(executor.clone());
+        resumed.load(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(resumed.state_dict(), opt.state_dict(), "{context}");
+        step(&mut resumed, 3);
+    }
+}
+
+#[test]
+fn typed_tensors_of_every_dtype_step_bit_identically_to_the_plain_api_in_every_numerics() {
+    typed_steps_equal_the_plain_api::<f32>();
+    typed_steps_equal_the_plain_api::<f64>();
+    typed_steps_equal_the_plain_api::<bf16>();
+    typed_steps_equal_the_plain_api::<f16>();
+}
+
+/// An `Adadelta<TypedTensor<E>>` given a tensor of each other kind: the
+/// step refuses it, naming the index, the kind found and the one expected,
+/// and writes nothing.
+fn other_kinds_are_refused<E: Element>() {
+    let expected = TypedTensor::<E>::KIND;
+    for found in KINDS.into_iter().filter(|&k| k != expected) {
+        let ok = Tensor::ones([2], (expected, tch::Device::Cpu)).set_requires_grad(true);
+        let bad = Tensor::ones([2], (found, tch::Device::Cpu)).set_requires_grad(true);
+        (ok.sum(Kind::Float) + bad.sum(Kind::Float)).backward();
+        let mut opt = Adadelta::new(
+            vec![
+                TypedTensor::<E>::new(ok.shallow_clone()),
+                TypedTensor::new(bad.shallow_clone()),
+            ],
+            Options::default(),
+        )
+        .unwrap();
+        let err = opt.step().unwrap_err();
+        assert!(
+            matches!(err, Error::UnsupportedTensor { index: 1, .. }),
+            "{err}"
+        );
+        let want = format!(
+            "parameter 1 cannot be stepped in place: its parameter is {found:?} on Cpu, and \
+             this optimizer steps {expected:?} ({}) on the CPU",
+            E::DTYPE
+        );
+        assert!(err.to_string().contains(&want), "{err}");
+        assert_eq!(
+            elems::<E>(&ok),
+            elems::<E>(&Tensor::ones([2], (expected, tch::Device::Cpu)))
+        );
+        assert!(opt.state(0).is_none() && opt.state(1).is_none());
+    }
+}
+
+#[test]
+fn typed_tensors_of_every_dtype_refuse_the_other_kinds_by_name_and_nothing_changes() {
+    other_kinds_are_refused::<f32>();
+    other_kinds_are_refused::<f64>();
+    other_kinds_are_refused::<bf16>();
+    other_kinds_are_refused::<f16>();
+}
+
+#[test]
+fn tch_gives_bfloat16_the_kind_half_so_typed_tensor_names_the_right_one() {
+    // Why TypedTensor::KIND exists: tch 0.26's own element trait.
+    assert_eq!(<bf16 as tch::kind::Element>::KIND, Kind::Half);
+    assert_eq!(TypedTensor::<bf16>::KIND, Kind::BFloat16);
+    assert_eq!(
+        Tensor::from_slice(&[bf16::ONE]).kind(),
+        Kind::Half,
+        "a float16 tensor of bfloat16 bits"
+    );
+    let w = Tensor::from_slice(&[1.0_f32, -2.5]).to_kind(TypedTensor::<bf16>::KIND);
+    assert_eq!(elems::<bf16>(&w), [bf16::ONE, bf16::from_f32(-2.5)]);
 }
 
 #[path = "../examples/tch_training.rs"]
