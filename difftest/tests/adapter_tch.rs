@@ -1,4 +1,5 @@
-//! The tch adapter (`Adadelta<tch::Tensor>`) with
+//! The tch adapter (`Adadelta<tch::Tensor>` for float32,
+//! `Adadelta<TypedTensor<f64>>` for float64) with
 //! `Numerics::ReproduceLibtorch` against libtorch's own Adadelta step on the
 //! same tensors, bit for bit: PyTorch's single-tensor step rebuilt from tch
 //! ops ([`adadelta_difftest::libtorch`]), over every option and random
@@ -8,28 +9,35 @@
 //! As in `kernel_libtorch.rs`, NaN counts as equal to NaN (payloads differ
 //! between instruction encodings); every other bit must be identical.
 
-use adadelta::kernel::{Executor, LibtorchSqrt, Numerics};
-use adadelta::tch::tch::{self, Kind, Tensor};
-use adadelta::Adadelta;
+use adadelta::kernel::{self, Executor, Numerics};
+use adadelta::tch::tch::{self, Tensor};
+use adadelta::tch::TypedTensor;
+use adadelta::{Adadelta, Error, Shaped};
 use adadelta_difftest::accuracy::{first_difference_with, NanBits};
 use adadelta_difftest::case::{Case, Snapshot, Trajectory};
+use adadelta_difftest::dtype::Dtype;
 use adadelta_difftest::libtorch;
 use adadelta_difftest::suite::{default_hypers, random_case, Values};
 
-fn values(t: &Tensor) -> Vec<f32> {
+fn values<T: Dtype>(t: &Tensor) -> Vec<T> {
     Vec::try_from(&t.reshape([-1])).unwrap()
 }
 
-/// The case through the tch adapter: libtorch leaf tensors whose `.grad`
-/// is set to the case's gradient (exactly: the first by a backward pass of
-/// `sum(p * g)`, whose gradient is `1 * g`, then by `copy_`), stepped in place.
-fn run_adapter(case: &Case) -> Trajectory {
+/// The case through a tch adapter (`wrap` makes its parameter of a tensor,
+/// `step` is its step): libtorch leaf tensors whose `.grad` is set to the
+/// case's gradient (exactly: the first by a backward pass of `sum(p * g)`,
+/// whose gradient is `1 * g`, then by `copy_`), stepped in place.
+fn run_adapter<T: Dtype, P: Shaped<Elem = T>>(
+    case: &Case<T>,
+    wrap: impl Fn(Tensor) -> P,
+    step: impl Fn(&mut Adadelta<P>) -> Result<(), Error>,
+) -> Trajectory<T> {
     let params: Vec<Tensor> = case
         .params
         .iter()
         .map(|p| Tensor::from_slice(p).set_requires_grad(true))
         .collect();
-    let handles = params.iter().map(Tensor::shallow_clone).collect();
+    let handles = params.iter().map(|t| wrap(t.shallow_clone())).collect();
     let mut opt = Adadelta::new(handles, case.hyper.to_options())
         .unwrap()
         .with_executor(Executor::with_numerics(Numerics::ReproduceLibtorch));
@@ -47,10 +55,10 @@ fn run_adapter(case: &Case) -> Trajectory {
             if p.grad().defined() {
                 tch::no_grad(|| p.grad().copy_(&g));
             } else {
-                (p * &g).sum(Kind::Float).backward();
+                (p * &g).sum(T::KIND).backward();
             }
         }
-        opt.step().unwrap();
+        step(&mut opt).unwrap();
         out.push(Snapshot {
             params: params.iter().map(values).collect(),
             square_avg: (0..params.len())
@@ -67,10 +75,14 @@ fn run_adapter(case: &Case) -> Trajectory {
     out
 }
 
-#[test]
-fn the_tch_adapter_reproduces_libtorchs_adadelta_step_bit_for_bit() {
-    if let Err(e) = LibtorchSqrt::detect() {
-        eprintln!("SKIPPED: {e}");
+/// Every default hyperparameter setting on normal and wide-range values
+/// (with NaN and infinite gradients), through the adapter `run` and through
+/// libtorch, bit for bit. Skipped, with the reason printed, where this CPU
+/// cannot reproduce libtorch in `T`.
+fn adapter_reproduces_libtorch<T: Dtype>(run: impl Fn(&Case<T>) -> Trajectory<T>) {
+    let exec = Executor::with_numerics(Numerics::ReproduceLibtorch);
+    if let Err(e) = kernel::sqrt(&exec, &mut [T::from_f64(2.0)]) {
+        eprintln!("SKIPPED ({}): {e}", T::DTYPE);
         return;
     }
     let sizes = [1, 7, 16, 33, 100, 1000];
@@ -82,24 +94,39 @@ fn the_tch_adapter_reproduces_libtorchs_adadelta_step_bit_for_bit() {
                 // Non-finite gradients propagate as in libtorch.
                 let g = &mut case.grads;
                 (g[1][2].as_mut().unwrap()[3], g[2][3].as_mut().unwrap()[0]) =
-                    (f32::NAN, f32::INFINITY);
-                g[2][4].as_mut().unwrap()[9] = f32::NEG_INFINITY;
+                    (T::from_f64(f64::NAN), T::from_f64(f64::INFINITY));
+                g[2][4].as_mut().unwrap()[9] = T::from_f64(f64::NEG_INFINITY);
             }
             // One more tensor that never has a gradient (PyTorch's p.grad is None).
-            case.params.push(vec![0.5; 5]);
+            case.params.push(vec![T::from_f64(0.5); 5]);
             for step in &mut case.grads {
                 step.push(None);
             }
-            let adapter = run_adapter(&case);
+            let adapter = run(&case);
             let torch = libtorch::run(&case);
             if let Some(d) =
                 first_difference_with(&case, &adapter, &torch, NanBits::QuietAnyPayload)
             {
-                panic!("{name} ({kind:?}): the tch adapter differs from libtorch: {d}");
+                panic!(
+                    "{name} ({kind:?}, {}): the tch adapter differs from libtorch: {d}",
+                    T::DTYPE
+                );
             }
             assert_eq!(adapter.last().unwrap().step.last(), Some(&None));
             checked += 1;
         }
     }
     assert!(checked >= 6, "only {checked} cases");
+}
+
+#[test]
+fn the_tch_adapter_reproduces_libtorchs_adadelta_step_bit_for_bit() {
+    adapter_reproduces_libtorch::<f32>(|case| run_adapter(case, |t| t, Adadelta::<Tensor>::step));
+}
+
+#[test]
+fn the_tch_adapter_reproduces_libtorchs_float64_adadelta_step_bit_for_bit() {
+    adapter_reproduces_libtorch::<f64>(|case| {
+        run_adapter(case, TypedTensor::new, Adadelta::<TypedTensor<f64>>::step)
+    });
 }
