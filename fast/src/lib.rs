@@ -13,9 +13,11 @@
 //!   ([`Parameter::Elem`]: `f32`, or `f64`, [`half::bf16`] or
 //!   [`half::f16`] with `Param<f64>`, `Param<bf16>`, `Param<f16>`) is
 //!   their state's and their state dict's, as in PyTorch.
-//! * Framework adapters step a framework's own tensors in place:
-//!   `candle` (feature `candle`: `Adadelta<candle_core::Var>` implements
-//!   `candle_nn::Optimizer`), `tch` (feature `tch`: `Adadelta<tch::Tensor>`)
+//! * Framework adapters step a framework's own tensors in place, in each of
+//!   these element types: `candle` (feature `candle`:
+//!   `Adadelta<candle_core::Var>` for f32 and `Adadelta<candle::TypedVar<E>>`
+//!   implement `candle_nn::Optimizer`), `tch` (feature `tch`:
+//!   `Adadelta<tch::Tensor>` for f32 and `Adadelta<tch::TypedTensor<E>>`)
 //!   and `NdParam` (feature `ndarray`).
 //! * [`kernel`] is the update: one fused pass over `param`, `grad`,
 //!   `square_avg` and `acc_delta` with PyTorch 2.13's op order and rounding,
