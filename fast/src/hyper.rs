@@ -221,6 +221,25 @@ impl Coefficients {
         E::scalars(self)
     }
 
+    /// Checks that `-lr`, `eps` and (where it applies) `weight_decay` are
+    /// finite as tensors of element type `E` see them: [`validate`](Hyperparams::validate)
+    /// checks float32, which covers float64 and bfloat16 too, but float16's
+    /// largest value is 65504. The errors are `validate`'s.
+    pub(crate) fn finite_in<E: Element>(&self) -> Result<(), Error> {
+        let s = self.scalars::<E>();
+        let finite = |x: E::Opmath| Into::<f64>::into(x).is_finite();
+        if !finite(s.neg_lr) {
+            return Err(Error::InvalidLr(-self.f64.neg_lr));
+        }
+        if !finite(s.eps) {
+            return Err(Error::InvalidEps(self.f64.eps));
+        }
+        if self.apply_weight_decay && !finite(s.weight_decay) {
+            return Err(Error::InvalidWeightDecay(self.f64.weight_decay));
+        }
+        Ok(())
+    }
+
     /// `f32(rho)`.
     pub fn rho(&self) -> f32 {
         self.f32.rho

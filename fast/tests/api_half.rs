@@ -622,3 +622,51 @@ fn groups_of_half_parameters_keep_their_own_foreach_through_a_checkpoint() {
         assert_eq!(sd, opt.state_dict());
     });
 }
+
+/// float16 holds at most 65504: an `eps`, `lr` or `weight_decay` above it
+/// would be infinite in its tensors and make every element NaN or infinite,
+/// so the step refuses it with `Hyperparams::validate`'s message and writes
+/// nothing; bfloat16 (float32's range) steps with the same values.
+#[test]
+fn float16_refuses_scalars_it_cannot_hold_and_writes_nothing() {
+    use adadelta::{Coefficients, Hyperparams};
+    let cases = [
+        (
+            Hyperparams {
+                eps: 1e5,
+                ..Default::default()
+            },
+            "Invalid epsilon value: 100000.0",
+        ),
+        (
+            Hyperparams {
+                lr: 7e4,
+                ..Default::default()
+            },
+            "Invalid learning rate: 70000.0",
+        ),
+        (
+            Hyperparams {
+                weight_decay: 1e6,
+                ..Default::default()
+            },
+            "Invalid weight_decay value: 1000000.0",
+        ),
+    ];
+    for (h, message) in cases {
+        let c = Coefficients::new(&h).expect("valid in float32");
+        let (p0, g) = (vec![f16::from_f32(1.0); 3], vec![f16::from_f32(0.5); 3]);
+        let (mut p, mut v, mut u) = (p0.clone(), vec![f16::ZERO; 3], vec![f16::ZERO; 3]);
+        let err = adadelta::step(&c, &mut p, &g, &mut v, &mut u).unwrap_err();
+        assert_eq!(err.to_string(), message);
+        assert_eq!(p, p0, "nothing written");
+        assert!(
+            v.iter().chain(&u).all(|x| x.to_bits() == 0),
+            "nothing written"
+        );
+        // The same hyperparameters step bfloat16 tensors.
+        let (mut p, mut v, mut u) = (vec![bf16::ONE; 3], vec![bf16::ZERO; 3], vec![bf16::ZERO; 3]);
+        adadelta::step(&c, &mut p, &[bf16::from_f32(0.5); 3], &mut v, &mut u)
+            .expect("bfloat16 holds it");
+    }
+}

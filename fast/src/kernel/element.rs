@@ -35,7 +35,7 @@ pub trait Element:
     /// The type ATen computes this dtype's ops in (its `opmath_type`), and
     /// so the type of the step's scalars ([`Coefficients::scalars`]): `f32`
     /// for `bfloat16` and `float16`, the type itself for `f32` and `f64`.
-    type Opmath: Copy + Default + PartialEq + Debug + From<f32> + Send + Sync + 'static;
+    type Opmath: Copy + Default + PartialEq + Debug + From<f32> + Into<f64> + Send + Sync + 'static;
 
     /// The IEEE-754 bit pattern, widened to 64 bits: what "the same bits"
     /// compares (a NaN equals itself, `0.0` differs from `-0.0`).

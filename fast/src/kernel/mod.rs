@@ -151,6 +151,7 @@ pub fn step<E: Element>(
     acc_delta: &mut [E],
 ) -> Result<(), Error> {
     check_lengths(param, grad, square_avg, acc_delta)?;
+    coeffs.finite_in::<E>()?;
     let kernel = Kernel::<E>::new(Isa::selected()?, None, DivSqrt::selected()?)?;
     let tensor = param.len();
     kernel.run(Piece {
@@ -390,7 +391,10 @@ impl Executor {
 
 /// Steps every job. All lengths are checked first: on
 /// [`Error::LengthMismatch`] (or an unavailable path or numerics) nothing at
-/// all has been written.
+/// all has been written. So are the scalars in `E`: a float16 step refuses
+/// an `lr`, `eps` or `weight_decay` above float16's 65504, which would be
+/// infinite in its tensors ([`Error::InvalidLr`], [`Error::InvalidEps`],
+/// [`Error::InvalidWeightDecay`]).
 ///
 /// ```
 /// use adadelta::kernel::{run, Executor, Job};
@@ -406,6 +410,7 @@ impl Executor {
 pub fn run<E: Element>(jobs: &mut [Job<'_, E>], exec: &Executor) -> Result<(), Error> {
     for j in jobs.iter() {
         check_lengths(j.param, j.grad, j.square_avg, j.acc_delta)?;
+        j.coeffs.finite_in::<E>()?;
     }
     let kernel = exec.kernel::<E>()?;
     let span = parallel::Span::new(jobs);
