@@ -9,6 +9,11 @@ cd "$ROOT"
 bash scripts/setup.sh
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
+# A full run builds ~85 test binaries for two targets: incremental caches
+# would add gigabytes that one clean run never reuses. Set CARGO_INCREMENTAL=1
+# to keep them when iterating.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+df -h "${CARGO_TARGET_DIR:-$ROOT/target}" 2>/dev/null || df -h "$ROOT"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 # --all-features: the candle and tch adapters, their tests and examples.
@@ -39,3 +44,4 @@ cargo test "${AARCH64[@]}" -- --exact \
   --skip a_save_killed_at_any_moment_leaves_the_old_or_the_new_checkpoint \
   --skip concurrent_savers_in_several_processes_never_remove_each_others_temporaries \
   --skip state_that_cannot_be_allocated_is_a_typed_error_and_changes_nothing
+du -sh "${CARGO_TARGET_DIR:-$ROOT/target}"
