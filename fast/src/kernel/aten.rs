@@ -5,7 +5,8 @@
 //! |---|---|---|
 //! | [`Native`] | `f32`, `f64` | the element type's own IEEE ops on the lanes, `add(alpha=)` and `addcmul` fused as ATen's AVX2/AVX-512 kernels are, the square root a [`Root`] |
 //! | [`ViaF32`] | `bf16`, `f16`: reproduce-libtorch | computed in `f32` as ATen's kernels compute a 16-bit op (its `opmath`), rounded to the dtype at the op's end |
-//! | [`RoundOnce`] | `bf16`, `f16`: default | the op's exact result rounded once to the dtype, through `f64` lanes |
+//! | [`Screened`] | `bf16`, `f16`: default | the op's exact result rounded once to the dtype: in `f32` then to the dtype, a vector recomputed by [`RoundOnce`] where that double rounding may differ |
+//! | [`RoundOnce`] | `bf16`, `f16`: default, where [`Screened`] doubts | the op's exact result rounded once to the dtype, through `f64` lanes |
 //!
 //! The three tables of `fast/docs/numerics.md` say what each op computes;
 //! the MPFR reference (`adadelta_reference::Binary32`, `Binary64` and
@@ -32,8 +33,26 @@ pub(crate) trait Aten<E: Element>: Copy + Send + Sync + 'static {
     /// difference.
     type Scalar: Aten<E, Isa = Self::Isa, V = Self::V>;
 
+    /// The ops that recompute a vector these ops cannot vouch for
+    /// ([`Aten::doubtful`]); `Self` where they always can.
+    type Exact: Aten<E, Isa = Self::Isa>;
+
     /// The instruction-set proof.
     fn isa(self) -> Self::Isa;
+    /// [`Self::Exact`] where a result of these ops can be
+    /// [doubtful](Aten::doubtful), else `None`.
+    #[inline(always)]
+    fn exact(self) -> Option<Self::Exact> {
+        None
+    }
+    /// Whether some lane of `v`, a result of these ops, may differ from the
+    /// definition's, so that the whole vector must be recomputed with
+    /// [`Aten::exact`] from its inputs.
+    #[inline(always)]
+    fn doubtful(self, v: Self::V) -> bool {
+        let _ = v;
+        false
+    }
     /// [`Self::Scalar`] where PyTorch's scalar code rounds differently from
     /// these ops, else `None`.
     #[inline(always)]
@@ -99,6 +118,7 @@ where
     type V = L::V;
     const N: usize = L::N;
     type Scalar = Self;
+    type Exact = Self;
 
     #[inline(always)]
     fn isa(self) -> L {
@@ -173,6 +193,7 @@ where
     type V = L::V;
     const N: usize = L::N;
     type Scalar = ViaF32<L, true>;
+    type Exact = Self;
 
     #[inline(always)]
     fn isa(self) -> L {
@@ -257,6 +278,7 @@ where
     type V = L::V;
     const N: usize = <L as Lanes<f64>>::N;
     type Scalar = Self;
+    type Exact = Self;
 
     #[inline(always)]
     fn isa(self) -> L {
@@ -316,6 +338,123 @@ where
     }
 }
 
+/// 16-bit ops correctly rounded (the default numerics, as [`RoundOnce`]),
+/// computed in `f32` and screened: each op's exact result is rounded once to
+/// `f32` (`add(alpha=)` and `addcmul` as one fused multiply-add, whose
+/// product `t1·t2` of two 16-bit values is exact in `f32`), then to the
+/// dtype. That double rounding equals the single one except where the
+/// `f32` result is exactly a rounding boundary of the dtype (a midpoint
+/// between two of its values, or its overflow threshold): every boundary
+/// is an `f32`, and rounding to `f32` is monotonic, so an exact result on
+/// one side of a boundary never rounds to the other side, only onto it.
+/// Each op marks the lanes whose `f32` result is on a boundary
+/// ([`HalfLanes::on_boundary`]) or whose product `t1·t2` was not exact
+/// ([`HalfLanes::inexact_product`]: bfloat16's products can underflow or
+/// overflow `f32`); a vector with a marked lane is [doubtful](Aten::doubtful)
+/// and recomputed by [`RoundOnce`] ([`Aten::exact`]). On random data about
+/// one op in 2^16 (bfloat16) or 2^13 (float16) lands on a boundary.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Screened<L>(pub L);
+
+impl<L> Screened<L> {
+    /// `y` rounded to the dtype, its lanes on a boundary added to `marks`.
+    #[inline(always)]
+    fn round<H>(self, y: L::V, marks: L::M) -> (L::V, L::M)
+    where
+        H: Half16,
+        L: HalfLanes<H>,
+    {
+        let r = self.0.narrow(y);
+        (r, self.0.or(marks, self.0.on_boundary(y, r)))
+    }
+}
+
+/// Lanes set in `a` or `b`, on `f32` lanes.
+#[inline(always)]
+fn or<L: Lanes<f32>>(l: L, a: L::M, b: L::M) -> L::M {
+    l.or(a, b)
+}
+
+impl<H, L> Aten<H> for Screened<L>
+where
+    H: Element<Opmath = f32> + Half16,
+    L: HalfLanes<H> + HalfLanes64<H>,
+{
+    type Isa = L;
+    /// The lanes, and the mask of those that may be wrong.
+    type V = (<L as Lanes<f32>>::V, <L as Lanes<f32>>::M);
+    const N: usize = <L as Lanes<f32>>::N;
+    type Scalar = Self;
+    type Exact = Unroll<RoundOnce<L>, 4>;
+
+    #[inline(always)]
+    fn isa(self) -> L {
+        self.0
+    }
+    #[inline(always)]
+    fn exact(self) -> Option<Self::Exact> {
+        Some(Unroll(RoundOnce(self.0)))
+    }
+    #[inline(always)]
+    fn doubtful(self, v: Self::V) -> bool {
+        Lanes::<f32>::any(self.0, v.1)
+    }
+    #[inline(always)]
+    fn splat(self, x: f32) -> Self::V {
+        let l = self.0;
+        (Lanes::<f32>::splat(l, x), HalfLanes::<H>::none(l))
+    }
+    #[inline(always)]
+    fn load(self, s: &[H]) -> Self::V {
+        (
+            HalfLanes::<H>::load_half(self.0, s),
+            HalfLanes::<H>::none(self.0),
+        )
+    }
+    #[inline(always)]
+    fn store(self, v: Self::V, s: &mut [H]) {
+        HalfLanes::<H>::store_half(self.0, v.0, s)
+    }
+    #[inline(always)]
+    fn xor(self, a: Self::V, b: Self::V) -> Self::V {
+        let l = self.0;
+        (Lanes::<f32>::xor(l, a.0, b.0), or(l, a.1, b.1))
+    }
+    #[inline(always)]
+    fn add(self, x: Self::V, y: Self::V) -> Self::V {
+        let l = self.0;
+        self.round::<H>(Lanes::<f32>::add(l, x.0, y.0), or(l, x.1, y.1))
+    }
+    #[inline(always)]
+    fn mul(self, x: Self::V, y: Self::V) -> Self::V {
+        let l = self.0;
+        self.round::<H>(Lanes::<f32>::mul(l, x.0, y.0), or(l, x.1, y.1))
+    }
+    #[inline(always)]
+    fn div(self, x: Self::V, y: Self::V) -> Self::V {
+        let l = self.0;
+        self.round::<H>(Lanes::<f32>::div(l, x.0, y.0), or(l, x.1, y.1))
+    }
+    #[inline(always)]
+    fn sqrt(self, x: Self::V) -> Self::V {
+        self.round::<H>(Lanes::<f32>::sqrt(self.0, x.0), x.1)
+    }
+    #[inline(always)]
+    fn add_alpha(self, x: Self::V, y: Self::V, alpha: Self::V) -> Self::V {
+        let l = self.0;
+        let marks = or(l, or(l, x.1, y.1), alpha.1);
+        self.round::<H>(Lanes::<f32>::mul_add(l, y.0, alpha.0, x.0), marks)
+    }
+    #[inline(always)]
+    fn addcmul(self, s: Self::V, t1: Self::V, t2: Self::V, value: Self::V) -> Self::V {
+        let l = self.0;
+        let p = Lanes::<f32>::mul(l, t1.0, t2.0);
+        let marks = or(l, or(l, s.1, value.1), or(l, t1.1, t2.1));
+        let marks = or(l, marks, HalfLanes::<H>::inexact_product(l, t1.0, t2.0, p));
+        self.round::<H>(Lanes::<f32>::mul_add(l, value.0, p, s.0), marks)
+    }
+}
+
 /// `K` vectors of `A` side by side, each op applied to all `K` before the
 /// next: `K` independent dependency chains in flight, for ops whose chains
 /// are long (the 16-bit ones round after every op). The same bits as `A`.
@@ -350,10 +489,25 @@ impl<E: Element, A: Aten<E>, const K: usize> Aten<E> for Unroll<A, K> {
         K * A::N
     };
     type Scalar = Unroll<A::Scalar, K>;
+    type Exact = A::Exact;
 
     #[inline(always)]
     fn isa(self) -> A::Isa {
         self.0.isa()
+    }
+    #[inline(always)]
+    fn exact(self) -> Option<A::Exact> {
+        self.0.exact()
+    }
+    #[inline(always)]
+    fn doubtful(self, v: Self::V) -> bool {
+        let mut i = 0;
+        let mut any = false;
+        while i < K {
+            any |= self.0.doubtful(v[i]);
+            i += 1;
+        }
+        any
     }
     #[inline(always)]
     fn torch_scalar(self) -> Option<Unroll<A::Scalar, K>> {

@@ -4,7 +4,7 @@
 //! [`super::recipe`] let the compiler check each one. Built once per call to
 //! `run` (a few comparisons, no allocation: the pairs are zero-sized).
 
-use super::aten::{Aten, Native, RoundOnce, Unroll, ViaF32};
+use super::aten::{Aten, Native, Screened, Unroll, ViaF32};
 use super::cpu::{Cpu, LibtorchSqrt};
 use super::div_sqrt::DivSqrt;
 use super::element::Element;
@@ -338,7 +338,7 @@ fn with_mkl64<L: Lanes<f64>>(l: L, mkl: Option<LibtorchSqrt>) -> Result<Kernel<f
     }
 }
 
-/// The bfloat16 and float16 pairings: [`RoundOnce`] for the default
+/// The bfloat16 and float16 pairings: [`Screened`] for the default
 /// numerics, [`ViaF32`] (PyTorch's way) for the reproduce-libtorch ones.
 /// ATen's 16-bit square root is `f32`'s, correctly rounded, so no oneMKL
 /// recipe plays a part; PyTorch's 16-bit kernels were measured on x86-64
@@ -354,21 +354,21 @@ macro_rules! pick_half {
             }
             let absent = || unavailable(isa, "needs features this CPU lacks");
             match isa {
-                Isa::Scalar => Ok(half_loop(Scalar, Scalar, mkl)),
+                Isa::Scalar => Ok(half_loop(Scalar, mkl)),
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx2 => {
                     let a = Avx2::<false>::new(cpu).ok_or_else(absent)?;
-                    Ok(half_loop(a, a, mkl))
+                    Ok(half_loop(a, mkl))
                 }
                 #[cfg(target_arch = "x86_64")]
                 Isa::Avx512 => {
                     let a = Avx512::new(cpu).ok_or_else(absent)?;
-                    Ok(half_loop(a, a, mkl))
+                    Ok(half_loop(a, mkl))
                 }
                 #[cfg(target_arch = "aarch64")]
                 Isa::Neon => {
                     let n = Neon::new(cpu).ok_or_else(absent)?;
-                    Ok(half_loop(n, n, mkl))
+                    Ok(half_loop(n, mkl))
                 }
                 #[allow(unreachable_patterns)]
                 _ => Err(unavailable(isa, "is not built for this architecture")),
@@ -379,18 +379,18 @@ macro_rules! pick_half {
 pick_half!(pick_bf16, half::bf16);
 pick_half!(pick_f16, half::f16);
 
-/// The 16-bit loop on `f32` lanes `l32` (reproduce-libtorch, `mkl` set) or
-/// on `f64` lanes `l64` (default).
-fn half_loop<H, L32, L64>(l32: L32, l64: L64, mkl: Mkl) -> Kernel<H>
+/// The 16-bit loop on the lanes `l`: [`ViaF32`] (reproduce-libtorch, `mkl`
+/// set) or [`Screened`] (default, recomputing a doubtful vector with
+/// `RoundOnce` on the same lanes as `f64`).
+fn half_loop<H, L>(l: L, mkl: Mkl) -> Kernel<H>
 where
     H: Element<Opmath = f32> + Half16,
-    L32: HalfLanes<H>,
-    L64: HalfLanes64<H>,
+    L: HalfLanes<H> + HalfLanes64<H>,
 {
-    // Four vectors at a time: every op ends in a rounding to the dtype, so
+    // Several vectors at a time: every op ends in a rounding to the dtype, so
     // one vector's ops form a long dependency chain.
     match mkl {
-        Some(_) => Kernel::aten(Unroll::<_, 4>(ViaF32::<L32, false>(l32))),
-        None => Kernel::aten(Unroll::<_, 4>(RoundOnce(l64))),
+        Some(_) => Kernel::aten(Unroll::<_, 4>(ViaF32::<L, false>(l))),
+        None => Kernel::aten(Unroll::<_, 2>(Screened(l))),
     }
 }

@@ -181,9 +181,13 @@ pub(crate) trait Half16: Copy + Default + Send + Sync + 'static {
     /// `x` rounded to nearest even; a NaN quieted, its sign and leading
     /// payload kept (x86's `vcvtps2ph`, and `half`'s conversions).
     fn narrow(x: f32) -> Self;
+    /// Whether the product of any two finite values is exact in `f32`
+    /// (float16: yes; bfloat16, with `f32`'s exponent range: no).
+    const PRODUCTS_EXACT_IN_F32: bool;
 }
 
 impl Half16 for half::bf16 {
+    const PRODUCTS_EXACT_IN_F32: bool = false;
     #[inline(always)]
     fn widen(self) -> f32 {
         self.to_f32()
@@ -195,6 +199,9 @@ impl Half16 for half::bf16 {
 }
 
 impl Half16 for half::f16 {
+    // 11-bit significands, magnitudes in [2^-24, 65504]: products in
+    // [2^-48, 2^32), normal in f32, with at most 22 bits.
+    const PRODUCTS_EXACT_IN_F32: bool = true;
     #[inline(always)]
     fn widen(self) -> f32 {
         self.to_f32()
@@ -216,6 +223,52 @@ pub(crate) trait HalfLanes<H: Half16>: Lanes<f32> {
     fn store_half(self, v: Self::V, s: &mut [H]);
     /// Every lane rounded to `H` ([`Half16::narrow`]) and widened back.
     fn narrow(self, v: Self::V) -> Self::V;
+
+    /// The mask with no lane set.
+    #[inline(always)]
+    fn none(self) -> Self::M {
+        let z = self.splat(0.0);
+        self.gt(z, z)
+    }
+
+    /// The lanes where `y` is a rounding boundary of `H` (a midpoint of two
+    /// adjacent values of `H`, or its overflow threshold), given `r =
+    /// self.narrow(y)`; other lanes may be set too, never fewer. At a
+    /// midpoint `y`, `d = y − r` is half the spacing of `H` there and `y + d`
+    /// is the other neighbour, a value of `H`, both exact in `f32`; away
+    /// from one, `y + d` is a value of `H` only where `d = 0` (`y` itself a
+    /// value of `H`, excluded), or through a rounding of `y + d` (an extra
+    /// lane, harmless). Beyond the overflow threshold `r` is infinite and `y
+    /// + d` too: set. NaN and infinite `y` give a NaN `d`: not set.
+    #[inline(always)]
+    fn on_boundary(self, y: Self::V, r: Self::V) -> Self::M {
+        let d = self.sub(y, r);
+        let t = self.add(y, d);
+        let t = self.select(self.eq(d, self.splat(0.0)), self.splat(f32::NAN), t);
+        self.eq(self.narrow(t), t)
+    }
+
+    /// The lanes where `p`, the `f32` product of the values `t1` and `t2` of
+    /// `H`, may not be exact; other lanes may be set too, never fewer. The
+    /// product of two 16-bit significands (at most 22 bits) is exact unless
+    /// it leaves `f32`'s normal range: a nonzero product below `2^-126`, or
+    /// one that overflowed. Never for float16, whose products lie within
+    /// `[2^-48, 65504²]`.
+    #[inline(always)]
+    fn inexact_product(self, t1: Self::V, t2: Self::V, p: Self::V) -> Self::M {
+        if H::PRODUCTS_EXACT_IN_F32 {
+            return self.none();
+        }
+        let zero = self.splat(0.0);
+        // An exact zero (a zero factor) stands as 1, a safe magnitude.
+        let zero_factor = self.or(self.eq(t1, zero), self.eq(t2, zero));
+        let q = self.select(zero_factor, self.splat(1.0), p);
+        let a = self.select(self.gt(zero, q), self.xor(q, self.splat(-0.0)), q);
+        self.or(
+            self.gt(self.splat(f32::MIN_POSITIVE), a),
+            self.gt(a, self.splat(f32::MAX)),
+        )
+    }
 }
 
 /// `f64` lanes that load and store 16-bit floats `H` and round an exactly
