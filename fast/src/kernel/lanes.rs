@@ -239,7 +239,8 @@ pub(crate) trait HalfLanes<H: Half16>: Lanes<f32> {
     /// from one, `y + d` is a value of `H` only where `d = 0` (`y` itself a
     /// value of `H`, excluded), or through a rounding of `y + d` (an extra
     /// lane, harmless). Beyond the overflow threshold `r` is infinite and `y
-    /// + d` too: set. NaN and infinite `y` give a NaN `d`: not set.
+    /// + d` too: set. NaN and infinite `y` give a NaN `d`: not set. (The
+    /// x86 bfloat16 lanes test the bits instead: low 16 bits `0x8000`.)
     #[inline(always)]
     fn on_boundary(self, y: Self::V, r: Self::V) -> Self::M {
         let d = self.sub(y, r);

@@ -380,6 +380,11 @@ where
             let r = _mm256_blendv_epi8(r, nan, is_nan);
             _mm256_castsi256_ps(_mm256_and_si256(r, _mm256_set1_epi32(0xffff_0000u32 as i32)))
         };
+        // bfloat16's boundaries are the f32s whose low 16 bits are 0x8000.
+        on_boundary(y: __m256, _r: __m256) -> __m256 = _mm256_castsi256_ps(_mm256_cmpeq_epi32(
+            _mm256_and_si256(_mm256_castps_si256(y), _mm256_set1_epi32(0xffff)),
+            _mm256_set1_epi32(0x8000),
+        ));
     }
 }
 
@@ -530,6 +535,12 @@ impl HalfLanes<bf16> for Avx512 {
             _mm256_storeu_si256(s.as_mut_ptr().cast(), t)
         };
         narrow(v: __m512) -> __m512 = round_bf16_512(v);
+        // bfloat16's boundaries are the f32s whose low 16 bits are 0x8000
+        // (it shares f32's exponent range, subnormals and all).
+        on_boundary(y: __m512, _r: __m512) -> __mmask16 = _mm512_cmpeq_epi32_mask(
+            _mm512_and_si512(_mm512_castps_si512(y), _mm512_set1_epi32(0xffff)),
+            _mm512_set1_epi32(0x8000),
+        );
     }
 }
 
