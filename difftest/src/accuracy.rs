@@ -11,13 +11,13 @@
 
 use crate::bound::{self, SqrtAccuracy};
 use crate::case::{Case, Trajectory};
-use crate::dtype::Dtype;
+use crate::dtype::{Dtype, Floating};
 use adadelta_reference::rug::Float;
-use adadelta_reference::{ulp_error_in, ulp_exponent_in, HighPrecision};
+use adadelta_reference::{ulp_error_in, ulp_exponent_in, HighPrecision, Rounding};
 
 /// Bits of the high-precision reference: its own error (relative 2^-256 per
-/// op) is more than 2^-190 below anything the f32 or f64 bound allows
-/// (relative `2^-53` at the least).
+/// op) is more than 2^-190 below anything the bounds allow (relative
+/// `2^-53` at the least, in binary64).
 pub const PRECISION: u32 = 256;
 
 /// Which output of a step.
@@ -76,7 +76,7 @@ pub struct Accuracy<T = f32> {
     pub violation_count: u64,
 }
 
-impl<T: Dtype> Accuracy<T> {
+impl<T: Floating> Accuracy<T> {
     /// How many violations are kept for display.
     pub const MAX_KEPT: usize = 20;
 
@@ -164,23 +164,58 @@ impl<T: Dtype> Accuracy<T> {
 
 /// One ULP of format `T` at the exact value `x` (as an f64; binary64's
 /// smallest, 2^-1074, is an f64 too).
-fn ulps_of<T: Dtype>(x: &Float) -> f64 {
+fn ulps_of<T: Floating>(x: &Float) -> f64 {
     2f64.powi(ulp_exponent_in::<T>(x))
 }
 
 /// `x` exactly, at [`PRECISION`] bits.
-pub fn high_precision<T: Dtype>(x: T) -> Float {
+pub fn high_precision<T: Floating>(x: T) -> Float {
     Float::with_val(PRECISION, x.to_f64())
 }
 
 /// Measures `traj` (produced by an implementation whose sqrt is rounded as
 /// `sqrt`) against one-step high-precision results, in ULPs of `T`'s
-/// format. Also checks that parameters without a gradient are left
-/// bit-identical.
+/// format, within [`bound::one_step`]. Also checks that parameters without
+/// a gradient are left bit-identical.
 pub fn per_step<T: Dtype>(case: &Case<T>, traj: &Trajectory<T>, sqrt: SqrtAccuracy) -> Accuracy<T> {
+    let scalars = bound::Scalars::<T>::new(&case.hyper);
+    per_step_within(case, traj, |_, p, g, v, u| {
+        bound::one_step(&scalars, sqrt, p, g, v, u)
+    })
+}
+
+/// [`per_step`] for a bfloat16 or float16 trajectory computed with
+/// `rounding` ([`Rounding::Once`] or [`Rounding::Opmath`]), within
+/// [`bound::one_step_half`]. With `Opmath`, the elements that a PyTorch
+/// with `torch_threads` intra-op threads computes in its scalar code
+/// ([`adadelta::kernel::torch_tail::run_at`]) are bounded as
+/// [`Rounding::OpmathScalar`].
+pub fn per_step_half<H: Floating>(
+    case: &Case<H>,
+    traj: &Trajectory<H>,
+    rounding: Rounding,
+    torch_threads: usize,
+) -> Accuracy<H> {
+    let scalars = bound::HalfScalars::<H>::new(&case.hyper);
+    per_step_within(case, traj, |(k, n), p, g, v, u| {
+        let scalar_code = adadelta::kernel::torch_tail::run_at(k, n, torch_threads).0;
+        let r = match rounding {
+            Rounding::Opmath if scalar_code => Rounding::OpmathScalar,
+            r => r,
+        };
+        bound::one_step_half(&scalars, r, p, g, v, u)
+    })
+}
+
+/// Measures `traj` against one-step high-precision results, element `k` of
+/// a tensor of `n` within `bound((k, n), p, g, v, u)`.
+fn per_step_within<T: Floating>(
+    case: &Case<T>,
+    traj: &Trajectory<T>,
+    bound: impl Fn((usize, usize), T, T, T, T) -> bound::StepBound,
+) -> Accuracy<T> {
     let arith = HighPrecision::new(PRECISION);
     let hyper = case.hyper.to_reference();
-    let scalars = bound::Scalars::<T>::new(&case.hyper);
     let hp = |v: &[T]| -> Vec<Float> { v.iter().map(|&x| high_precision(x)).collect() };
     let mut acc = Accuracy::default();
     for (t, grads) in case.grads.iter().enumerate() {
@@ -222,7 +257,7 @@ pub fn per_step<T: Dtype>(case: &Case<T>, traj: &Trajectory<T>, sqrt: SqrtAccura
             let out_v = after.square_avg[i].as_deref().unwrap_or(&[]);
             let out_u = after.acc_delta[i].as_deref().unwrap_or(&[]);
             for k in 0..p0.len() {
-                let b = bound::one_step(&scalars, sqrt, p0[k], g[k], v0[k], u0[k]);
+                let b = bound((k, p0.len()), p0[k], g[k], v0[k], u0[k]);
                 acc.record((t, i, k), Output::Param, after.params[i][k], &p[k], b.param);
                 acc.record((t, i, k), Output::SquareAvg, out_v[k], &v[k], b.square_avg);
                 acc.record((t, i, k), Output::AccDelta, out_u[k], &u[k], b.acc_delta);

@@ -113,25 +113,7 @@ type ElementStep<'a, T> = dyn FnMut(&mut [T], &[T], &mut [T], &mut [T]) + 'a;
 /// Parameters without a gradient are skipped. libtorch runs on one thread,
 /// as [`crate::libtorch::run`] does.
 pub fn time_steps<T: Dtype>(imp: Implementation, case: &Case<T>) -> std::time::Duration {
-    let mut params = case.params.clone();
-    let mut v: Vec<Vec<T>> = params.iter().map(|p| vec![T::default(); p.len()]).collect();
-    let mut u = v.clone();
-    let mut steps = |step: &mut ElementStep<T>| {
-        let t0 = std::time::Instant::now();
-        for grads in &case.grads {
-            for (((p, g), v), u) in params
-                .iter_mut()
-                .zip(grads)
-                .zip(v.iter_mut())
-                .zip(u.iter_mut())
-            {
-                if let Some(g) = g {
-                    step(p, g, v, u);
-                }
-            }
-        }
-        t0.elapsed()
-    };
+    let steps = |step: &mut ElementStep<T>| time_element_steps(case, step);
     match imp {
         Implementation::Fast => {
             let c =
@@ -172,6 +154,32 @@ pub fn time_steps<T: Dtype>(imp: Implementation, case: &Case<T>) -> std::time::D
             t0.elapsed()
         }
     }
+}
+
+/// Wall time of `step` over every step of `case` from its initial
+/// parameters and a zero state allocated beforehand (no snapshots);
+/// parameters without a gradient are skipped.
+fn time_element_steps<T: Element>(
+    case: &Case<T>,
+    step: &mut ElementStep<T>,
+) -> std::time::Duration {
+    let mut params = case.params.clone();
+    let mut v: Vec<Vec<T>> = params.iter().map(|p| vec![T::default(); p.len()]).collect();
+    let mut u = v.clone();
+    let t0 = std::time::Instant::now();
+    for grads in &case.grads {
+        for (((p, g), v), u) in params
+            .iter_mut()
+            .zip(grads)
+            .zip(v.iter_mut())
+            .zip(u.iter_mut())
+        {
+            if let Some(g) = g {
+                step(p, g, v, u);
+            }
+        }
+    }
+    t0.elapsed()
 }
 
 /// Per-parameter state kept by the runners below, in the parameters' dtype
@@ -334,23 +342,45 @@ pub fn run_reference_half<H>(
 where
     H: Element + adadelta_reference::Format,
 {
-    use adadelta_reference::ieee::convert;
-    use adadelta_reference::{Half, Rounding};
-    let foreach = case.hyper.foreach;
-    let (arith, scalar) = (
-        Half::<H>::new(rounding, foreach),
-        Half::<H>::new(Rounding::OpmathScalar, foreach),
-    );
-    let hyper = case.hyper.to_reference();
-    let widen = |x: &H| convert::<H, f32>(*x);
-    run_with(case, |p, g, v, u| {
+    let step = ReferenceHalf::new(case, rounding, torch_threads);
+    run_with(case, |p, g, v, u| step.step(p, g, v, u))
+}
+
+/// The MPFR reference's 16-bit step of [`run_reference_half`], for one
+/// case's hyperparameters.
+struct ReferenceHalf<H> {
+    arith: adadelta_reference::Half<H>,
+    scalar: adadelta_reference::Half<H>,
+    hyper: adadelta_reference::Hyperparams,
+    rounding: adadelta_reference::Rounding,
+    torch_threads: usize,
+}
+
+impl<H: Element + adadelta_reference::Format> ReferenceHalf<H> {
+    fn new(case: &Case<H>, rounding: adadelta_reference::Rounding, torch_threads: usize) -> Self {
+        use adadelta_reference::{Half, Rounding};
+        let foreach = case.hyper.foreach;
+        ReferenceHalf {
+            arith: Half::<H>::new(rounding, foreach),
+            scalar: Half::<H>::new(Rounding::OpmathScalar, foreach),
+            hyper: case.hyper.to_reference(),
+            rounding,
+            torch_threads,
+        }
+    }
+
+    /// One tensor's step, element by element.
+    fn step(&self, p: &mut [H], g: &[H], v: &mut [H], u: &mut [H]) {
+        use adadelta_reference::ieee::convert;
+        use adadelta_reference::Rounding;
+        let widen = |x: &H| convert::<H, f32>(*x);
         let n = p.len();
         for i in 0..n {
-            let in_scalar_code = adadelta::kernel::torch_tail::run_at(i, n, torch_threads).0;
-            let a = if rounding == Rounding::Opmath && in_scalar_code {
-                &scalar
+            let in_scalar_code = adadelta::kernel::torch_tail::run_at(i, n, self.torch_threads).0;
+            let a = if self.rounding == Rounding::Opmath && in_scalar_code {
+                &self.scalar
             } else {
-                &arith
+                &self.arith
             };
             let (mut pi, gi, mut vi, mut ui) = (
                 [widen(&p[i])],
@@ -358,12 +388,174 @@ where
                 [widen(&v[i])],
                 [widen(&u[i])],
             );
-            adadelta_reference::step(a, &hyper, &mut pi, &gi, &mut vi, &mut ui);
+            adadelta_reference::step(a, &self.hyper, &mut pi, &gi, &mut vi, &mut ui);
             p[i] = convert::<f32, H>(pi[0]);
             v[i] = convert::<f32, H>(vi[0]);
             u[i] = convert::<f32, H>(ui[0]);
         }
-    })
+    }
+}
+
+/// The intra-op thread count of the PyTorch that the report's bfloat16
+/// and float16 rows reproduce and run: with one thread, where PyTorch
+/// computes in scalar code depends on the tensor's length alone
+/// ([`adadelta::kernel::torch_tail`]), the same on every machine.
+pub const HALF_TORCH_THREADS: usize = 1;
+
+/// An implementation the report's bfloat16 and float16 sections compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HalfImplementation {
+    /// `adadelta`, default numerics: every ATen op's exact result rounded
+    /// once to the dtype.
+    Fast,
+    /// The MPFR reference rounding every op once
+    /// ([`Rounding::Once`](adadelta_reference::Rounding::Once)).
+    ReferenceOnce,
+    /// `adadelta` with a reproduce-libtorch numerics (each op in f32, then
+    /// rounded to the dtype), reproducing a PyTorch of
+    /// [`HALF_TORCH_THREADS`] intra-op threads. Not run where this CPU
+    /// computes no reproduce-libtorch numerics.
+    FastReproduceLibtorch,
+    /// The MPFR reference rounding as PyTorch does
+    /// ([`Rounding::Opmath`](adadelta_reference::Rounding::Opmath), its
+    /// scalar code where a PyTorch of [`HALF_TORCH_THREADS`] threads runs it).
+    ReferenceOpmath,
+    /// Real `torch.optim.Adadelta` in the venv with
+    /// [`HALF_TORCH_THREADS`] intra-op threads.
+    PyTorch,
+}
+
+impl HalfImplementation {
+    /// Every implementation, in report order.
+    pub const ALL: [HalfImplementation; 5] = [
+        HalfImplementation::Fast,
+        HalfImplementation::ReferenceOnce,
+        HalfImplementation::FastReproduceLibtorch,
+        HalfImplementation::ReferenceOpmath,
+        HalfImplementation::PyTorch,
+    ];
+
+    /// Short name used in tables, for parameters of dtype `H` (the
+    /// reference names the dtype and its rounding).
+    ///
+    /// ```
+    /// use adadelta_difftest::implementations::HalfImplementation;
+    /// assert_eq!(HalfImplementation::ReferenceOnce.name::<half::bf16>(), "reference bfloat16 (once)");
+    /// assert_eq!(HalfImplementation::ReferenceOpmath.name::<half::f16>(), "reference float16 (opmath)");
+    /// ```
+    pub fn name<H: Element>(self) -> String {
+        match self {
+            HalfImplementation::Fast => "fast (default)".into(),
+            HalfImplementation::ReferenceOnce => format!("reference {} (once)", H::DTYPE),
+            HalfImplementation::FastReproduceLibtorch => "fast (reproduce libtorch)".into(),
+            HalfImplementation::ReferenceOpmath => format!("reference {} (opmath)", H::DTYPE),
+            HalfImplementation::PyTorch => "torch.optim.Adadelta (Python)".into(),
+        }
+    }
+
+    /// How it rounds each op, the error bound it is held to
+    /// ([`crate::bound::one_step_half`]).
+    pub fn rounding(self) -> adadelta_reference::Rounding {
+        match self {
+            HalfImplementation::Fast | HalfImplementation::ReferenceOnce => {
+                adadelta_reference::Rounding::Once
+            }
+            _ => adadelta_reference::Rounding::Opmath,
+        }
+    }
+
+    /// Whether its results are the same on every machine (no PyTorch
+    /// inside, and run on every CPU), so that they can be snapshotted.
+    pub fn machine_independent(self) -> bool {
+        matches!(
+            self,
+            HalfImplementation::Fast
+                | HalfImplementation::ReferenceOnce
+                | HalfImplementation::ReferenceOpmath
+        )
+    }
+
+    /// The implementation this one promises to equal bit for bit (NaNs by
+    /// class and quietness), if any.
+    pub fn promised_bit_identical_to(self) -> Option<HalfImplementation> {
+        match self {
+            HalfImplementation::Fast => Some(HalfImplementation::ReferenceOnce),
+            HalfImplementation::FastReproduceLibtorch => Some(HalfImplementation::ReferenceOpmath),
+            HalfImplementation::PyTorch => Some(HalfImplementation::FastReproduceLibtorch),
+            _ => None,
+        }
+    }
+
+    /// Runs every case from its initial parameters and a fresh state, in
+    /// the parameters' dtype `H`; PyTorch in one Python process. An error
+    /// where it cannot run here (no reproduce-libtorch numerics on this
+    /// CPU, no PyTorch).
+    pub fn run_all<H: crate::dtype::Floating>(
+        self,
+        cases: &[Case<H>],
+    ) -> Result<Vec<Trajectory<H>>, String> {
+        let kernel = |numerics| {
+            let exec = half_executor(numerics);
+            Ok(cases.iter().map(|c| run_kernel(c, &exec)).collect())
+        };
+        let reference = |rounding| {
+            cases
+                .iter()
+                .map(|c| run_reference_half(c, rounding, HALF_TORCH_THREADS))
+                .collect()
+        };
+        match self {
+            HalfImplementation::Fast => kernel(adadelta::kernel::Numerics::Default),
+            HalfImplementation::FastReproduceLibtorch => kernel(half_reproduce_numerics()?),
+            HalfImplementation::ReferenceOnce | HalfImplementation::ReferenceOpmath => {
+                Ok(reference(self.rounding()))
+            }
+            HalfImplementation::PyTorch => {
+                crate::pytorch::run_pytorch_with_threads(cases, Some(HALF_TORCH_THREADS as u32))
+            }
+        }
+    }
+
+    /// Wall time of the step computations alone over a whole case, as
+    /// [`time_steps`], for fast's rows; `None` for the others (the
+    /// report times the references by their run, whose snapshots cost
+    /// nothing beside MPFR, and does not time PyTorch) and where it cannot
+    /// run here.
+    pub fn time_steps<H: crate::dtype::Floating>(
+        self,
+        case: &Case<H>,
+    ) -> Option<std::time::Duration> {
+        let numerics = match self {
+            HalfImplementation::Fast => adadelta::kernel::Numerics::Default,
+            HalfImplementation::FastReproduceLibtorch => half_reproduce_numerics().ok()?,
+            _ => return None,
+        };
+        let c = adadelta::Coefficients::new(&case.hyper.to_fast()).expect("valid hyperparameters");
+        let exec = half_executor(numerics);
+        Some(time_element_steps(case, &mut |p, g, v, u| {
+            fast_job(&c, &exec, p, g, v, u)
+        }))
+    }
+}
+
+/// The reproduce-libtorch numerics this CPU computes, for the 16-bit
+/// kernels (which take no oneMKL square root, so any will do).
+fn half_reproduce_numerics() -> Result<adadelta::kernel::Numerics, String> {
+    adadelta::kernel::Numerics::supported()
+        .get(1)
+        .copied()
+        .ok_or_else(|| "this CPU computes no reproduce-libtorch numerics".to_string())
+}
+
+/// The executor of the report's 16-bit fast rows: `numerics` on the
+/// calling thread, reproducing a PyTorch of [`HALF_TORCH_THREADS`] threads.
+fn half_executor(numerics: adadelta::kernel::Numerics) -> adadelta::kernel::Executor {
+    adadelta::kernel::Executor {
+        numerics,
+        threads: adadelta::kernel::Threads::Single,
+        libtorch_threads: Some(HALF_TORCH_THREADS),
+        ..adadelta::kernel::Executor::default()
+    }
 }
 
 /// Every kernel path this CPU runs.

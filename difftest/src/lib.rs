@@ -8,8 +8,8 @@
 //! * [`libtorch`]: Adadelta from libtorch ops, bit-identical to `torch.optim.Adadelta`;
 //! * [`pytorch`]: running real `torch.optim.Adadelta` in the project's venv;
 //! * [`fixture`]: golden fixtures from real PyTorch, for replay;
-//! * [`dtype`]: the parameter dtypes, float32 and float64, and what the rest needs of them;
-//! * [`bound`]: the error bound of one step, in binary32 or binary64;
+//! * [`dtype`]: the parameter dtypes, float32, float64, bfloat16 and float16, and what the rest needs of them;
+//! * [`bound`]: the error bound of one step, in binary32, binary64, bfloat16 or binary16;
 //! * [`accuracy`]: per-step error against the high-precision reference;
 //! * [`report`]: the differential report (the `report` binary);
 //! * [`scenario`]: user scenarios for the `replay` binary;

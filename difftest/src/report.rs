@@ -2,25 +2,29 @@
 //! measures what the workspace promises. The `report` binary prints it; tests
 //! snapshot its machine-independent part.
 //!
-//! It has a section per parameter dtype, float32 and float64: the same
-//! cases, each run in that dtype by every implementation and measured in
-//! ULPs of its format. Promises, in each dtype (the report fails when one
-//! does not hold):
-//! 1. each implementation with [`Implementation::promised_bit_identical_to`]
-//!    equals that implementation bit for bit (fast default = the reference
-//!    emulating the format; fast reproduce-libtorch = libtorch);
-//! 2. libtorch through tch equals real `torch.optim.Adadelta` bit for bit
-//!    (when PyTorch is run);
+//! It has a section per parameter dtype, float32, float64, bfloat16 and
+//! float16: the same cases, each run in that dtype by every implementation
+//! and measured in ULPs of its format. Promises, in each dtype (the report
+//! fails when one does not hold):
+//! 1. each implementation with a `promised_bit_identical_to`
+//!    ([`Implementation`], [`HalfImplementation`]) equals that
+//!    implementation bit for bit (float32, float64: fast default = the
+//!    reference emulating the format, fast reproduce-libtorch = libtorch;
+//!    bfloat16, float16: fast default = the reference rounding every op
+//!    once, fast reproduce-libtorch = the reference rounding as PyTorch
+//!    does, real PyTorch with one thread = fast reproduce-libtorch);
+//! 2. in float32 and float64, libtorch through tch equals real
+//!    `torch.optim.Adadelta` bit for bit (when PyTorch is run);
 //! 3. every implementation's per-step error is within the bound of
-//!    `fast/docs/numerics.md` for its format, and parameters without a
-//!    gradient never change;
+//!    `fast/docs/numerics.md` for its format (PyTorch's too in the 16-bit
+//!    sections), and parameters without a gradient never change;
 //! 4. in float32 only, the reference's NaN signs and payloads equal
 //!    libtorch's (the float32 NaN rules are the ones measured).
 
 use crate::accuracy::{self, Accuracy};
 use crate::case::{Case, Trajectory};
-use crate::dtype::Dtype;
-use crate::implementations::{self, Implementation};
+use crate::dtype::{Dtype, Floating};
+use crate::implementations::{self, HalfImplementation, Implementation};
 use crate::pytorch::{self, TorchInfo};
 use crate::suite::Suites;
 use adadelta::kernel::Element;
@@ -41,7 +45,7 @@ pub struct Options {
 /// One implementation's figures, for parameters of one dtype.
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
-    /// The parameters' dtype, `float32` or `float64`.
+    /// The parameters' dtype: `float32`, `float64`, `bfloat16`, `float16`.
     pub dtype: String,
     /// Implementation name.
     pub implementation: String,
@@ -64,12 +68,15 @@ pub struct Row {
     pub max_bound_ratio: f64,
     /// The element attaining `max_bound_ratio`, described.
     pub tightest: Option<String>,
-    /// Share of elements (params and state after every step) bit-identical to libtorch.
+    /// Share of elements (params and state after every step) bit-identical
+    /// to the section's [`Section::baseline`]: libtorch in float32 and
+    /// float64, the reference rounding as PyTorch does in bfloat16 and
+    /// float16.
     pub identical_to_libtorch: f64,
     /// Wall time of the step computations over the suite (no snapshots, one
     /// thread) divided by the element-steps taken (indicative; `cargo bench`
-    /// is the measurement of speed).
-    pub ns_per_element_step: f64,
+    /// is the measurement of speed); `None` where not timed (PyTorch).
+    pub ns_per_element_step: Option<f64>,
     /// Multi-step drift: median over elements of the parameters' ULP error
     /// after each step, against a trajectory kept entirely in high precision.
     pub drift_median_ulp_by_step: Vec<f64>,
@@ -80,7 +87,7 @@ pub struct Row {
 /// One promise and whether it held.
 #[derive(Clone, Debug, Serialize)]
 pub struct Promise {
-    /// The dtype of the parameters it is about, `float32` or `float64`.
+    /// The dtype of the parameters it is about.
     pub dtype: String,
     /// What is promised.
     pub promise: String,
@@ -93,17 +100,25 @@ pub struct Promise {
 /// The figures of one dtype's suite.
 #[derive(Clone, Debug, Serialize)]
 pub struct Section {
-    /// The parameters' dtype as torch names it, `float32` or `float64`.
+    /// The parameters' dtype as torch names it: `float32`, `float64`,
+    /// `bfloat16`, `float16`.
     pub dtype: String,
-    /// Its IEEE format, in whose ULPs the errors are: `binary32`, `binary64`.
+    /// Its format, in whose ULPs the errors are: `binary32`, `binary64`,
+    /// `bfloat16`, `binary16`.
     pub format: String,
+    /// The implementation the rows' [`Row::identical_to_libtorch`] compare
+    /// with: `libtorch (tch)`, or in the 16-bit sections the reference
+    /// rounding as PyTorch does.
+    pub baseline: String,
     /// Cases in the suite.
     pub cases: usize,
     /// Sum over cases of elements × steps.
     pub element_steps: usize,
     /// One row per implementation.
     pub rows: Vec<Row>,
-    /// Share of elements where real `torch.optim.Adadelta` equals libtorch (tch), if run.
+    /// Share of elements where real `torch.optim.Adadelta` equals libtorch
+    /// (tch), if run (float32 and float64; in the 16-bit sections PyTorch is
+    /// a row).
     pub pytorch_identical_to_libtorch: Option<f64>,
 }
 
@@ -133,7 +148,7 @@ fn progress(opts: &Options, msg: std::fmt::Arguments) {
 
 /// Bit-identical elements and elements in all, over every case, NaNs
 /// compared by `nan`.
-fn identical<T: Dtype>(
+fn identical<T: Floating>(
     a: &[Trajectory<T>],
     b: &[Trajectory<T>],
     nan: accuracy::NanBits,
@@ -146,7 +161,7 @@ fn identical<T: Dtype>(
 
 /// The parameters after every step of a trajectory kept entirely at
 /// [`accuracy::PRECISION`] bits.
-fn high_precision_params<T: Dtype>(case: &Case<T>) -> Vec<Vec<Vec<Float>>> {
+fn high_precision_params<T: Floating>(case: &Case<T>) -> Vec<Vec<Vec<Float>>> {
     let hp = HighPrecision::new(accuracy::PRECISION);
     let exact =
         |v: &[T]| -> Vec<Float> { v.iter().map(|&x| accuracy::high_precision(x)).collect() };
@@ -167,7 +182,7 @@ fn high_precision_params<T: Dtype>(case: &Case<T>) -> Vec<Vec<Vec<Float>>> {
 /// parameters' ULP error after that step (the median, because elements whose
 /// exact value nearly cancels have unbounded ULP errors and would swamp a
 /// mean), and the largest drift after each case's last step.
-fn drift<T: Dtype>(
+fn drift<T: Floating>(
     cases: &[Case<T>],
     trajs: &[Trajectory<T>],
     hp: &[Vec<Vec<Vec<Float>>>],
@@ -199,8 +214,9 @@ fn drift<T: Dtype>(
     (errs.iter_mut().map(median).collect(), final_max)
 }
 
-/// Runs the float32 and the float64 suite through every implementation and
-/// measures them, a [`Section`] for each suite with cases.
+/// Runs the float32, float64, bfloat16 and float16 suites through every
+/// implementation and measures them, a [`Section`] for each suite with
+/// cases.
 pub fn run(suites: &Suites, opts: &Options) -> Report {
     let torch = pytorch::torch_info();
     let mut promises = Vec::new();
@@ -212,6 +228,12 @@ pub fn run(suites: &Suites, opts: &Options) -> Report {
     }
     if !suites.float64.is_empty() {
         sections.push(section(&suites.float64, opts, &mut promises).0);
+    }
+    if !suites.bfloat16.is_empty() {
+        sections.push(half_section(&suites.bfloat16, opts, &mut promises));
+    }
+    if !suites.float16.is_empty() {
+        sections.push(half_section(&suites.float16, opts, &mut promises));
     }
     Report {
         torch,
@@ -257,6 +279,158 @@ fn nan_bits_promise(trajs: &[Vec<Trajectory<f32>>]) -> Promise {
     }
 }
 
+/// Element-steps of a suite (elements × steps), and the elements that
+/// actually step (with a gradient), for ns/element.
+fn sizes<T>(cases: &[Case<T>]) -> (usize, usize) {
+    let element_steps = cases
+        .iter()
+        .map(|c| c.params.iter().map(Vec::len).sum::<usize>() * c.grads.len())
+        .sum();
+    let stepped = cases
+        .iter()
+        .flat_map(|c| {
+            c.grads
+                .iter()
+                .flat_map(|row| row.iter().flatten().map(Vec::len))
+        })
+        .sum();
+    (element_steps, stepped)
+}
+
+/// The per-step accuracy of each row's trajectories (`trajs[row][case]`)
+/// held to the bound `bounds[row]`, measured by `measure`, over every case.
+/// A case whose trajectory is bit for bit (NaN bits included) that of an
+/// earlier row held to the same bound is not measured again: the figures
+/// are a function of the case, the trajectory and the bound.
+fn accuracies<T: Floating, B: PartialEq>(
+    cases: &[Case<T>],
+    trajs: &[&[Trajectory<T>]],
+    bounds: &[B],
+    measure: impl Fn(&Case<T>, &Trajectory<T>, &B) -> Accuracy<T>,
+) -> Vec<Accuracy<T>> {
+    let mut per_case: Vec<Vec<Accuracy<T>>> = Vec::new();
+    for (k, rows) in trajs.iter().enumerate() {
+        let mut mine = Vec::new();
+        for (i, (case, traj)) in cases.iter().zip(rows.iter()).enumerate() {
+            let same = (0..k).find(|&j| {
+                bounds[j] == bounds[k] && {
+                    let (e, n) = accuracy::bit_identical(&trajs[j][i], traj);
+                    e == n
+                }
+            });
+            mine.push(match same {
+                Some(j) => per_case[j][i].clone(),
+                None => measure(case, traj, &bounds[k]),
+            });
+        }
+        per_case.push(mine);
+    }
+    per_case
+        .into_iter()
+        .map(|accs| {
+            let mut acc = Accuracy::default();
+            for a in &accs {
+                acc.merge(a);
+            }
+            acc
+        })
+        .collect()
+}
+
+/// The promise that `name`'s per-step error is within its bound.
+fn within_bound_promise<T: Floating>(dtype: &str, name: &str, acc: &Accuracy<T>) -> Promise {
+    Promise {
+        dtype: dtype.into(),
+        promise: format!("{name}: per-step error within the bound of fast/docs/numerics.md"),
+        held: acc.violation_count == 0,
+        detail: match acc.violations.first() {
+            None => format!(
+                "{} outputs compared, largest error/bound {:.3}",
+                acc.compared, acc.max_bound_ratio
+            ),
+            Some(v) => format!("{} violations, first: {v:?}", acc.violation_count),
+        },
+    }
+}
+
+/// The promise `what`: trajectories `a` and `b` of every case bit for bit
+/// the same, NaNs compared by `nan`.
+fn identity_promise<T: Floating>(
+    dtype: &str,
+    what: String,
+    cases: &[Case<T>],
+    a: &[Trajectory<T>],
+    b: &[Trajectory<T>],
+    nan: accuracy::NanBits,
+) -> Promise {
+    let (e, m) = identical(a, b, nan);
+    let first = cases
+        .iter()
+        .zip(a.iter().zip(b))
+        .find_map(|(c, (x, y))| accuracy::first_difference_with(c, x, y, nan));
+    Promise {
+        dtype: dtype.into(),
+        promise: what,
+        held: e == m,
+        detail: match first {
+            None => format!("{e} of {m} elements identical"),
+            Some(d) => format!("{} of {m} elements differ; first: {d}", m - e),
+        },
+    }
+}
+
+/// One row of a table: `acc` its per-step accuracy, `identical` its
+/// elements bit-identical to the section's baseline and all elements.
+#[allow(clippy::too_many_arguments)]
+fn row<T: Floating>(
+    dtype: &str,
+    name: String,
+    machine_independent: bool,
+    acc: &Accuracy<T>,
+    identical: (u64, u64),
+    ns: Option<f64>,
+    drift: (Vec<f64>, f64),
+) -> Row {
+    let [mp, mv, mu] = acc.max_ulps_by_output;
+    Row {
+        dtype: dtype.into(),
+        implementation: name,
+        machine_independent,
+        max_ulp_param: mp,
+        max_ulp_square_avg: mv,
+        max_ulp_acc_delta: mu,
+        mean_ulp: acc.mean_ulps(),
+        compared: acc.compared,
+        violations: acc.violation_count,
+        max_bound_ratio: acc.max_bound_ratio,
+        tightest: acc.tightest.as_ref().map(|t| {
+            format!(
+                "step {} param {} [{}] {}: got {:e}, exact {:e}: {:.3} ULP of a {:.3} ULP bound",
+                t.step, t.param, t.index, t.what, t.got, t.exact, t.ulps, t.bound_ulps
+            )
+        }),
+        identical_to_libtorch: identical.0 as f64 / identical.1.max(1) as f64,
+        ns_per_element_step: ns,
+        drift_median_ulp_by_step: drift.0,
+        drift_final_max_ulp: drift.1,
+    }
+}
+
+/// The high-precision trajectories of a suite, timed on stderr.
+fn high_precision_all<T: Floating>(cases: &[Case<T>], opts: &Options) -> Vec<Vec<Vec<Vec<Float>>>> {
+    let t0 = Instant::now();
+    let hp: Vec<_> = cases.iter().map(high_precision_params).collect();
+    progress(
+        opts,
+        format_args!(
+            "{}: ran the high-precision trajectories in {:.2?}",
+            T::DTYPE,
+            t0.elapsed()
+        ),
+    );
+    hp
+}
+
 /// Runs `cases` (parameters of dtype `T`) through every implementation and
 /// measures them; adds the section's promises to `promises`. Returns the
 /// section and the trajectories, per implementation of
@@ -267,10 +441,7 @@ fn section<T: Dtype>(
     promises: &mut Vec<Promise>,
 ) -> (Section, Vec<Vec<Trajectory<T>>>) {
     let dtype = T::DTYPE;
-    let element_steps: usize = cases
-        .iter()
-        .map(|c| c.params.iter().map(Vec::len).sum::<usize>() * c.grads.len())
-        .sum();
+    let (element_steps, stepped) = sizes(cases);
     progress(
         opts,
         format_args!(
@@ -279,21 +450,6 @@ fn section<T: Dtype>(
             element_steps
         ),
     );
-    // Elements that actually step (with a gradient), for ns/element.
-    let stepped: usize = cases
-        .iter()
-        .flat_map(|c| {
-            c.grads
-                .iter()
-                .flat_map(|row| row.iter().flatten().map(Vec::len))
-        })
-        .sum();
-    let promise = |promise: String, held: bool, detail: String| Promise {
-        dtype: dtype.into(),
-        promise,
-        held,
-        detail,
-    };
 
     let mut trajs: Vec<Vec<Trajectory<T>>> = Vec::new();
     let mut ns = Vec::new();
@@ -315,85 +471,48 @@ fn section<T: Dtype>(
         );
     }
     let lib = index(Implementation::Libtorch);
+    let hp = high_precision_all(cases, opts);
 
     let t0 = Instant::now();
-    let hp: Vec<_> = cases.iter().map(high_precision_params).collect();
+    let views: Vec<&[Trajectory<T>]> = trajs.iter().map(Vec::as_slice).collect();
+    let bounds: Vec<_> = Implementation::ALL
+        .iter()
+        .map(|i| i.sqrt_accuracy())
+        .collect();
+    let accs = accuracies(cases, &views, &bounds, |c, t, &sqrt| {
+        accuracy::per_step(c, t, sqrt)
+    });
     progress(
         opts,
-        format_args!(
-            "{dtype}: ran the high-precision trajectories in {:.2?}",
-            t0.elapsed()
-        ),
+        format_args!("{dtype}: measured every row in {:.2?}", t0.elapsed()),
     );
-
     let mut rows = Vec::new();
     for (k, imp) in Implementation::ALL.iter().enumerate() {
         let name = imp.name::<T>();
-        let t0 = Instant::now();
-        let mut acc = Accuracy::<T>::default();
-        for (case, traj) in cases.iter().zip(&trajs[k]) {
-            acc.merge(&accuracy::per_step(case, traj, imp.sqrt_accuracy()));
-        }
-        let (eq, n) = identical(
-            &trajs[k],
-            &trajs[lib],
-            imp.nan_bits(Implementation::Libtorch),
-        );
-        let (drift_by_step, drift_final) = drift(cases, &trajs[k], &hp);
-        progress(
-            opts,
-            format_args!("{dtype}: measured {name:<28} in {:.2?}", t0.elapsed()),
-        );
-        let [mp, mv, mu] = acc.max_ulps_by_output;
-        promises.push(promise(
-            format!("{name}: per-step error within the bound of fast/docs/numerics.md"),
-            acc.violation_count == 0,
-            match acc.violations.first() {
-                None => format!(
-                    "{} outputs compared, largest error/bound {:.3}",
-                    acc.compared, acc.max_bound_ratio
-                ),
-                Some(v) => format!("{} violations, first: {v:?}", acc.violation_count),
-            },
-        ));
+        promises.push(within_bound_promise(dtype, name, &accs[k]));
         if let Some(other) = imp.promised_bit_identical_to() {
-            let nan = imp.nan_bits(other);
-            let (e, m) = identical(&trajs[k], &trajs[index(other)], nan);
-            let first = cases
-                .iter()
-                .zip(trajs[k].iter().zip(&trajs[index(other)]))
-                .find_map(|(c, (a, b))| accuracy::first_difference_with(c, a, b, nan));
-            promises.push(promise(
+            promises.push(identity_promise(
+                dtype,
                 format!("{name} = {}, bit for bit", other.name::<T>()),
-                e == m,
-                match first {
-                    None => format!("{e} of {m} elements identical"),
-                    Some(d) => format!("{} of {m} elements differ; first: {d}", m - e),
-                },
+                cases,
+                &trajs[k],
+                &trajs[index(other)],
+                imp.nan_bits(other),
             ));
         }
-        rows.push(Row {
-            dtype: dtype.into(),
-            implementation: name.to_string(),
-            machine_independent: imp.machine_independent(),
-            max_ulp_param: mp,
-            max_ulp_square_avg: mv,
-            max_ulp_acc_delta: mu,
-            mean_ulp: acc.mean_ulps(),
-            compared: acc.compared,
-            violations: acc.violation_count,
-            max_bound_ratio: acc.max_bound_ratio,
-            tightest: acc.tightest.as_ref().map(|t| {
-                format!(
-                    "step {} param {} [{}] {}: got {:e}, exact {:e}: {:.3} ULP of a {:.3} ULP bound",
-                    t.step, t.param, t.index, t.what, t.got, t.exact, t.ulps, t.bound_ulps
-                )
-            }),
-            identical_to_libtorch: eq as f64 / n.max(1) as f64,
-            ns_per_element_step: ns[k],
-            drift_median_ulp_by_step: drift_by_step,
-            drift_final_max_ulp: drift_final,
-        });
+        rows.push(row(
+            dtype,
+            name.to_string(),
+            imp.machine_independent(),
+            &accs[k],
+            identical(
+                &trajs[k],
+                &trajs[lib],
+                imp.nan_bits(Implementation::Libtorch),
+            ),
+            Some(ns[k]),
+            drift(cases, &trajs[k], &hp),
+        ));
     }
 
     let mut pytorch_identical_to_libtorch = None;
@@ -412,35 +531,155 @@ fn section<T: Dtype>(
                 // Both are libtorch: NaN bits compared too.
                 let (e, m) = identical(&pt, &trajs[lib], accuracy::NanBits::Exact);
                 pytorch_identical_to_libtorch = Some(e as f64 / m.max(1) as f64);
-                let first = cases
-                    .iter()
-                    .zip(pt.iter().zip(&trajs[lib]))
-                    .find_map(|(c, (a, b))| accuracy::first_difference(c, a, b));
-                promises.push(promise(
+                promises.push(identity_promise(
+                    dtype,
                     what,
-                    e == m,
-                    match first {
-                        None => format!("{e} of {m} elements identical"),
-                        Some(d) => format!("{} of {m} elements differ; first: {d}", m - e),
-                    },
+                    cases,
+                    &pt,
+                    &trajs[lib],
+                    accuracy::NanBits::Exact,
                 ));
             }
-            Err(err) => promises.push(promise(
-                what,
-                false,
-                format!("could not run torch.optim.Adadelta: {err}"),
-            )),
+            Err(err) => promises.push(Promise {
+                dtype: dtype.into(),
+                promise: what,
+                held: false,
+                detail: format!("could not run torch.optim.Adadelta: {err}"),
+            }),
         }
     }
     let section = Section {
         dtype: dtype.into(),
         format: format!("binary{}", T::BITS),
+        baseline: Implementation::Libtorch.name::<T>().into(),
         cases: cases.len(),
         element_steps,
         rows,
         pytorch_identical_to_libtorch,
     };
     (section, trajs)
+}
+
+/// The bfloat16 or float16 section: runs `cases` through every
+/// [`HalfImplementation`] (PyTorch when [`Options::run_pytorch`]) and
+/// measures them within [`crate::bound::one_step_half`]; adds the
+/// section's promises to `promises`. An implementation that cannot run
+/// here is left out, said on stderr (PyTorch: a failed promise).
+fn half_section<H: Floating>(
+    cases: &[Case<H>],
+    opts: &Options,
+    promises: &mut Vec<Promise>,
+) -> Section {
+    let dtype = H::DTYPE;
+    let (element_steps, stepped) = sizes(cases);
+    progress(
+        opts,
+        format_args!(
+            "{dtype}: {} cases, {} element-steps",
+            cases.len(),
+            element_steps
+        ),
+    );
+    let mut imps = Vec::new();
+    let mut trajs: Vec<Vec<Trajectory<H>>> = Vec::new();
+    let mut ns = Vec::new();
+    for imp in HalfImplementation::ALL {
+        if imp == HalfImplementation::PyTorch && !opts.run_pytorch {
+            continue;
+        }
+        let name = imp.name::<H>();
+        let t0 = Instant::now();
+        match imp.run_all(cases) {
+            Ok(t) => {
+                let run = t0.elapsed();
+                progress(opts, format_args!("{dtype}: ran {name:<28} in {run:.2?}"));
+                imps.push(imp);
+                trajs.push(t);
+                let steps: Option<std::time::Duration> = match imp {
+                    // MPFR: timed by the run, whose snapshots cost nothing
+                    // beside it (running it again would double its time).
+                    HalfImplementation::ReferenceOnce | HalfImplementation::ReferenceOpmath => {
+                        Some(run)
+                    }
+                    _ => cases.iter().map(|c| imp.time_steps(c)).sum(),
+                };
+                ns.push(steps.map(|d| d.as_nanos() as f64 / stepped.max(1) as f64));
+            }
+            Err(err) if imp == HalfImplementation::PyTorch => promises.push(Promise {
+                dtype: dtype.into(),
+                promise: format!("{name} runs"),
+                held: false,
+                detail: format!("could not run torch.optim.Adadelta: {err}"),
+            }),
+            Err(err) => progress(opts, format_args!("{dtype}: {name} left out: {err}")),
+        }
+    }
+    let at = |imp: HalfImplementation| imps.iter().position(|&i| i == imp);
+    let base = HalfImplementation::ReferenceOpmath;
+    let baseline = at(base).expect("the reference always runs");
+    let hp = high_precision_all(cases, opts);
+
+    let t0 = Instant::now();
+    let views: Vec<&[Trajectory<H>]> = trajs.iter().map(Vec::as_slice).collect();
+    let bounds: Vec<_> = imps.iter().map(|i| i.rounding()).collect();
+    let accs = accuracies(cases, &views, &bounds, |c, t, &r| {
+        accuracy::per_step_half(c, t, r, implementations::HALF_TORCH_THREADS)
+    });
+    progress(
+        opts,
+        format_args!("{dtype}: measured every row in {:.2?}", t0.elapsed()),
+    );
+    // fast's NaN bits are not determined, and torch's bfloat16 NaN bits
+    // depend on the tensor's length: NaNs by class and quietness.
+    let nan = accuracy::NanBits::QuietAnyPayload;
+    let mut rows = Vec::new();
+    for (k, &imp) in imps.iter().enumerate() {
+        let name = imp.name::<H>();
+        promises.push(within_bound_promise(dtype, &name, &accs[k]));
+        if let Some(j) = imp.promised_bit_identical_to().and_then(at) {
+            promises.push(identity_promise(
+                dtype,
+                format!("{name} = {}, bit for bit", imps[j].name::<H>()),
+                cases,
+                &trajs[k],
+                &trajs[j],
+                nan,
+            ));
+        }
+        rows.push(row(
+            dtype,
+            name,
+            imp.machine_independent(),
+            &accs[k],
+            identical(&trajs[k], &trajs[baseline], nan),
+            ns[k],
+            drift(cases, &trajs[k], &hp),
+        ));
+    }
+    Section {
+        dtype: dtype.into(),
+        format: if H::BITS == 16 && H::PREC == 11 {
+            "binary16".into()
+        } else {
+            dtype.into()
+        },
+        baseline: base.name::<H>(),
+        cases: cases.len(),
+        element_steps,
+        rows,
+        pytorch_identical_to_libtorch: None,
+    }
+}
+
+/// The header of a table's column of shares bit-identical to its
+/// section's baseline: `= libtorch`, or `= opmath` (the reference rounding
+/// as PyTorch does, in the 16-bit sections).
+fn baseline_header(sec: &Section) -> &'static str {
+    if sec.baseline == Implementation::Libtorch.name::<f32>() {
+        "= libtorch"
+    } else {
+        "= opmath"
+    }
 }
 
 /// The report as Markdown tables, one per dtype, with their headers and
@@ -474,8 +713,21 @@ pub fn render(r: &Report) -> String {
     for sec in &r.sections {
         let _ = writeln!(
             s,
-            "\n{} parameters ({}): {} cases, {} element-steps; errors in ULPs of {}\n",
-            sec.dtype, sec.format, sec.cases, sec.element_steps, sec.format
+            "\n{} parameters ({}): {} cases, {} element-steps; errors in ULPs of {}{}\n",
+            sec.dtype,
+            sec.format,
+            sec.cases,
+            sec.element_steps,
+            sec.format,
+            if baseline_header(sec) == "= libtorch" {
+                String::new()
+            } else {
+                format!(
+                    "; \"{}\": bit-identical to {} (no libtorch row)",
+                    baseline_header(sec),
+                    sec.baseline
+                )
+            }
         );
         let _ = writeln!(
             s,
@@ -486,7 +738,7 @@ pub fn render(r: &Report) -> String {
             "max acc_dl",
             "mean",
             "within bound",
-            "= libtorch",
+            baseline_header(sec),
             "drift (med)",
             "ns/el"
         );
@@ -498,7 +750,7 @@ pub fn render(r: &Report) -> String {
         for row in &sec.rows {
             let _ = writeln!(
                 s,
-                "| {:<29} | {:>10.3} | {:>10.3} | {:>10.3} | {:>8.4} | {:>14} | {:>9.3}% | {:>11.3} | {:>9.2} |",
+                "| {:<29} | {:>10.3} | {:>10.3} | {:>10.3} | {:>8.4} | {:>14} | {:>9.3}% | {:>11.3} | {:>9} |",
                 row.implementation,
                 row.max_ulp_param,
                 row.max_ulp_square_avg,
@@ -507,7 +759,7 @@ pub fn render(r: &Report) -> String {
                 if row.violations == 0 { format!("yes ({:.3})", row.max_bound_ratio) } else { format!("NO: {}", row.violations) },
                 100.0 * row.identical_to_libtorch,
                 row.drift_median_ulp_by_step.last().copied().unwrap_or(0.0),
-                row.ns_per_element_step
+                row.ns_per_element_step.map_or("-".into(), |ns| format!("{ns:.2}"))
             );
         }
         if let Some(share) = sec.pytorch_identical_to_libtorch {
@@ -536,7 +788,7 @@ pub fn render(r: &Report) -> String {
             }
         }
     }
-    let _ = writeln!(s, "\nColumns: largest per-step error of each output and mean over all outputs, in ULPs of the table's format; \"within bound\": no output exceeds the per-element bound of fast/docs/numerics.md (largest error/bound ratio in brackets); \"= libtorch\": share of elements bit-identical to libtorch; ns/el: wall time of the steps alone per element-step, one thread, small tensors (indicative only; cargo bench measures speed, see fast/docs/performance.md).");
+    let _ = writeln!(s, "\nColumns: largest per-step error of each output and mean over all outputs, in ULPs of the table's format; \"within bound\": no output exceeds the per-element bound of fast/docs/numerics.md (largest error/bound ratio in brackets); \"= libtorch\": share of elements bit-identical to libtorch (bfloat16 and float16: \"= opmath\", to the reference rounding as PyTorch does, NaNs by class; there the rows of PyTorch's rounding reproduce a PyTorch of one intra-op thread, and PyTorch runs with one); ns/el: wall time of the steps alone per element-step, one thread, small tensors (indicative only; cargo bench measures speed, see fast/docs/performance.md).");
     let _ = writeln!(s);
     for p in &r.promises {
         let _ = writeln!(

@@ -2,7 +2,7 @@
 //! of values and cases (also used by tests that need fixed inputs).
 
 use crate::case::{Case, Hyper};
-use crate::dtype::Dtype;
+use crate::dtype::Floating;
 use adadelta_reference::Format;
 
 /// SplitMix64: a tiny, well-known, seedable generator. Deterministic across
@@ -41,12 +41,24 @@ impl Rng {
     /// once to `T` (so an `f64` has a full 53-bit significand). The `f32`
     /// values are those of the report's float32 suite since it was
     /// written.
-    pub fn value<T: Dtype>(&mut self, kind: Values) -> T {
+    pub fn value<T: Floating>(&mut self, kind: Values) -> T {
         let sign = if self.next_u64() & 1 == 0 { 1.0 } else { -1.0 };
         let negative = if sign < 0.0 { T::SIGN_BIT } else { 0 };
         // The bottom of the normal range, and the point above which a
-        // square overflows: 2^-126 and 2^64 for f32, 2^-1022 and 2^512 for f64.
+        // square overflows: 2^-126 and 2^64 for f32 and bf16, 2^-1022 and
+        // 2^512 for f64, 2^-14 and 2^8 for f16.
         let (normal_min, square_max) = (1 - T::BIAS, T::EXP_MAX / 2);
+        // Tiny values: the bottom 40 binades of the normal range, or its
+        // bottom quarter where that is less (f16: 30 binades, so 7).
+        let tiny = (T::EXP_MAX - normal_min).div_euclid(4).min(40);
+        // Huge values: 24 binades below the square threshold to 36 above
+        // it, where the format reaches that far (f32, bf16, f64); f16
+        // stops 8 binades above it, so [2^3, 2^15), 7 binades of 12 above.
+        let (huge, huge_span) = if square_max + 36 < T::EXP_MAX {
+            (square_max - 24, 60.0)
+        } else {
+            (square_max - 5, f64::from(T::EXP_MAX - 1 - (square_max - 5)))
+        };
         match kind {
             // log-uniform magnitude in [2^-8, 2^4): typical weights and gradients
             Values::Normal => self.pow2_in::<T>(sign, -8, 12.0),
@@ -55,8 +67,8 @@ impl Rng {
                 match self.below(8) {
                     0 => T::from_f64(sign * 0.0),
                     1 => <T as Format>::from_bits(negative | (1 + self.below(T::FRACTION_MASK))),
-                    2 => self.pow2_in::<T>(sign, normal_min, 40.0),
-                    3 => self.pow2_in::<T>(sign, square_max - 24, 60.0),
+                    2 => self.pow2_in::<T>(sign, normal_min, f64::from(tiny)),
+                    3 => self.pow2_in::<T>(sign, huge, huge_span),
                     _ => self.pow2_in::<T>(sign, -12, 24.0),
                 }
             }
@@ -75,12 +87,12 @@ impl Rng {
     }
 
     /// `sign * 2^x` rounded to `T`, `x` uniform in `[lo, lo + span)`.
-    fn pow2_in<T: Dtype>(&mut self, sign: f64, lo: i32, span: f64) -> T {
+    fn pow2_in<T: Floating>(&mut self, sign: f64, lo: i32, span: f64) -> T {
         T::from_f64(sign * 2f64.powf(self.unit() * span + f64::from(lo)))
     }
 
     /// A vector of `n` values.
-    pub fn values<T: Dtype>(&mut self, n: usize, kind: Values) -> Vec<T> {
+    pub fn values<T: Floating>(&mut self, n: usize, kind: Values) -> Vec<T> {
         (0..n).map(|_| self.value(kind)).collect()
     }
 }
@@ -94,11 +106,14 @@ pub enum Values {
     /// Zeros, subnormals, tiny, moderate and huge magnitudes of both signs,
     /// placed relative to the format's range: subnormals uniform over their
     /// bit patterns; tiny log-uniform over the bottom 40 binades of the
-    /// normal range (`[2^-126, 2^-86)`, `[2^-1022, 2^-982)`); moderate
-    /// log-uniform in `[2^-12, 2^12)`; huge log-uniform over
+    /// normal range (`[2^-126, 2^-86)`, `[2^-1022, 2^-982)`; float16, whose
+    /// normal range has 30 binades, its bottom quarter `[2^-14, 2^-7)`);
+    /// moderate log-uniform in `[2^-12, 2^12)`; huge log-uniform over
     /// `[2^(E/2 - 24), 2^(E/2 + 36))` with `2^(E/2)` the point above which
-    /// a square overflows (`[2^40, 2^100)`, `[2^488, 2^548)`), so that
-    /// `g*g` overflows for 3/5 of them in either format.
+    /// a square overflows (`[2^40, 2^100)` for float32 and bfloat16,
+    /// `[2^488, 2^548)` for float64), so that `g*g` overflows for 3/5 of
+    /// them; float16 ends 8 binades above `2^(E/2) = 2^8`, so `[2^3,
+    /// 2^15)`, 7/12 of them overflowing.
     Wide,
     /// Moderate values mixed with NaNs (both signs, quiet and signalling,
     /// several payloads), infinities and zeros: about 1 in 5 elements is
@@ -111,7 +126,7 @@ pub enum Values {
 /// parameter 0, so every case steps). The same seed draws the same
 /// sequence of choices in either dtype (values of the same kinds, at the
 /// same places), each value in its own format ([`Rng::value`]).
-pub fn random_case<T: Dtype>(
+pub fn random_case<T: Floating>(
     name: &str,
     seed: u64,
     hyper: Hyper,
@@ -188,7 +203,7 @@ pub fn default_hypers() -> Vec<(&'static str, Hyper)> {
 /// signs and payloads, infinities) on the defaults. The float32 and
 /// float64 suites are the same cases (seeds, sizes, absent gradients),
 /// their values drawn in each format.
-pub fn default_suite<T: Dtype>() -> Vec<Case<T>> {
+pub fn default_suite<T: Floating>() -> Vec<Case<T>> {
     let sizes = [1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 1000, 40_000];
     let mut cases: Vec<Case<T>> = default_hypers()
         .into_iter()
@@ -221,21 +236,39 @@ pub fn default_suite<T: Dtype>() -> Vec<Case<T>> {
     cases
 }
 
-/// The report's suites: cases with float32 parameters and cases with
-/// float64 parameters (either may be empty; the report skips it).
+/// The report's suites: cases with parameters of each dtype (any may be
+/// empty; the report skips it).
 #[derive(Clone, Debug, Default)]
 pub struct Suites {
     /// Cases with float32 parameters.
     pub float32: Vec<Case<f32>>,
     /// Cases with float64 parameters.
     pub float64: Vec<Case<f64>>,
+    /// Cases with bfloat16 parameters.
+    pub bfloat16: Vec<Case<half::bf16>>,
+    /// Cases with float16 parameters.
+    pub float16: Vec<Case<half::f16>>,
 }
 
-/// The report's default suites: [`default_suite`] in float32 and in float64.
+/// [`default_suite`] in a 16-bit dtype, every other case on PyTorch's
+/// `foreach` path ([`Hyper::foreach`]), which rounds `rho` to the dtype
+/// (the path changes nothing in float32 and float64).
+pub fn default_suite_16<T: Floating>() -> Vec<Case<T>> {
+    let mut cases = default_suite::<T>();
+    for (k, c) in cases.iter_mut().enumerate() {
+        c.hyper.foreach = k % 2 == 1;
+    }
+    cases
+}
+
+/// The report's default suites: [`default_suite`] in float32 and in
+/// float64, and [`default_suite_16`] in bfloat16 and float16.
 pub fn default_suites() -> Suites {
     Suites {
         float32: default_suite(),
         float64: default_suite(),
+        bfloat16: default_suite_16(),
+        float16: default_suite_16(),
     }
 }
 

@@ -151,6 +151,43 @@ proptest! {
     }
 }
 
+/// fast's run of `c` in both numerics (reproduce-libtorch where this CPU
+/// computes it; the reference equals each bit for bit, above) within the
+/// 16-bit error bound of its rounding, over values of every class.
+fn within_the_bound<H: Half + adadelta_difftest::dtype::Floating>(
+    c: &Case<H>,
+) -> Result<(), TestCaseError> {
+    let isa = paths_here()[0];
+    let runs = std::iter::once((Numerics::Default, Rounding::Once))
+        .chain(reproduce().map(|n| (n, Rounding::Opmath)));
+    for (numerics, rounding) in runs {
+        let traj = run_kernel(c, &executor(numerics, isa, 1));
+        let acc = adadelta_difftest::accuracy::per_step_half(c, &traj, rounding, 1);
+        if acc.violation_count > 0 {
+            return Err(TestCaseError::fail(format!(
+                "{numerics:?} outside the {rounding:?} bound, {:?}: {:?}",
+                c.hyper,
+                acc.violations.first()
+            )));
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases_or(64), ..ProptestConfig::default() })]
+
+    #[test]
+    fn bf16_steps_are_within_the_bound_of_their_rounding(c in case::<bf16>(0usize..=40)) {
+        within_the_bound(&c)?;
+    }
+
+    #[test]
+    fn f16_steps_are_within_the_bound_of_their_rounding(c in case::<f16>(0usize..=40)) {
+        within_the_bound(&c)?;
+    }
+}
+
 /// `n` cases of `H` drawn from [`case`] with a fixed seed, half of them on
 /// the `foreach` path, with tensors of up to 100 elements, so that many end
 /// in elements PyTorch computes in scalar code.

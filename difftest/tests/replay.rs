@@ -194,11 +194,22 @@ fn replay_takes_a_dtype() {
     for dtype in ["bfloat16", "float16"] {
         let r = replay_as(scenario, dtype);
         assert_eq!(r["dtype"], dtype);
-        assert!(
-            r.get("error_vs_high_precision").is_none(),
-            "no 16-bit bound yet"
-        );
-        let once = format!("fast (default) = reference {dtype} (every op rounded once)");
+        // Every run within the 16-bit bound of its rounding, with outputs
+        // compared (the scenario's finite elements).
+        let errors = r["error_vs_high_precision"].as_object().unwrap();
+        for imp in [
+            "fast (default)".to_string(),
+            format!("reference {dtype} (once)"),
+            format!("reference {dtype} (opmath)"),
+        ] {
+            let e = &errors[&imp];
+            assert_eq!(e["outside_bound"], 0, "{dtype}: {imp}");
+            assert!(
+                e["outputs_compared"].as_u64().unwrap() > 0,
+                "{dtype}: {imp}"
+            );
+        }
+        let once = format!("fast (default) = reference {dtype} (once)");
         let same = &r["bit_identical"][&once];
         assert!(same["elements"].as_u64().unwrap() > 0, "{dtype}: {once}");
         assert_eq!(same["identical"], same["elements"], "{dtype}: {once}");

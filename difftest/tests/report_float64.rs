@@ -204,8 +204,8 @@ fn report_has_a_float64_section_whose_promises_are_computed() {
         0.1,
     ));
     let suites = Suites {
-        float32: Vec::new(),
         float64,
+        ..Suites::default()
     };
     let mut r = report::run(
         &suites,

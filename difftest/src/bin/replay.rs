@@ -2,15 +2,14 @@
 //! and writes their results as JSON.
 
 use adadelta::half::{bf16, f16};
-use adadelta::kernel::{Executor, Numerics, Threads};
 use adadelta_difftest::accuracy::{self, Compared, NanBits};
 use adadelta_difftest::case::{Case, Trajectory};
 use adadelta_difftest::cli;
-use adadelta_difftest::dtype::Dtype;
-use adadelta_difftest::implementations::{run_kernel, run_reference_half, Implementation};
+use adadelta_difftest::dtype::{Dtype, Floating};
+use adadelta_difftest::implementations::{HalfImplementation, Implementation, HALF_TORCH_THREADS};
 use adadelta_difftest::pytorch;
 use adadelta_difftest::scenario::{self, Scenario};
-use adadelta_reference::{Format, Rounding};
+use adadelta_reference::Format;
 use serde_json::{json, Value};
 use std::process::ExitCode;
 
@@ -22,8 +21,8 @@ per-implementation results, per-step errors against the 256-bit reference and
 bit-identity between implementations as JSON (to stdout without --out).
 DTYPE is float32 (the default), float64, bfloat16 or float16; for the 16-bit
 dtypes the implementations are fast in both numerics, the reference rounding
-every op once and the reference rounding as PyTorch does, and no error bound
-is computed. Format: docs/replay.md.";
+every op once and the reference rounding as PyTorch does (and PyTorch with
+one intra-op thread). Format: docs/replay.md.";
 
 /// The dtypes `--dtype` names.
 const DTYPES: [&str; 4] = ["float32", "float64", "bfloat16", "float16"];
@@ -151,18 +150,7 @@ fn replay_as<T: Dtype>(
         for ((c, _), t) in groups.iter().zip(&trajs) {
             acc.merge(&accuracy::per_step(c, t, imp.sqrt_accuracy()));
         }
-        errors.insert(
-            imp.name::<T>().into(),
-            json!({
-                "max_ulp_param": acc.max_ulps_by_output[0],
-                "max_ulp_square_avg": acc.max_ulps_by_output[1],
-                "max_ulp_acc_delta": acc.max_ulps_by_output[2],
-                "mean_ulp": acc.mean_ulps(),
-                "outputs_compared": acc.compared,
-                "outputs_non_finite": acc.non_finite,
-                "outside_bound": acc.violation_count,
-            }),
-        );
+        errors.insert(imp.name::<T>().into(), error_json(&acc));
         runs.push((imp.name::<T>().into(), Some(imp), trajs));
     }
     if with_pytorch {
@@ -181,56 +169,61 @@ fn replay_as<T: Dtype>(
 
 /// bfloat16 or float16: fast in both numerics, the reference rounding every
 /// op once (what the default numerics promise) and rounding as PyTorch does
-/// (what reproduce-libtorch promises), and which runs are bit-identical,
-/// NaNs by class (torch's bfloat16 NaN bits depend on the tensor's length).
-/// One PyTorch intra-op thread on both sides. No error bound is derived for
-/// these formats yet, so no errors are reported.
-fn replay_half<H: Compared + Format>(
+/// (what reproduce-libtorch promises), real PyTorch with `--pytorch`, each
+/// one's error against the 256-bit reference within the 16-bit bound of
+/// its rounding, and which runs are bit-identical, NaNs by class (torch's
+/// bfloat16 NaN bits depend on the tensor's length). One PyTorch intra-op
+/// thread on both sides ([`HALF_TORCH_THREADS`]).
+fn replay_half<H: Floating>(
     scenario: &Scenario,
     with_pytorch: bool,
     bad: impl Fn(String) -> Failure,
 ) -> Result<Value, Failure> {
     let groups = scenario.group_cases::<H>().map_err(bad)?;
-    let fast = |numerics| {
-        let e = Executor {
-            numerics,
-            threads: Threads::Single,
-            libtorch_threads: Some(1),
-            ..Executor::default()
-        };
-        move |c: &Case<H>| run_kernel(c, &e)
-    };
+    let cases: Vec<Case<H>> = groups.iter().map(|(c, _)| c.clone()).collect();
+    let mut errors = serde_json::Map::new();
     let mut runs: Vec<Run<H>> = Vec::new();
-    let mut add = |name: &str, run: &dyn Fn(&Case<H>) -> Trajectory<H>| {
-        runs.push((
-            name.into(),
-            None,
-            groups.iter().map(|(c, _)| run(c)).collect(),
-        ));
-    };
-    add("fast (default)", &fast(Numerics::Default));
-    add(
-        &format!("reference {} (every op rounded once)", H::DTYPE),
-        &|c| run_reference_half(c, Rounding::Once, 1),
-    );
-    // Reproduce-libtorch where this CPU computes it (the 16-bit kernels
-    // take no oneMKL square root, so any of its recipes will do).
-    if let Some(&n) = Numerics::supported().get(1) {
-        add("fast (reproduce libtorch)", &fast(n));
+    for imp in HalfImplementation::ALL {
+        if imp == HalfImplementation::PyTorch && !with_pytorch {
+            continue;
+        }
+        let trajs = match imp.run_all(&cases) {
+            Ok(t) => t,
+            Err(e) if imp == HalfImplementation::PyTorch => {
+                return Err((1, format!("replay: {e}")))
+            }
+            // Reproduce-libtorch where this CPU computes none: left out.
+            Err(_) => continue,
+        };
+        let mut acc = accuracy::Accuracy::default();
+        for (c, t) in cases.iter().zip(&trajs) {
+            acc.merge(&accuracy::per_step_half(
+                c,
+                t,
+                imp.rounding(),
+                HALF_TORCH_THREADS,
+            ));
+        }
+        errors.insert(imp.name::<H>(), error_json(&acc));
+        runs.push((imp.name::<H>(), None, trajs));
     }
-    add(
-        &format!("reference {} (PyTorch's rounding)", H::DTYPE),
-        &|c| run_reference_half(c, Rounding::Opmath, 1),
-    );
-    if with_pytorch {
-        let cases: Vec<Case<H>> = groups.iter().map(|(c, _)| c.clone()).collect();
-        let t = pytorch::run_pytorch_with_threads(&cases, Some(1))
-            .map_err(|e| (1, format!("replay: {e}")))?;
-        runs.push(("torch.optim.Adadelta (Python)".into(), None, t));
-    }
-    Ok(results(scenario, &groups, &runs, |_, _| {
-        NanBits::QuietAnyPayload
-    }))
+    let mut report = results(scenario, &groups, &runs, |_, _| NanBits::QuietAnyPayload);
+    report["error_vs_high_precision"] = Value::Object(errors);
+    Ok(report)
+}
+
+/// One implementation's errors against the 256-bit reference, as JSON.
+fn error_json<T: Floating>(acc: &accuracy::Accuracy<T>) -> Value {
+    json!({
+        "max_ulp_param": acc.max_ulps_by_output[0],
+        "max_ulp_square_avg": acc.max_ulps_by_output[1],
+        "max_ulp_acc_delta": acc.max_ulps_by_output[2],
+        "mean_ulp": acc.mean_ulps(),
+        "outputs_compared": acc.compared,
+        "outputs_non_finite": acc.non_finite,
+        "outside_bound": acc.violation_count,
+        "max_bound_ratio": acc.max_bound_ratio,
+    })
 }
 
 /// The runs' results in the scenario's numbering, and which pairs are

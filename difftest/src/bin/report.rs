@@ -1,7 +1,7 @@
 //! The differential report: the workspace's main job (`./scripts/report.sh`).
 //!
-//! Runs the embedded default suite ([`adadelta_difftest::suite::default_suite`])
-//! in float32 and in float64 through every implementation, prints the tables
+//! Runs the embedded default suite ([`adadelta_difftest::suite::default_suites`])
+//! in float32, float64, bfloat16 and float16 through every implementation, prints the tables
 //! of [`adadelta_difftest::report`], and exits 1 when a promised agreement
 //! fails.
 
@@ -12,10 +12,12 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: report [--no-pytorch] [--json PATH] [--plot PATH.svg]
 
-Runs the embedded default suite, in float32 and in float64, through fast,
-the MPFR reference (binary32 and binary64 emulation) and libtorch (tch),
-measures per-step error against a 256-bit MPFR reference and multi-step
-drift, and prints a table per dtype. Exits 1 if a promised agreement fails,
+Runs the embedded default suite, in float32, float64, bfloat16 and float16,
+through fast (both numerics), the MPFR reference (emulating each format;
+in bfloat16 and float16 rounding every op once and rounding as PyTorch
+does), libtorch (tch) in float32 and float64, and real
+torch.optim.Adadelta, measures per-step error against a 256-bit MPFR
+reference and multi-step drift, and prints a table per dtype. Exits 1 if a promised agreement fails,
 2 on bad arguments.
 
   --no-pytorch   do not run real torch.optim.Adadelta in the venv's Python
