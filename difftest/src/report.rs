@@ -671,6 +671,17 @@ fn half_section<H: Floating>(
     }
 }
 
+/// An error in ULPs with `decimals` decimals, or in scientific notation
+/// from 10^7 on (bfloat16's errors at exact values near 0 reach 10^28
+/// ULPs of its smallest subnormal spacing).
+fn ulps(x: f64, decimals: usize) -> String {
+    if x.abs() >= 1e7 {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.decimals$}")
+    }
+}
+
 /// The header of a table's column of shares bit-identical to its
 /// section's baseline: `= libtorch`, or `= opmath` (the reference rounding
 /// as PyTorch does, in the 16-bit sections).
@@ -750,12 +761,12 @@ pub fn render(r: &Report) -> String {
         for row in &sec.rows {
             let _ = writeln!(
                 s,
-                "| {:<29} | {:>10.3} | {:>10.3} | {:>10.3} | {:>8.4} | {:>14} | {:>9.3}% | {:>11.3} | {:>9} |",
+                "| {:<29} | {:>10} | {:>10} | {:>10} | {:>8} | {:>14} | {:>9.3}% | {:>11.3} | {:>9} |",
                 row.implementation,
-                row.max_ulp_param,
-                row.max_ulp_square_avg,
-                row.max_ulp_acc_delta,
-                row.mean_ulp,
+                ulps(row.max_ulp_param, 3),
+                ulps(row.max_ulp_square_avg, 3),
+                ulps(row.max_ulp_acc_delta, 3),
+                ulps(row.mean_ulp, 4),
                 if row.violations == 0 { format!("yes ({:.3})", row.max_bound_ratio) } else { format!("NO: {}", row.violations) },
                 100.0 * row.identical_to_libtorch,
                 row.drift_median_ulp_by_step.last().copied().unwrap_or(0.0),
@@ -841,13 +852,13 @@ pub fn machine_independent_summary(r: &Report) -> String {
         for row in &kept {
             let _ = writeln!(
                 s,
-                "{}: max ULP param {:.3}, square_avg {:.3}, acc_delta {:.3}; mean {:.4}; {} compared, {} outside the bound; \
+                "{}: max ULP param {}, square_avg {}, acc_delta {}; mean {}; {} compared, {} outside the bound; \
                  drift median by step {:?}",
                 row.implementation,
-                row.max_ulp_param,
-                row.max_ulp_square_avg,
-                row.max_ulp_acc_delta,
-                row.mean_ulp,
+                ulps(row.max_ulp_param, 3),
+                ulps(row.max_ulp_square_avg, 3),
+                ulps(row.max_ulp_acc_delta, 3),
+                ulps(row.mean_ulp, 4),
                 row.compared,
                 row.violations,
                 row.drift_median_ulp_by_step.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>()
