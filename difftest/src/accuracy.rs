@@ -2,11 +2,12 @@
 //! at a time.
 //!
 //! For every step `t` and every parameter with a gradient, the state the
-//! implementation held before the step (its own trajectory, f32 or f64) is
+//! implementation held before the step (its own trajectory, in its dtype) is
 //! taken as exact input to one MPFR step at [`PRECISION`] bits with the exact
 //! f64 hyperparameters. The implementation's outputs are compared with that
-//! result in ULPs of their format (binary32 or binary64) at the exact value,
-//! and checked against the running error bound of [`crate::bound`]. Multi-step drift is a separate
+//! result in ULPs of their format (binary32, binary64, bfloat16, binary16)
+//! at the exact value, and checked against the running error bound of
+//! [`crate::bound`]. Multi-step drift is a separate
 //! matter (`crate::report`'s drift columns); here the error of every single step is measured.
 
 use crate::bound::{self, SqrtAccuracy};

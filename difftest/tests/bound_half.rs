@@ -63,6 +63,9 @@ fn every_implementation_is_within_its_bound<H: Floating>() {
                     "{what}: first: {:?}",
                     acc.violations.first()
                 );
+                // The case has about 14,000 outputs; wide values leave
+                // fewer finite ones (NaN and inf compare by class), but
+                // thousands.
                 assert!(acc.compared > 1000, "{what}: {}", acc.compared);
                 if kind == Values::Normal {
                     // Not vacuous: some output uses more than half of its
