@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | [`Native`] | `f32`, `f64` | the element type's own IEEE ops on the lanes, `add(alpha=)` and `addcmul` fused as ATen's AVX2/AVX-512 kernels are, the square root a [`Root`] |
 //! | [`ViaF32`] | `bf16`, `f16`: reproduce-libtorch | computed in `f32` as ATen's kernels compute a 16-bit op (its `opmath`), rounded to the dtype at the op's end |
-//! | [`Screened`] | `bf16`, `f16`: default | the op's exact result rounded once to the dtype: in `f32` then to the dtype, a vector recomputed by [`RoundOnce`] where that double rounding may differ |
+//! | [`Screened`] | `bf16`, `f16`: default | the op's exact result rounded once to the dtype: in `f32`, then to the dtype; an op recomputed by [`RoundOnce`] where that double rounding may differ |
 //! | [`RoundOnce`] | `bf16`, `f16`: default, where [`Screened`] doubts | the op's exact result rounded once to the dtype, through `f64` lanes |
 //!
 //! The three tables of `fast/docs/numerics.md` say what each op computes;
@@ -14,7 +14,7 @@
 //! the tests hold them to.
 
 use super::element::Element;
-use super::lanes::{Half16, HalfLanes, HalfLanes64, Lanes, Simd, MAX_LANES};
+use super::lanes::{Half16, HalfLanes, HalfLanes64, Lanes, Simd, Widen, MAX_LANES};
 use super::recipe::Root;
 
 /// Adadelta's ATen ops on vectors of `N` elements `E`, with the loads and
@@ -33,26 +33,8 @@ pub(crate) trait Aten<E: Element>: Copy + Send + Sync + 'static {
     /// difference.
     type Scalar: Aten<E, Isa = Self::Isa, V = Self::V>;
 
-    /// The ops that recompute a vector these ops cannot vouch for
-    /// ([`Aten::doubtful`]); `Self` where they always can.
-    type Exact: Aten<E, Isa = Self::Isa>;
-
     /// The instruction-set proof.
     fn isa(self) -> Self::Isa;
-    /// [`Self::Exact`] where a result of these ops can be
-    /// [doubtful](Aten::doubtful), else `None`.
-    #[inline(always)]
-    fn exact(self) -> Option<Self::Exact> {
-        None
-    }
-    /// Whether some lane of `v`, a result of these ops, may differ from the
-    /// definition's, so that the whole vector must be recomputed with
-    /// [`Aten::exact`] from its inputs.
-    #[inline(always)]
-    fn doubtful(self, v: Self::V) -> bool {
-        let _ = v;
-        false
-    }
     /// [`Self::Scalar`] where PyTorch's scalar code rounds differently from
     /// these ops, else `None`.
     #[inline(always)]
@@ -118,7 +100,6 @@ where
     type V = L::V;
     const N: usize = L::N;
     type Scalar = Self;
-    type Exact = Self;
 
     #[inline(always)]
     fn isa(self) -> L {
@@ -193,7 +174,6 @@ where
     type V = L::V;
     const N: usize = L::N;
     type Scalar = ViaF32<L, true>;
-    type Exact = Self;
 
     #[inline(always)]
     fn isa(self) -> L {
@@ -278,7 +258,6 @@ where
     type V = L::V;
     const N: usize = <L as Lanes<f64>>::N;
     type Scalar = Self;
-    type Exact = Self;
 
     #[inline(always)]
     fn isa(self) -> L {
@@ -339,119 +318,250 @@ where
 }
 
 /// 16-bit ops correctly rounded (the default numerics, as [`RoundOnce`]),
-/// computed in `f32` and screened: each op's exact result is rounded once to
-/// `f32` (`add(alpha=)` and `addcmul` as one fused multiply-add, whose
-/// product `t1·t2` of two 16-bit values is exact in `f32`), then to the
-/// dtype. That double rounding equals the single one except where the
-/// `f32` result is exactly a rounding boundary of the dtype (a midpoint
-/// between two of its values, or its overflow threshold): every boundary
-/// is an `f32`, and rounding to `f32` is monotonic, so an exact result on
-/// one side of a boundary never rounds to the other side, only onto it.
-/// Each op marks the lanes whose `f32` result is on a boundary
-/// ([`HalfLanes::on_boundary`]) or whose product `t1·t2` was not exact
-/// ([`HalfLanes::inexact_product`]: bfloat16's products can underflow or
-/// overflow `f32`); a vector with a marked lane is [doubtful](Aten::doubtful)
-/// and recomputed by [`RoundOnce`] ([`Aten::exact`]). On random data about
-/// one op in 2^16 (bfloat16) or 2^13 (float16) lands on a boundary.
+/// computed in `f32`: each op's exact result is rounded once to `f32`
+/// (`add(alpha=)` and `addcmul` as one fused multiply-add, whose product
+/// `t1·t2` of two 16-bit values is exact in `f32`), then to the dtype. That
+/// double rounding equals the single one except where the `f32` result is
+/// exactly a rounding boundary of the dtype (a midpoint between two of its
+/// values, or its overflow threshold): every boundary is an `f32`, and
+/// rounding to `f32` is monotonic, so an exact result on one side of a
+/// boundary never rounds to the other side, only onto it. So each op checks
+/// its lanes ([`HalfLanes::on_boundary`], and for `addcmul`
+/// [`HalfLanes::inexact_product`]: bfloat16's products can leave `f32`'s
+/// range), and where any lane is in doubt the op is recomputed from the
+/// same operands by [`RoundOnce`] on `f64` lanes ([`Widen`]). On random
+/// data about one op in 2^16 (bfloat16) or 2^13 (float16) lands on a
+/// boundary; on real data more (values cluster, and `v·rho` with a fixed
+/// `rho` has few bit patterns), hence the check per op rather than per
+/// update.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Screened<L>(pub L);
 
-impl<L> Screened<L> {
-    /// `y` rounded to the dtype, its lanes on a boundary added to `marks`.
-    #[inline(always)]
-    fn round<H>(self, y: L::V, marks: L::M) -> (L::V, L::M)
-    where
-        H: Half16,
-        L: HalfLanes<H>,
-    {
-        let r = self.0.narrow(y);
-        (r, self.0.or(marks, self.0.on_boundary(y, r)))
-    }
+/// One op of [`Screened`]: `$y`, bound to the op's `f32` result `$e`,
+/// rounded to `$h`. Where a lane is on a boundary of `$h` or set in
+/// `$doubt`, the block `$fix` gives, from the op's residual computed exactly
+/// in `f32`, `(dir, unknown)`: `dir` has the sign of `exact − $y` (zero
+/// where `$y` is exact), and `unknown` marks the lanes where that is not
+/// known. A doubted lane with a known direction is moved from the boundary
+/// towards the exact result by `2^-20·|$y|` (more than an `f32` ulp, less
+/// than half the spacing of `$h`, which is at least `2^-12·|$y|` outside
+/// the subnormals that `unknown` covers) and then rounded: the single
+/// rounding. Where a doubted lane's direction is unknown, the op `$op` of
+/// [`RoundOnce`] on the operands `$arg`, widened to `f64`.
+macro_rules! screened {
+    ($s:ident, $h:ty, $y:ident = $e:expr, $doubt:expr, $fix:expr, $op:ident($($arg:ident),*)) => {{
+        let l = $s.0;
+        let $y = $e;
+        let r = HalfLanes::<$h>::narrow(l, $y);
+        let doubt = Lanes::<f32>::or(l, HalfLanes::<$h>::on_boundary(l, $y, r), $doubt);
+        if !Lanes::<f32>::any(l, doubt) {
+            r
+        } else {
+            let (dir, unknown) = $fix;
+            if Lanes::<f32>::any(l, HalfLanes::<$h>::both(l, doubt, unknown)) {
+                let e = RoundOnce(l);
+                $(let $arg = l.widen($arg);)*
+                l.join([
+                    Aten::<$h>::$op(e, $($arg[0]),*),
+                    Aten::<$h>::$op(e, $($arg[1]),*),
+                ])
+            } else {
+                HalfLanes::<$h>::narrow(l, HalfLanes::<$h>::nudge(l, $y, dir, doubt))
+            }
+        }
+    }};
 }
 
-/// Lanes set in `a` or `b`, on `f32` lanes.
+/// `(s, e)`: `s = fl(a + b)` given, and TwoSum's exact error `e = a + b − s`.
 #[inline(always)]
-fn or<L: Lanes<f32>>(l: L, a: L::M, b: L::M) -> L::M {
-    l.or(a, b)
+fn two_sum32<L: Lanes<f32>>(l: L, a: L::V, b: L::V, s: L::V) -> L::V {
+    let bb = l.sub(s, a);
+    let aa = l.sub(s, bb);
+    l.add(l.sub(a, aa), l.sub(b, bb))
 }
 
 impl<H, L> Aten<H> for Screened<L>
 where
     H: Element<Opmath = f32> + Half16,
-    L: HalfLanes<H> + HalfLanes64<H>,
+    L: HalfLanes<H> + HalfLanes64<H> + Widen,
 {
     type Isa = L;
-    /// The lanes, and the mask of those that may be wrong.
-    type V = (<L as Lanes<f32>>::V, <L as Lanes<f32>>::M);
+    type V = <L as Lanes<f32>>::V;
     const N: usize = <L as Lanes<f32>>::N;
     type Scalar = Self;
-    type Exact = Unroll<RoundOnce<L>, 4>;
 
     #[inline(always)]
     fn isa(self) -> L {
         self.0
     }
     #[inline(always)]
-    fn exact(self) -> Option<Self::Exact> {
-        Some(Unroll(RoundOnce(self.0)))
-    }
-    #[inline(always)]
-    fn doubtful(self, v: Self::V) -> bool {
-        Lanes::<f32>::any(self.0, v.1)
-    }
-    #[inline(always)]
     fn splat(self, x: f32) -> Self::V {
-        let l = self.0;
-        (Lanes::<f32>::splat(l, x), HalfLanes::<H>::none(l))
+        Lanes::<f32>::splat(self.0, x)
     }
     #[inline(always)]
     fn load(self, s: &[H]) -> Self::V {
-        (
-            HalfLanes::<H>::load_half(self.0, s),
-            HalfLanes::<H>::none(self.0),
-        )
+        HalfLanes::<H>::load_half(self.0, s)
     }
     #[inline(always)]
     fn store(self, v: Self::V, s: &mut [H]) {
-        HalfLanes::<H>::store_half(self.0, v.0, s)
+        HalfLanes::<H>::store_half(self.0, v, s)
     }
     #[inline(always)]
     fn xor(self, a: Self::V, b: Self::V) -> Self::V {
-        let l = self.0;
-        (Lanes::<f32>::xor(l, a.0, b.0), or(l, a.1, b.1))
+        Lanes::<f32>::xor(self.0, a, b)
     }
+    /// The direction: TwoSum's error (exact).
     #[inline(always)]
     fn add(self, x: Self::V, y: Self::V) -> Self::V {
         let l = self.0;
-        self.round::<H>(Lanes::<f32>::add(l, x.0, y.0), or(l, x.1, y.1))
+        let none = HalfLanes::<H>::none(l);
+        screened!(
+            self,
+            H,
+            s = Lanes::<f32>::add(l, x, y),
+            none,
+            (two_sum32(l, x, y, s), none),
+            add(x, y)
+        )
     }
+    /// The direction: `x·y − p`, exact unless `|p| < 2^-100`.
     #[inline(always)]
     fn mul(self, x: Self::V, y: Self::V) -> Self::V {
         let l = self.0;
-        self.round::<H>(Lanes::<f32>::mul(l, x.0, y.0), or(l, x.1, y.1))
+        let none = HalfLanes::<H>::none(l);
+        screened!(
+            self,
+            H,
+            p = Lanes::<f32>::mul(l, x, y),
+            none,
+            {
+                let minus = Lanes::<f32>::neg_mul_add(l, x, y, p); // p − x·y
+                (
+                    Lanes::<f32>::xor(l, minus, Lanes::<f32>::splat(l, -0.0)),
+                    HalfLanes::<H>::tiny(l, p),
+                )
+            },
+            mul(x, y)
+        )
     }
+    /// The direction: the remainder `x − q·y` times the sign of `y`, exact
+    /// unless `|x| < 2^-100`.
     #[inline(always)]
     fn div(self, x: Self::V, y: Self::V) -> Self::V {
         let l = self.0;
-        self.round::<H>(Lanes::<f32>::div(l, x.0, y.0), or(l, x.1, y.1))
+        let none = HalfLanes::<H>::none(l);
+        screened!(
+            self,
+            H,
+            q = Lanes::<f32>::div(l, x, y),
+            none,
+            {
+                let rem = Lanes::<f32>::neg_mul_add(l, q, y, x);
+                let zero = Lanes::<f32>::splat(l, 0.0);
+                let flip = Lanes::<f32>::xor(l, rem, Lanes::<f32>::splat(l, -0.0));
+                (
+                    Lanes::<f32>::select(l, Lanes::<f32>::gt(l, zero, y), flip, rem),
+                    HalfLanes::<H>::tiny(l, x),
+                )
+            },
+            div(x, y)
+        )
     }
+    /// The direction: the remainder `x − r²`, exact unless `|x| < 2^-100`.
     #[inline(always)]
     fn sqrt(self, x: Self::V) -> Self::V {
-        self.round::<H>(Lanes::<f32>::sqrt(self.0, x.0), x.1)
+        let l = self.0;
+        let none = HalfLanes::<H>::none(l);
+        screened!(
+            self,
+            H,
+            r = Lanes::<f32>::sqrt(l, x),
+            none,
+            (
+                Lanes::<f32>::neg_mul_add(l, r, r, x),
+                HalfLanes::<H>::tiny(l, x)
+            ),
+            sqrt(x)
+        )
     }
+    /// The direction: TwoSum's error of `x + p` where `p = alpha·y` is
+    /// exact in `f32` (both 16-bit values); unknown where it is not (or may
+    /// not be).
     #[inline(always)]
     fn add_alpha(self, x: Self::V, y: Self::V, alpha: Self::V) -> Self::V {
         let l = self.0;
-        let marks = or(l, or(l, x.1, y.1), alpha.1);
-        self.round::<H>(Lanes::<f32>::mul_add(l, y.0, alpha.0, x.0), marks)
+        let none = HalfLanes::<H>::none(l);
+        screened!(
+            self,
+            H,
+            s = Lanes::<f32>::mul_add(l, y, alpha, x),
+            none,
+            {
+                let p = Lanes::<f32>::mul(l, y, alpha);
+                let perr = Lanes::<f32>::neg_mul_add(l, y, alpha, p);
+                let unknown = Lanes::<f32>::or(
+                    l,
+                    HalfLanes::<H>::nonzero(l, perr),
+                    HalfLanes::<H>::tiny(l, p),
+                );
+                (two_sum32(l, x, p, s), unknown)
+            },
+            add_alpha(x, y, alpha)
+        )
     }
+    /// The direction of `s + value·P` (`P = t1·t2`, exact unless
+    /// [`HalfLanes::inexact_product`]) against `f = fl(s + value·P)`: with
+    /// `value·P = ph + pl` and `s + ph = h + l` exactly, `exact − f = (h −
+    /// f) + l + pl`, where `d = h − f` is exact (`h` and `f` are within an
+    /// ulp) and, without cancellation (`s` and `ph` of one sign), `|l + pl|
+    /// <= ulp(h)`. With `l + pl = t + tl` exactly, `w = fl(d + t)` has the
+    /// sign of `d + t` and, when not zero, a magnitude above `|tl|` (`d + t`
+    /// lies on the grid of `ulp(t)` > `2|tl|`); when zero the direction is
+    /// `tl`'s. Unknown where `P` is inexact, `|ph| < 2^-100` (`pl` may be
+    /// inexact) or `s` and `ph` differ in sign.
     #[inline(always)]
     fn addcmul(self, s: Self::V, t1: Self::V, t2: Self::V, value: Self::V) -> Self::V {
         let l = self.0;
-        let p = Lanes::<f32>::mul(l, t1.0, t2.0);
-        let marks = or(l, or(l, s.1, value.1), or(l, t1.1, t2.1));
-        let marks = or(l, marks, HalfLanes::<H>::inexact_product(l, t1.0, t2.0, p));
-        self.round::<H>(Lanes::<f32>::mul_add(l, value.0, p, s.0), marks)
+        let p = Lanes::<f32>::mul(l, t1, t2);
+        let inexact = HalfLanes::<H>::inexact_product(l, t1, t2, p);
+        screened!(
+            self,
+            H,
+            f = Lanes::<f32>::mul_add(l, value, p, s),
+            inexact,
+            {
+                let zero = Lanes::<f32>::splat(l, 0.0);
+                let ph = Lanes::<f32>::mul(l, value, p);
+                let minus_pl = Lanes::<f32>::neg_mul_add(l, value, p, ph); // ph − value·P
+                let pl = Lanes::<f32>::xor(l, minus_pl, Lanes::<f32>::splat(l, -0.0));
+                let h = Lanes::<f32>::add(l, s, ph);
+                let lo = two_sum32(l, s, ph, h);
+                let d = Lanes::<f32>::sub(l, h, f);
+                let t = Lanes::<f32>::add(l, lo, pl);
+                let tl = two_sum32(l, lo, pl, t);
+                let w = Lanes::<f32>::add(l, d, t);
+                let dir = Lanes::<f32>::select(l, HalfLanes::<H>::nonzero(l, w), w, tl);
+                let same_sign = Lanes::<f32>::or(
+                    l,
+                    HalfLanes::<H>::both(
+                        l,
+                        Lanes::<f32>::le(l, zero, s),
+                        Lanes::<f32>::le(l, zero, ph),
+                    ),
+                    HalfLanes::<H>::both(
+                        l,
+                        Lanes::<f32>::le(l, s, zero),
+                        Lanes::<f32>::le(l, ph, zero),
+                    ),
+                );
+                let unknown = Lanes::<f32>::or(l, inexact, HalfLanes::<H>::tiny(l, ph));
+                (
+                    dir,
+                    Lanes::<f32>::or(l, unknown, HalfLanes::<H>::not(l, same_sign)),
+                )
+            },
+            addcmul(s, t1, t2, value)
+        )
     }
 }
 
@@ -489,25 +599,10 @@ impl<E: Element, A: Aten<E>, const K: usize> Aten<E> for Unroll<A, K> {
         K * A::N
     };
     type Scalar = Unroll<A::Scalar, K>;
-    type Exact = A::Exact;
 
     #[inline(always)]
     fn isa(self) -> A::Isa {
         self.0.isa()
-    }
-    #[inline(always)]
-    fn exact(self) -> Option<A::Exact> {
-        self.0.exact()
-    }
-    #[inline(always)]
-    fn doubtful(self, v: Self::V) -> bool {
-        let mut i = 0;
-        let mut any = false;
-        while i < K {
-            any |= self.0.doubtful(v[i]);
-            i += 1;
-        }
-        any
     }
     #[inline(always)]
     fn torch_scalar(self) -> Option<Unroll<A::Scalar, K>> {

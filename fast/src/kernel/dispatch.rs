@@ -10,7 +10,7 @@ use super::div_sqrt::DivSqrt;
 use super::element::Element;
 use super::isa::Isa;
 use super::job::Piece;
-use super::lanes::{Half16, HalfLanes, HalfLanes64, Lanes, Scalar, Simd};
+use super::lanes::{Half16, HalfLanes, HalfLanes64, Lanes, Scalar, Simd, Widen};
 #[cfg(target_arch = "x86_64")]
 use super::lanes::{MklLanes, MklLanes64, NewtonLanes};
 #[cfg(target_arch = "aarch64")]
@@ -380,12 +380,12 @@ pick_half!(pick_bf16, half::bf16);
 pick_half!(pick_f16, half::f16);
 
 /// The 16-bit loop on the lanes `l`: [`ViaF32`] (reproduce-libtorch, `mkl`
-/// set) or [`Screened`] (default, recomputing a doubtful vector with
+/// set) or [`Screened`] (default: in `f32`, an op in doubt recomputed with
 /// `RoundOnce` on the same lanes as `f64`).
 fn half_loop<H, L>(l: L, mkl: Mkl) -> Kernel<H>
 where
     H: Element<Opmath = f32> + Half16,
-    L: HalfLanes<H> + HalfLanes64<H>,
+    L: HalfLanes<H> + HalfLanes64<H> + Widen,
 {
     // Several vectors at a time: every op ends in a rounding to the dtype, so
     // one vector's ops form a long dependency chain.

@@ -249,6 +249,52 @@ pub(crate) trait HalfLanes<H: Half16>: Lanes<f32> {
         self.eq(self.narrow(t), t)
     }
 
+    /// The lanes set in both `a` and `b`.
+    #[inline(always)]
+    fn both(self, a: Self::M, b: Self::M) -> Self::M {
+        let (one, zero) = (self.splat(1.0), self.splat(0.0));
+        self.gt(self.select(a, self.select(b, one, zero), zero), zero)
+    }
+
+    /// The lanes not set in `m`.
+    #[inline(always)]
+    fn not(self, m: Self::M) -> Self::M {
+        let (one, zero) = (self.splat(1.0), self.splat(0.0));
+        self.gt(self.select(m, zero, one), zero)
+    }
+
+    /// `y`, moved by `2^-20·|y|` (to within an `f32` rounding) in the
+    /// direction of the sign of `dir` on the lanes set in `doubt` where
+    /// `dir` is not zero (and not NaN).
+    #[inline(always)]
+    fn nudge(self, y: Self::V, dir: Self::V, doubt: Self::M) -> Self::V {
+        // y·(1 ± 2^-20): up in magnitude where dir and y agree in sign.
+        let zero = self.splat(0.0);
+        let up = self.splat(1.0 + f32::from_bits(0x3580_0000));
+        let down = self.splat(1.0 - f32::from_bits(0x3580_0000));
+        let factor = self.select(self.gt(zero, self.xor(dir, y)), down, up);
+        let factor = self.select(self.eq(dir, zero), self.splat(1.0), factor);
+        self.select(doubt, self.mul(y, factor), y)
+    }
+
+    /// The lanes where `e` is not zero (NaN lanes not set).
+    #[inline(always)]
+    fn nonzero(self, e: Self::V) -> Self::M {
+        let zero = self.splat(0.0);
+        self.or(self.gt(e, zero), self.gt(zero, e))
+    }
+
+    /// The lanes where `|x| < 2^-100`, zero included: below it a residual
+    /// computed with one fused multiply-add (the error of a product, the
+    /// remainder of a quotient or root) may not be exact in `f32` (it is
+    /// where the factors' exponents sum to at least `-126 + 23`).
+    #[inline(always)]
+    fn tiny(self, x: Self::V) -> Self::M {
+        let t = self.splat(f32::from_bits(0x0d80_0000)); // 2^-100
+        let minus_t = self.splat(-f32::from_bits(0x0d80_0000));
+        self.both(self.gt(t, x), self.gt(x, minus_t))
+    }
+
     /// The lanes where `p`, the `f32` product of the values `t1` and `t2` of
     /// `H`, may not be exact; other lanes may be set too, never fewer. The
     /// product of two 16-bit significands (at most 22 bits) is exact unless
@@ -284,6 +330,16 @@ pub(crate) trait HalfLanes64<H: Half16>: Lanes<f64> {
     /// `lo` of the sign of `z − hi` (`0` exactly when `z = hi`), rounded
     /// once to `H`, widened back: [`narrow_pair`] on every lane.
     fn narrow_pair(self, hi: Self::V, lo: Self::V) -> Self::V;
+}
+
+/// `f32` lanes as `f64` lanes and back, for the values of a 16-bit dtype
+/// (exact both ways): one `f32` vector is the two `f64` vectors of its low
+/// and high lanes (on [`Scalar`], one lane, the lane twice).
+pub(crate) trait Widen: Lanes<f32> + Lanes<f64> {
+    /// The lanes of `v` as `f64`, low half first.
+    fn widen(self, v: <Self as Lanes<f32>>::V) -> [<Self as Lanes<f64>>::V; 2];
+    /// The inverse of [`Widen::widen`] (each lane rounded to `f32`).
+    fn join(self, v: [<Self as Lanes<f64>>::V; 2]) -> <Self as Lanes<f32>>::V;
 }
 
 /// The definition of [`HalfLanes64::narrow_pair`] on one lane: `z` rounded
@@ -429,6 +485,17 @@ impl<H: Half16> HalfLanes<H> for Scalar {
     #[inline(always)]
     fn narrow(self, v: f32) -> f32 {
         H::narrow(v).widen()
+    }
+}
+
+impl Widen for Scalar {
+    #[inline(always)]
+    fn widen(self, v: f32) -> [f64; 2] {
+        [f64::from(v); 2]
+    }
+    #[inline(always)]
+    fn join(self, v: [f64; 2]) -> f32 {
+        v[0] as f32
     }
 }
 

@@ -7,7 +7,9 @@
 use std::arch::aarch64::*;
 
 use super::cpu::Cpu;
-use super::lanes::{intrinsic_ops, narrow_pair, simd_door, Half16, HalfLanes, HalfLanes64, Lanes};
+use super::lanes::{
+    intrinsic_ops, narrow_pair, simd_door, Half16, HalfLanes, HalfLanes64, Lanes, Widen,
+};
 
 /// Advanced SIMD, 4 lanes; tails through a buffer.
 #[derive(Clone, Copy, Debug)]
@@ -92,6 +94,14 @@ impl<H: Half16> HalfLanes<H> for Neon {
         let mut a = [0.0f32; 4];
         self.store(v, &mut a);
         self.load(&a.map(|x| H::narrow(x).widen()))
+    }
+}
+
+impl Widen for Neon {
+    intrinsic_ops! {
+        widen(v: float32x4_t) -> [float64x2_t; 2] =
+            [vcvt_f64_f32(vget_low_f32(v)), vcvt_high_f64_f32(v)];
+        join(v: [float64x2_t; 2]) -> float32x4_t = vcvt_high_f32_f64(vcvt_f32_f64(v[0]), v[1]);
     }
 }
 

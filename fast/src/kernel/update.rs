@@ -110,32 +110,22 @@ impl<E: Element, A: Aten<E>> Task<A::Isa> for Sweep<'_, E, A> {
 /// [`sweep`] with the piece's weight decay.
 #[inline(always)]
 fn whole<E: Element, A: Aten<E>>(a: A, k: &Splat<A::V>, piece: Piece<'_, E>) {
+    if piece.coeffs.apply_weight_decay {
+        sweep::<E, A, true>(a, k, piece)
+    } else {
+        sweep::<E, A, false>(a, k, piece)
+    }
+}
+
+#[inline(always)]
+fn sweep<E: Element, A: Aten<E>, const WD: bool>(a: A, k: &Splat<A::V>, piece: Piece<'_, E>) {
     let Piece {
         param,
         grad,
         square_avg,
         acc_delta,
-        coeffs,
         ..
     } = piece;
-    let slices = (param, grad, square_avg, acc_delta);
-    if coeffs.apply_weight_decay {
-        sweep::<E, A, true>(a, k, coeffs, slices)
-    } else {
-        sweep::<E, A, false>(a, k, coeffs, slices)
-    }
-}
-
-/// `(param, grad, square_avg, acc_delta)` of the same length.
-type Slices<'a, E> = (&'a mut [E], &'a [E], &'a mut [E], &'a mut [E]);
-
-#[inline(always)]
-fn sweep<E: Element, A: Aten<E>, const WD: bool>(
-    a: A,
-    k: &Splat<A::V>,
-    coeffs: &Coefficients,
-    (param, grad, square_avg, acc_delta): Slices<'_, E>,
-) {
     let n = param.len();
     assert!(grad.len() == n && square_avg.len() == n && acc_delta.len() == n);
     let mut ps = param.chunks_exact_mut(A::N);
@@ -143,33 +133,27 @@ fn sweep<E: Element, A: Aten<E>, const WD: bool>(
     let mut vs = square_avg.chunks_exact_mut(A::N);
     let mut us = acc_delta.chunks_exact_mut(A::N);
     for (((p, g), v), u) in (&mut ps).zip(&mut gs).zip(&mut vs).zip(&mut us) {
-        block::<E, A, WD, true>(a, k, coeffs, (p, g, v, u));
+        block::<E, A, WD, true>(a, k, p, g, v, u);
     }
     let (p, g) = (ps.into_remainder(), gs.remainder());
     let (v, u) = (vs.into_remainder(), us.into_remainder());
     if !p.is_empty() {
-        block::<E, A, WD, false>(a, k, coeffs, (p, g, v, u));
+        block::<E, A, WD, false>(a, k, p, g, v, u);
     }
 }
 
-/// The update of `N` elements (`FULL`) or of fewer, the tail; where the
-/// result is [doubtful](Aten::doubtful), recomputed from the same inputs by
-/// [`Aten::exact`] before anything is written.
+/// The update of `N` elements (`FULL`) or of fewer, the tail.
 #[inline(always)]
 fn block<E: Element, A: Aten<E>, const WD: bool, const FULL: bool>(
     a: A,
     k: &Splat<A::V>,
-    coeffs: &Coefficients,
-    (p, g, v, u): Slices<'_, E>,
+    p: &mut [E],
+    g: &[E],
+    v: &mut [E],
+    u: &mut [E],
 ) {
     let load = |s: &[E]| if FULL { a.load(s) } else { a.load_part(s) };
     let (np, nv, nu) = update::<E, A, WD>(a, k, load(p), load(g), load(v), load(u));
-    if let Some(x) = a.exact() {
-        if a.doubtful(np) || a.doubtful(nv) || a.doubtful(nu) {
-            let kx = Splat::new(x, coeffs);
-            return sweep::<E, A::Exact, WD>(x, &kx, coeffs, (p, g, v, u));
-        }
-    }
     for (x, s) in [(np, p), (nv, v), (nu, u)] {
         if FULL {
             a.store(x, s)
@@ -194,19 +178,11 @@ impl<E: Element, A: Aten<E>> Task<A::Isa> for Roots<'_, E, A> {
         let a = self.aten;
         let mut xs = self.x.chunks_exact_mut(A::N);
         for x in &mut xs {
-            let r = a.sqrt(a.load(x));
-            match a.exact() {
-                Some(e) if a.doubtful(r) => Roots { aten: e, x }.run(e.isa()),
-                _ => a.store(r, x),
-            }
+            a.store(a.sqrt(a.load(x)), x);
         }
         let rest = xs.into_remainder();
         if !rest.is_empty() {
-            let r = a.sqrt(a.load_part(rest));
-            match a.exact() {
-                Some(e) if a.doubtful(r) => Roots { aten: e, x: rest }.run(e.isa()),
-                _ => a.store_part(r, rest),
-            }
+            a.store_part(a.sqrt(a.load_part(rest)), rest);
         }
     }
 }
@@ -229,29 +205,11 @@ impl<E: Element, A: Aten<E>> Task<A::Isa> for Quotients<'_, E, A> {
         let mut xs = self.a.chunks_exact_mut(A::N);
         let mut ys = self.b.chunks_exact(A::N);
         for (x, y) in (&mut xs).zip(&mut ys) {
-            let q = at.div(at.load(x), at.load(y));
-            match at.exact() {
-                Some(e) if at.doubtful(q) => Quotients {
-                    aten: e,
-                    a: x,
-                    b: y,
-                }
-                .run(e.isa()),
-                _ => at.store(q, x),
-            }
+            at.store(at.div(at.load(x), at.load(y)), x);
         }
         let (x, y) = (xs.into_remainder(), ys.remainder());
         if !x.is_empty() {
-            let q = at.div(at.load_part(x), at.load_part(y));
-            match at.exact() {
-                Some(e) if at.doubtful(q) => Quotients {
-                    aten: e,
-                    a: x,
-                    b: y,
-                }
-                .run(e.isa()),
-                _ => at.store_part(q, x),
-            }
+            at.store_part(at.div(at.load_part(x), at.load_part(y)), x);
         }
     }
 }

@@ -13,7 +13,7 @@ use half::{bf16, f16};
 
 use super::lanes::{
     intrinsic_ops, simd_door, HalfLanes, HalfLanes64, Lanes, MklLanes, MklLanes64, NewtonLanes,
-    Rsqrt14, Scalar, Simd,
+    Rsqrt14, Scalar, Simd, Widen,
 };
 
 /// AVX2 + FMA, 8 lanes. With `VL`, also AVX-512F and AVX-512VL, so that
@@ -358,6 +358,20 @@ unsafe fn round_bf16_128(x: __m128) -> __m128 {
     _mm_castsi128_ps(_mm_and_si128(r, _mm_set1_epi32(0xffff_0000u32 as i32)))
 }
 
+impl<const VL: bool> Widen for Avx2<VL>
+where
+    Avx2<VL>: Simd,
+{
+    intrinsic_ops! {
+        widen(v: __m256) -> [__m256d; 2] = [
+            _mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+            _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)),
+        ];
+        join(v: [__m256d; 2]) -> __m256 =
+            _mm256_set_m128(_mm256_cvtpd_ps(v[1]), _mm256_cvtpd_ps(v[0]));
+    }
+}
+
 impl<const VL: bool> HalfLanes<bf16> for Avx2<VL>
 where
     Avx2<VL>: Simd,
@@ -520,6 +534,19 @@ unsafe fn round_to_odd8(hi: __m512d, lo: __m512d) -> __m256 {
     let bits = _mm256_sub_epi32(bits, ones(away & finite));
     let bits = _mm256_or_si256(bits, ones(cut & finite));
     _mm256_castsi256_ps(bits)
+}
+
+impl Widen for Avx512 {
+    intrinsic_ops! {
+        widen(v: __m512) -> [__m512d; 2] = [
+            _mm512_cvtps_pd(_mm512_castps512_ps256(v)),
+            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)))),
+        ];
+        join(v: [__m512d; 2]) -> __m512 = _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+            _mm512_castpd256_pd512(_mm256_castps_pd(_mm512_cvtpd_ps(v[0]))),
+            _mm256_castps_pd(_mm512_cvtpd_ps(v[1])),
+        ));
+    }
 }
 
 impl HalfLanes<bf16> for Avx512 {
