@@ -349,6 +349,23 @@ pub(crate) struct Screened<L>(pub L);
 /// rounding. Where a doubted lane's direction is unknown, the op `$op` of
 /// [`RoundOnce`] on the operands `$arg`, widened to `f64`.
 macro_rules! screened {
+    (branchless $s:ident, $h:ty, $y:ident = $e:expr, $fix:expr, $op:ident($($arg:ident),*)) => {{
+        let l = $s.0;
+        let $y = $e;
+        let r = HalfLanes::<$h>::narrow(l, $y);
+        let doubt = HalfLanes::<$h>::on_boundary(l, $y, r);
+        let (dir, unknown) = $fix;
+        if Lanes::<f32>::any(l, Lanes::<f32>::and(l, doubt, unknown)) {
+            let e = RoundOnce(l);
+            $(let $arg = l.widen($arg);)*
+            l.join([
+                Aten::<$h>::$op(e, $($arg[0]),*),
+                Aten::<$h>::$op(e, $($arg[1]),*),
+            ])
+        } else {
+            HalfLanes::<$h>::narrow(l, HalfLanes::<$h>::nudge(l, $y, dir, doubt))
+        }
+    }};
     ($s:ident, $h:ty, $y:ident = $e:expr, $doubt:expr, $fix:expr, $op:ident($($arg:ident),*)) => {{
         let l = $s.0;
         let $y = $e;
@@ -358,7 +375,7 @@ macro_rules! screened {
             r
         } else {
             let (dir, unknown) = $fix;
-            if Lanes::<f32>::any(l, HalfLanes::<$h>::both(l, doubt, unknown)) {
+            if Lanes::<f32>::any(l, Lanes::<f32>::and(l, doubt, unknown)) {
                 let e = RoundOnce(l);
                 $(let $arg = l.widen($arg);)*
                 l.join([
@@ -428,12 +445,10 @@ where
     #[inline(always)]
     fn mul(self, x: Self::V, y: Self::V) -> Self::V {
         let l = self.0;
-        let none = HalfLanes::<H>::none(l);
         screened!(
-            self,
+            branchless self,
             H,
             p = Lanes::<f32>::mul(l, x, y),
-            none,
             {
                 let minus = Lanes::<f32>::neg_mul_add(l, x, y, p); // p − x·y
                 (
@@ -543,12 +558,12 @@ where
                 let dir = Lanes::<f32>::select(l, HalfLanes::<H>::nonzero(l, w), w, tl);
                 let same_sign = Lanes::<f32>::or(
                     l,
-                    HalfLanes::<H>::both(
+                    Lanes::<f32>::and(
                         l,
                         Lanes::<f32>::le(l, zero, s),
                         Lanes::<f32>::le(l, zero, ph),
                     ),
-                    HalfLanes::<H>::both(
+                    Lanes::<f32>::and(
                         l,
                         Lanes::<f32>::le(l, s, zero),
                         Lanes::<f32>::le(l, ph, zero),
@@ -557,7 +572,7 @@ where
                 let unknown = Lanes::<f32>::or(l, inexact, HalfLanes::<H>::tiny(l, ph));
                 (
                     dir,
-                    Lanes::<f32>::or(l, unknown, HalfLanes::<H>::not(l, same_sign)),
+                    Lanes::<f32>::or(l, unknown, Lanes::<f32>::not(l, same_sign)),
                 )
             },
             addcmul(s, t1, t2, value)

@@ -91,6 +91,10 @@ pub(crate) trait Lanes<E: Copy + Default>: Simd {
     fn eq(self, a: Self::V, b: Self::V) -> Self::M;
     /// Lanes set in `a` or in `b`.
     fn or(self, a: Self::M, b: Self::M) -> Self::M;
+    /// Lanes set in `a` and in `b`.
+    fn and(self, a: Self::M, b: Self::M) -> Self::M;
+    /// Lanes not set in `m`.
+    fn not(self, m: Self::M) -> Self::M;
     /// Whether any lane is set.
     fn any(self, m: Self::M) -> bool;
     /// `a` where `m` is set, else `b`.
@@ -249,20 +253,6 @@ pub(crate) trait HalfLanes<H: Half16>: Lanes<f32> {
         self.eq(self.narrow(t), t)
     }
 
-    /// The lanes set in both `a` and `b`.
-    #[inline(always)]
-    fn both(self, a: Self::M, b: Self::M) -> Self::M {
-        let (one, zero) = (self.splat(1.0), self.splat(0.0));
-        self.gt(self.select(a, self.select(b, one, zero), zero), zero)
-    }
-
-    /// The lanes not set in `m`.
-    #[inline(always)]
-    fn not(self, m: Self::M) -> Self::M {
-        let (one, zero) = (self.splat(1.0), self.splat(0.0));
-        self.gt(self.select(m, zero, one), zero)
-    }
-
     /// `y`, moved by `2^-20·|y|` (to within an `f32` rounding) in the
     /// direction of the sign of `dir` on the lanes set in `doubt` where
     /// `dir` is not zero (and not NaN).
@@ -292,7 +282,7 @@ pub(crate) trait HalfLanes<H: Half16>: Lanes<f32> {
     fn tiny(self, x: Self::V) -> Self::M {
         let t = self.splat(f32::from_bits(0x0d80_0000)); // 2^-100
         let minus_t = self.splat(-f32::from_bits(0x0d80_0000));
-        self.both(self.gt(t, x), self.gt(x, minus_t))
+        self.and(self.gt(t, x), self.gt(x, minus_t))
     }
 
     /// The lanes where `p`, the `f32` product of the values `t1` and `t2` of
@@ -454,7 +444,15 @@ macro_rules! scalar_lanes {
         }
         #[inline(always)]
         fn or(self, a: bool, b: bool) -> bool {
-            a | b
+            a || b
+        }
+        #[inline(always)]
+        fn and(self, a: bool, b: bool) -> bool {
+            a && b
+        }
+        #[inline(always)]
+        fn not(self, m: bool) -> bool {
+            !m
         }
         #[inline(always)]
         fn any(self, m: bool) -> bool {

@@ -29,7 +29,7 @@ simd_door!(Neon, "neon");
 macro_rules! neon_lanes {
     ($e:ty, $v:ty, $u:ty, $n:literal, [$dup:path, $ld1:path, $st1:path, $as_u:path, $as_f:path,
         $eor:path, $fma:path, $fms:path, $sqrt:path, $add:path, $sub:path, $mul:path, $div:path,
-        $cgt:path, $cle:path, $ceq:path, $orr:path, $any:path, $bsl:path]) => {
+        $cgt:path, $cle:path, $ceq:path, $orr:path, $and:path, $mvn:path, $any:path, $bsl:path]) => {
         impl Lanes<$e> for Neon {
             type V = $v;
             type M = $u;
@@ -50,11 +50,22 @@ macro_rules! neon_lanes {
                 le(a: $v, b: $v) -> $u = $cle(a, b);
                 eq(a: $v, b: $v) -> $u = $ceq(a, b);
                 or(a: $u, b: $u) -> $u = $orr(a, b);
+                and(a: $u, b: $u) -> $u = $and(a, b);
+                not(m: $u) -> $u = $mvn(m);
                 any(m: $u) -> bool = vmaxvq_u32($any(m)) != 0;
                 select(m: $u, a: $v, b: $v) -> $v = $bsl(m, a, b);
             }
         }
     };
+}
+
+/// The lanes of a `uint64x2_t` mask inverted (NEON has no `vmvnq_u64`).
+///
+/// # Safety
+/// NEON must be enabled: called only inside [`Neon`]'s `vectorize`.
+#[inline(always)]
+unsafe fn not_u64(m: uint64x2_t) -> uint64x2_t {
+    vreinterpretq_u64_u32(vmvnq_u32(vreinterpretq_u32_u64(m)))
 }
 
 /// A `uint32x4_t` mask as itself, for `neon_lanes`' `$any`.
@@ -65,11 +76,11 @@ fn u32x4(m: uint32x4_t) -> uint32x4_t {
 
 neon_lanes! { f32, float32x4_t, uint32x4_t, 4, [vdupq_n_f32, vld1q_f32, vst1q_f32,
 vreinterpretq_u32_f32, vreinterpretq_f32_u32, veorq_u32, vfmaq_f32, vfmsq_f32, vsqrtq_f32,
-vaddq_f32, vsubq_f32, vmulq_f32, vdivq_f32, vcgtq_f32, vcleq_f32, vceqq_f32, vorrq_u32, u32x4,
+vaddq_f32, vsubq_f32, vmulq_f32, vdivq_f32, vcgtq_f32, vcleq_f32, vceqq_f32, vorrq_u32, vandq_u32, vmvnq_u32, u32x4,
 vbslq_f32] }
 neon_lanes! { f64, float64x2_t, uint64x2_t, 2, [vdupq_n_f64, vld1q_f64, vst1q_f64,
 vreinterpretq_u64_f64, vreinterpretq_f64_u64, veorq_u64, vfmaq_f64, vfmsq_f64, vsqrtq_f64,
-vaddq_f64, vsubq_f64, vmulq_f64, vdivq_f64, vcgtq_f64, vcleq_f64, vceqq_f64, vorrq_u64,
+vaddq_f64, vsubq_f64, vmulq_f64, vdivq_f64, vcgtq_f64, vcleq_f64, vceqq_f64, vorrq_u64, vandq_u64, not_u64,
 vreinterpretq_u32_u64, vbslq_f64] }
 
 /// bfloat16 and float16 on NEON, lane by lane through [`Half16`]'s scalar

@@ -35,7 +35,7 @@ simd_door!(Avx2<true>, "avx2,fma,f16c,avx512f,avx512vl");
 /// (each one instruction that rounds as the scalar operation does).
 macro_rules! avx2_lanes {
     ($e:ty, $v:ty, $n:literal, [$set1:path, $loadu:path, $storeu:path, $sqrt:path, $add:path,
-        $sub:path, $mul:path, $div:path, $xor:path, $or:path, $fmadd:path, $fnmadd:path,
+        $sub:path, $mul:path, $div:path, $xor:path, $or:path, $and:path, $fmadd:path, $fnmadd:path,
         $cmp:ident, $movemask:path, $blendv:path]) => {
         impl<const VL: bool> Lanes<$e> for Avx2<VL>
         where
@@ -56,6 +56,9 @@ macro_rules! avx2_lanes {
                 le(a: $v, b: $v) -> $v = $cmp::<_CMP_LE_OQ>(a, b);
                 eq(a: $v, b: $v) -> $v = $cmp::<_CMP_EQ_OQ>(a, b);
                 any(m: $v) -> bool = $movemask(m) != 0;
+                and(a: $v, b: $v) -> $v = $and(a, b);
+                // An all-ones lane compares unordered, a zero one equal.
+                not(m: $v) -> $v = $xor(m, $cmp::<_CMP_EQ_UQ>(m, m));
                 select(m: $v, a: $v, b: $v) -> $v = $blendv(b, a, m);
             }
         }
@@ -64,10 +67,10 @@ macro_rules! avx2_lanes {
 
 avx2_lanes! { f32, __m256, 8, [_mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_sqrt_ps,
 _mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps, _mm256_div_ps, _mm256_xor_ps, _mm256_or_ps,
-_mm256_fmadd_ps, _mm256_fnmadd_ps, _mm256_cmp_ps, _mm256_movemask_ps, _mm256_blendv_ps] }
+_mm256_and_ps, _mm256_fmadd_ps, _mm256_fnmadd_ps, _mm256_cmp_ps, _mm256_movemask_ps, _mm256_blendv_ps] }
 avx2_lanes! { f64, __m256d, 4, [_mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_sqrt_pd,
 _mm256_add_pd, _mm256_sub_pd, _mm256_mul_pd, _mm256_div_pd, _mm256_xor_pd, _mm256_or_pd,
-_mm256_fmadd_pd, _mm256_fnmadd_pd, _mm256_cmp_pd, _mm256_movemask_pd, _mm256_blendv_pd] }
+_mm256_and_pd, _mm256_fmadd_pd, _mm256_fnmadd_pd, _mm256_cmp_pd, _mm256_movemask_pd, _mm256_blendv_pd] }
 
 impl<const VL: bool> MklLanes for Avx2<VL>
 where
@@ -196,6 +199,14 @@ macro_rules! avx512_lanes {
             #[inline(always)]
             fn any(self, m: $mask) -> bool {
                 m != 0
+            }
+            #[inline(always)]
+            fn and(self, a: $mask, b: $mask) -> $mask {
+                a & b
+            }
+            #[inline(always)]
+            fn not(self, m: $mask) -> $mask {
+                !m
             }
         }
     };
