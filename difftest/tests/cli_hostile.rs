@@ -251,7 +251,7 @@ fn report_checks_its_output_paths_before_the_run() {
     );
 }
 
-/// The two runs of the whole report (about a minute each without
+/// The two runs of the whole report (about two minutes each without
 /// PyTorch, mostly on one thread) run side by side.
 #[test]
 fn report_writes_its_json_even_when_stdout_fails() {
