@@ -50,8 +50,9 @@ trait Half: Element<Opmath = f32> + PartialEq + std::fmt::Debug {
     }
     /// The value, exactly.
     fn to64(self) -> f64;
-    /// A random positive normal value (from 16 random bits).
-    fn random(bits: u16) -> Self;
+    /// A random positive normal value (from 16 random bits): small enough
+    /// that its square stays finite and normal, or, `wide`, of any binade.
+    fn random(bits: u16, wide: bool) -> Self;
 }
 
 impl Half for bf16 {
@@ -62,9 +63,11 @@ impl Half for bf16 {
     fn to64(self) -> f64 {
         self.to_f64()
     }
-    fn random(bits: u16) -> bf16 {
-        // Exponents 2^-20 .. 2^10: where squares and products stay normal.
-        bf16::from_bits(((bits & 0x7f) | ((107 + (bits >> 7) % 31) << 7)) & 0x7fff)
+    fn random(bits: u16, wide: bool) -> bf16 {
+        // Exponents 2^-20 .. 2^10, where squares and products stay normal,
+        // or 2^-60 .. 2^60.
+        let (lo, span) = if wide { (67, 121) } else { (107, 31) };
+        bf16::from_bits((bits & 0x7f) | ((lo + (bits >> 7) % span) << 7))
     }
 }
 
@@ -75,9 +78,10 @@ impl Half for f16 {
     fn to64(self) -> f64 {
         self.to_f64()
     }
-    fn random(bits: u16) -> f16 {
-        // Exponents 2^-10 .. 2^5: squares below 65504.
-        f16::from_bits((bits & 0x3ff) | ((5 + (bits >> 10) % 16) << 10))
+    fn random(bits: u16, wide: bool) -> f16 {
+        // Exponents 2^-10 .. 2^5, squares below 65504, or 2^-14 .. 2^15.
+        let (lo, span) = if wide { (1, 30) } else { (5, 16) };
+        f16::from_bits((bits & 0x3ff) | ((lo + (bits >> 10) % span) << 10))
     }
 }
 
@@ -115,11 +119,13 @@ fn search<H: Half>(want: usize) -> Vec<Found<H>> {
         let r = rng.next();
         // rho in (0.5, 1): the f32 with random low bits.
         let rho = f32::from_bits(0x3f00_0000 | (r as u32 & 0x007f_ffff));
-        let v = H::random((r >> 32) as u16);
+        // Half the inputs with v of any binade (a residual and `v` then
+        // differ widely in exponent), half with a gradient.
+        let v = H::random((r >> 32) as u16, (r >> 62) & 1 == 1);
         let g = if (r >> 63) == 0 {
             H::once(0.0)
         } else {
-            H::random((r >> 48) as u16)
+            H::random((r >> 48) as u16, false)
         };
         // `1 - rho` as the kernel takes it (checked below against
         // `Coefficients` for every input used).

@@ -258,12 +258,14 @@ pub(crate) trait HalfLanes<H: Half16>: Lanes<f32> {
     /// `dir` is not zero (and not NaN).
     #[inline(always)]
     fn nudge(self, y: Self::V, dir: Self::V, doubt: Self::M) -> Self::V {
-        // y·(1 ± 2^-20): up in magnitude where dir and y agree in sign.
-        let zero = self.splat(0.0);
+        // y·(1 ± 2^-20): up in magnitude where dir and y agree in sign,
+        // i.e. where dir·sign(y) (a sign flip, exact) is positive.
+        let (zero, one) = (self.splat(0.0), self.splat(1.0));
         let up = self.splat(1.0 + f32::from_bits(0x3580_0000));
         let down = self.splat(1.0 - f32::from_bits(0x3580_0000));
-        let factor = self.select(self.gt(zero, self.xor(dir, y)), down, up);
-        let factor = self.select(self.eq(dir, zero), self.splat(1.0), factor);
+        let toward = self.select(self.gt(zero, y), self.xor(dir, self.splat(-0.0)), dir);
+        let factor = self.select(self.gt(toward, zero), up, down);
+        let factor = self.select(self.nonzero(dir), factor, one);
         self.select(doubt, self.mul(y, factor), y)
     }
 
