@@ -37,7 +37,10 @@
 //!
 //! * [`Numerics::Default`]: each op's exact result rounded once to the dtype
 //!   (`s + value·t1·t2` for `addcmul`, `x + alpha·y` for `add(alpha=)`),
-//!   computed on `f64` lanes with exact products and sums;
+//!   computed in `f32`, with a lane whose `f32` result is a rounding
+//!   boundary of the dtype moved towards the exact result (the sign of the
+//!   op's exact residual) or, where that sign is unknown, recomputed on
+//!   `f64` lanes with exact products and sums;
 //! * [`Numerics::ReproduceLibtorch`]: each op computed in `f32` as PyTorch's
 //!   vectorised kernels do, rounded to the dtype at the op's end; on the
 //!   elements PyTorch computes in scalar code (the last `len % 32` of a
