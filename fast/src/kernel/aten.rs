@@ -66,10 +66,19 @@ pub(crate) trait Aten<E: Element>: Copy + Send + Sync + 'static {
 
     /// The bitwise xor: with `±0.0` in `b`, `maximize`'s sign flip (`-grad`).
     fn xor(self, a: Self::V, b: Self::V) -> Self::V;
-    /// `x.add(y)`.
+    /// `x.add(y)`, both values of `E` (`eps` is rounded to `E` for every
+    /// dtype).
     fn add(self, x: Self::V, y: Self::V) -> Self::V;
-    /// `x.mul(y)`.
+    /// `x.mul(y)`, both values of `E` (tensors, or `mul`'s operands
+    /// already rounded to `E`).
     fn mul(self, x: Self::V, y: Self::V) -> Self::V;
+    /// `x.mul(s)` for a scalar `s`: an [`E::Opmath`](Element::Opmath)
+    /// splat, which for the 16-bit dtypes need not be a value of `E`
+    /// (`rho` on the for-loop path).
+    #[inline(always)]
+    fn mul_scalar(self, x: Self::V, s: Self::V) -> Self::V {
+        self.mul(x, s)
+    }
     /// `x.div(y)`, where `x` and `y` are the two square roots.
     fn div(self, x: Self::V, y: Self::V) -> Self::V;
     /// `x.sqrt()`.
@@ -325,15 +334,19 @@ where
 /// exactly a rounding boundary of the dtype (a midpoint between two of its
 /// values, or its overflow threshold): every boundary is an `f32`, and
 /// rounding to `f32` is monotonic, so an exact result on one side of a
-/// boundary never rounds to the other side, only onto it. So each op checks
-/// its lanes ([`HalfLanes::on_boundary`], and for `addcmul`
+/// boundary never rounds to the other side, only onto it; and for the sum,
+/// product or square root of values of the dtype it never happens at all
+/// (checked over every pair), so `add`, `mul` and `sqrt` are left
+/// unchecked. The ops with an `f32` scalar or three operands
+/// (`mul_scalar`, `add(alpha=)`, `addcmul`) and `div` check their lanes
+/// ([`HalfLanes::on_boundary`], and for `addcmul`
 /// [`HalfLanes::inexact_product`]: bfloat16's products can leave `f32`'s
-/// range), and where any lane is in doubt the op is recomputed from the
-/// same operands by [`RoundOnce`] on `f64` lanes ([`Widen`]). On random
-/// data about one op in 2^16 (bfloat16) or 2^13 (float16) lands on a
-/// boundary; on real data more (values cluster, and `v·rho` with a fixed
-/// `rho` has few bit patterns), hence the check per op rather than per
-/// update.
+/// range); a lane in doubt is moved towards the exact result by the sign
+/// of the op's residual, computed exactly in `f32`, or, where that sign is
+/// unknown, the op is recomputed from the same operands by [`RoundOnce`] on
+/// `f64` lanes ([`Widen`]). Boundaries are not rare on real data: `0.9` in
+/// `f32` times a bfloat16 value lands on one for 9 % of all bfloat16
+/// values.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Screened<L>(pub L);
 
@@ -427,23 +440,24 @@ where
     fn xor(self, a: Self::V, b: Self::V) -> Self::V {
         Lanes::<f32>::xor(self.0, a, b)
     }
-    /// The direction: TwoSum's error (exact).
+    /// Unchecked: both operands are values of the dtype, and for every
+    /// pair of finite 16-bit values the sum rounded to `f32` and then to
+    /// the dtype is the sum rounded once (checked over every pair of each
+    /// dtype; `fast/tests/kernel_half_boundaries.rs` samples it).
     #[inline(always)]
     fn add(self, x: Self::V, y: Self::V) -> Self::V {
         let l = self.0;
-        let none = HalfLanes::<H>::none(l);
-        screened!(
-            self,
-            H,
-            s = Lanes::<f32>::add(l, x, y),
-            none,
-            (two_sum32(l, x, y, s), none),
-            add(x, y)
-        )
+        HalfLanes::<H>::narrow(l, Lanes::<f32>::add(l, x, y))
+    }
+    /// Unchecked, as [`Aten::add`]: the product of two 16-bit values.
+    #[inline(always)]
+    fn mul(self, x: Self::V, y: Self::V) -> Self::V {
+        let l = self.0;
+        HalfLanes::<H>::narrow(l, Lanes::<f32>::mul(l, x, y))
     }
     /// The direction: `x·y − p`, exact unless `|p| < 2^-100`.
     #[inline(always)]
-    fn mul(self, x: Self::V, y: Self::V) -> Self::V {
+    fn mul_scalar(self, x: Self::V, y: Self::V) -> Self::V {
         let l = self.0;
         screened!(
             branchless self,
@@ -482,22 +496,12 @@ where
             div(x, y)
         )
     }
-    /// The direction: the remainder `x − r²`, exact unless `|x| < 2^-100`.
+    /// Unchecked, as [`Aten::add`]: the square root of a 16-bit value
+    /// (every value checked).
     #[inline(always)]
     fn sqrt(self, x: Self::V) -> Self::V {
         let l = self.0;
-        let none = HalfLanes::<H>::none(l);
-        screened!(
-            self,
-            H,
-            r = Lanes::<f32>::sqrt(l, x),
-            none,
-            (
-                Lanes::<f32>::neg_mul_add(l, r, r, x),
-                HalfLanes::<H>::tiny(l, x)
-            ),
-            sqrt(x)
-        )
+        HalfLanes::<H>::narrow(l, Lanes::<f32>::sqrt(l, x))
     }
     /// The direction: TwoSum's error of `x + p` where `p = alpha·y` is
     /// exact in `f32` (both 16-bit values); unknown where it is not (or may
@@ -650,6 +654,10 @@ impl<E: Element, A: Aten<E>, const K: usize> Aten<E> for Unroll<A, K> {
     #[inline(always)]
     fn mul(self, x: Self::V, y: Self::V) -> Self::V {
         each!(K, i => self.0.mul(x[i], y[i]))
+    }
+    #[inline(always)]
+    fn mul_scalar(self, x: Self::V, s: Self::V) -> Self::V {
+        each!(K, i => self.0.mul_scalar(x[i], s[i]))
     }
     #[inline(always)]
     fn div(self, x: Self::V, y: Self::V) -> Self::V {

@@ -61,13 +61,13 @@ pub(crate) fn update<E: Element, A: Aten<E>, const WD: bool>(
         g
     };
     // square_avg.mul_(rho).addcmul_(g, g, value=1-rho)
-    let v = a.addcmul(a.mul(v, k.rho), g, g, k.one_minus_rho);
+    let v = a.addcmul(a.mul_scalar(v, k.rho), g, g, k.one_minus_rho);
     // std = square_avg.add(eps).sqrt_()
     let std = a.sqrt(a.add(v, k.eps));
     // delta = acc_delta.add(eps).sqrt_().div_(std).mul_(g)
     let d = a.mul(a.div(a.sqrt(a.add(u, k.eps)), std), g);
     // acc_delta.mul_(rho).addcmul_(delta, delta, value=1-rho)
-    let u = a.addcmul(a.mul(u, k.rho), d, d, k.one_minus_rho);
+    let u = a.addcmul(a.mul_scalar(u, k.rho), d, d, k.one_minus_rho);
     // param.add_(delta, alpha=-lr)
     let p = a.add_alpha(p, d, k.neg_lr);
     (p, v, u)
