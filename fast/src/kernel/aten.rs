@@ -367,17 +367,7 @@ macro_rules! screened {
         let $y = $e;
         let r = HalfLanes::<$h>::narrow(l, $y);
         let doubt = HalfLanes::<$h>::on_boundary(l, $y, r);
-        let (dir, unknown) = $fix;
-        if Lanes::<f32>::any(l, Lanes::<f32>::and(l, doubt, unknown)) {
-            let e = RoundOnce(l);
-            $(let $arg = l.widen($arg);)*
-            l.join([
-                Aten::<$h>::$op(e, $($arg[0]),*),
-                Aten::<$h>::$op(e, $($arg[1]),*),
-            ])
-        } else {
-            HalfLanes::<$h>::narrow(l, HalfLanes::<$h>::nudge(l, $y, dir, doubt))
-        }
+        screened!(@settle l, $h, $y, doubt, $fix, $op($($arg),*))
     }};
     ($s:ident, $h:ty, $y:ident = $e:expr, $doubt:expr, $fix:expr, $op:ident($($arg:ident),*)) => {{
         let l = $s.0;
@@ -387,22 +377,27 @@ macro_rules! screened {
         if !Lanes::<f32>::any(l, doubt) {
             r
         } else {
-            let (dir, unknown) = $fix;
-            if Lanes::<f32>::any(l, Lanes::<f32>::and(l, doubt, unknown)) {
-                let e = RoundOnce(l);
-                $(let $arg = l.widen($arg);)*
-                l.join([
-                    Aten::<$h>::$op(e, $($arg[0]),*),
-                    Aten::<$h>::$op(e, $($arg[1]),*),
-                ])
-            } else {
-                HalfLanes::<$h>::narrow(l, HalfLanes::<$h>::nudge(l, $y, dir, doubt))
-            }
+            screened!(@settle l, $h, $y, doubt, $fix, $op($($arg),*))
+        }
+    }};
+    // The lanes in `$doubt` nudged by `$fix`'s direction, or the whole op on
+    // f64 lanes where a doubted lane's direction is unknown.
+    (@settle $l:ident, $h:ty, $y:ident, $doubt:ident, $fix:expr, $op:ident($($arg:ident),*)) => {{
+        let (dir, unknown) = $fix;
+        if Lanes::<f32>::any($l, Lanes::<f32>::and($l, $doubt, unknown)) {
+            let e = RoundOnce($l);
+            $(let $arg = $l.widen($arg);)*
+            $l.join([
+                Aten::<$h>::$op(e, $($arg[0]),*),
+                Aten::<$h>::$op(e, $($arg[1]),*),
+            ])
+        } else {
+            HalfLanes::<$h>::narrow($l, HalfLanes::<$h>::nudge($l, $y, dir, $doubt))
         }
     }};
 }
 
-/// `(s, e)`: `s = fl(a + b)` given, and TwoSum's exact error `e = a + b − s`.
+/// TwoSum's exact error `a + b − s`, given `s = fl(a + b)`.
 #[inline(always)]
 fn two_sum32<L: Lanes<f32>>(l: L, a: L::V, b: L::V, s: L::V) -> L::V {
     let bb = l.sub(s, a);
